@@ -1,0 +1,357 @@
+using System;
+using System.Runtime.InteropServices;
+using Mono.Unix.Native;
+
+namespace Daemon.Interop;
+
+/// <summary>
+/// Every native call Daemon.Core makes, each declared once. Errno is read right after the call
+/// (Mono.Posix's own <c>Stdlib.GetLastError</c> was seen clobbered by managed code in between).
+/// Functions return the raw result and the errno; callers decide which errnos are expected.
+/// </summary>
+internal static unsafe partial class Posix
+{
+    public const int StandardInput = 0;
+    public const int StandardOutput = 1;
+    public const int StandardError = 2;
+
+    private const int FdCloseOnExec = 1;
+    private const int SigSetMask = 2;
+    private const int SigSetBytes = 128;
+    private const int SigActionBytes = 256;
+    private const long SysPidfdSendSignal = 424;
+    private const long SysPidfdOpen = 434;
+
+    /// <summary>The text of an errno, as strerror(3) gives it.</summary>
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    private static int LastErrno() => Marshal.GetLastPInvokeError();
+
+    // ---- Descriptors -------------------------------------------------------------------------
+
+    public static int Open(string path, OpenFlags flags, FilePermissions mode, out int errno)
+    {
+        int fd;
+        do
+        {
+            fd = Syscall.open(path, flags, mode);
+            errno = fd < 0 ? LastErrno() : 0;
+        }
+        while (fd < 0 && errno == (int)Errno.EINTR);
+        return fd;
+    }
+
+    public static void Close(int fd)
+    {
+        // EINTR from close(2) on Linux still closes the descriptor: never retry.
+        _ = Syscall.close(fd);
+    }
+
+    public static int Dup2(int from, int to, out int errno)
+    {
+        int result;
+        do
+        {
+            result = Syscall.dup2(from, to);
+            errno = result < 0 ? LastErrno() : 0;
+        }
+        while (result < 0 && errno == (int)Errno.EINTR);
+        return result;
+    }
+
+    public static int Pipe(out int readEnd, out int writeEnd, out int errno)
+    {
+        int result = Syscall.pipe(out readEnd, out writeEnd);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    /// <summary>Sets or clears FD_CLOEXEC; false when the descriptor is not open.</summary>
+    public static bool SetCloseOnExec(int fd, bool closeOnExec)
+    {
+        int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFD);
+        if (flags < 0)
+        {
+            return false;
+        }
+
+        int wanted = closeOnExec ? flags | FdCloseOnExec : flags & ~FdCloseOnExec;
+        return wanted == flags || Syscall.fcntl(fd, FcntlCommand.F_SETFD, wanted) == 0;
+    }
+
+    public static bool IsOpen(int fd) => Syscall.fcntl(fd, FcntlCommand.F_GETFD) >= 0;
+
+    public static int Fstat(int fd, out Stat stat, out int errno)
+    {
+        int result = Syscall.fstat(fd, out stat);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int Lstat(string path, out Stat stat, out int errno)
+    {
+        int result = Syscall.lstat(path, out stat);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int Unlink(string path, out int errno)
+    {
+        int result = Syscall.unlink(path);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int Truncate(int fd, out int errno)
+    {
+        int result = Syscall.ftruncate(fd, 0);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int ChangeOwner(int fd, uint uid, uint gid, out int errno)
+    {
+        int result = Syscall.fchown(fd, uid, gid);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    /// <summary>Writes all of <paramref name="data"/>, retrying on EINTR and short writes.</summary>
+    public static bool WriteAll(int fd, ReadOnlySpan<byte> data, out int errno)
+    {
+        errno = 0;
+        fixed (byte* start = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                long n = Syscall.write(fd, start + done, (ulong)(data.Length - done));
+                if (n < 0)
+                {
+                    errno = LastErrno();
+                    if (errno == (int)Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    return false;
+                }
+
+                done += (int)n;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Reads at offset <paramref name="offset"/> without moving the file position.</summary>
+    public static long ReadAt(int fd, Span<byte> buffer, long offset, out int errno)
+    {
+        fixed (byte* start = buffer)
+        {
+            long n;
+            do
+            {
+                n = Syscall.pread(fd, start, (ulong)buffer.Length, offset);
+                errno = n < 0 ? LastErrno() : 0;
+            }
+            while (n < 0 && errno == (int)Errno.EINTR);
+            return n;
+        }
+    }
+
+    public static long Read(int fd, Span<byte> buffer, out int errno)
+    {
+        fixed (byte* start = buffer)
+        {
+            long n;
+            do
+            {
+                n = Syscall.read(fd, start, (ulong)buffer.Length);
+                errno = n < 0 ? LastErrno() : 0;
+            }
+            while (n < 0 && errno == (int)Errno.EINTR);
+            return n;
+        }
+    }
+
+    /// <summary>Waits until <paramref name="fd"/> is readable or hung up; false on timeout.</summary>
+    public static bool WaitReadable(int fd, int timeoutMilliseconds, out int errno)
+    {
+        var fds = new[] { new Pollfd { fd = fd, events = PollEvents.POLLIN } };
+        long deadline = Environment.TickCount64 + timeoutMilliseconds;
+        while (true)
+        {
+            int remaining = timeoutMilliseconds < 0 ? -1 : (int)Math.Max(0, deadline - Environment.TickCount64);
+            int result = Syscall.poll(fds, 1, remaining);
+            errno = result < 0 ? LastErrno() : 0;
+            if (result < 0 && errno == (int)Errno.EINTR)
+            {
+                continue;
+            }
+
+            return result > 0;
+        }
+    }
+
+    // ---- POSIX record locks (fcntl), which name their holder ---------------------------------
+
+    /// <summary>Takes (or releases) a whole-file lock without waiting; errno EAGAIN/EACCES means held.</summary>
+    public static int SetLock(int fd, LockType type, out int errno)
+    {
+        var request = new Flock { l_type = type, l_whence = SeekFlags.SEEK_SET, l_start = 0, l_len = 0 };
+        int result;
+        do
+        {
+            result = Syscall.fcntl(fd, FcntlCommand.F_SETLK, ref request);
+            errno = result < 0 ? LastErrno() : 0;
+        }
+        while (result < 0 && errno == (int)Errno.EINTR);
+        return result;
+    }
+
+    /// <summary>The pid holding a lock that conflicts with a write lock on the whole file, or 0 when none.</summary>
+    public static int GetLockHolder(int fd, out int holder, out int errno)
+    {
+        var probe = new Flock { l_type = LockType.F_WRLCK, l_whence = SeekFlags.SEEK_SET, l_start = 0, l_len = 0 };
+        int result = Syscall.fcntl(fd, FcntlCommand.F_GETLK, ref probe);
+        errno = result < 0 ? LastErrno() : 0;
+        holder = result == 0 && probe.l_type != LockType.F_UNLCK ? probe.l_pid : 0;
+        return result;
+    }
+
+    // ---- Process ------------------------------------------------------------------------------
+
+    public static int GetPid() => Syscall.getpid();
+
+    public static uint GetEffectiveUid() => Syscall.geteuid();
+
+    public static uint GetUid() => Syscall.getuid();
+
+    public static int GetSessionId(int pid) => Syscall.getsid(pid);
+
+    public static int CreateSession(out int errno)
+    {
+        int result = Syscall.setsid();
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static void SetFileCreationMask(uint mask) => Syscall.umask((FilePermissions)mask);
+
+    public static int ChangeDirectory(string path, out int errno)
+    {
+        int result = Syscall.chdir(path);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int Kill(int pid, int signal, out int errno)
+    {
+        int result = Syscall.kill(pid, (Signum)signal);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    /// <summary>pidfd_open(2): a descriptor that names one process for good, immune to pid reuse.</summary>
+    public static int PidfdOpen(int pid, out int errno)
+    {
+        long result = SysCall(SysPidfdOpen, pid, 0);
+        errno = result < 0 ? LastErrno() : 0;
+        return (int)result;
+    }
+
+    public static int PidfdSendSignal(int pidfd, int signal, out int errno)
+    {
+        long result = SysCall(SysPidfdSendSignal, pidfd, signal, IntPtr.Zero, 0);
+        errno = result < 0 ? LastErrno() : 0;
+        return (int)result;
+    }
+
+    public static void UnsetEnvironment(string name)
+    {
+        _ = Unsetenv(name);
+    }
+
+    // ---- Signals -------------------------------------------------------------------------------
+
+    /// <summary>True when <paramref name="signal"/> is ignored (SIG_IGN) in this process.</summary>
+    public static bool IsIgnored(int signal)
+    {
+        byte* old = stackalloc byte[SigActionBytes];
+        new Span<byte>(old, SigActionBytes).Clear();
+        return SigAction(signal, null, old) == 0 && *(IntPtr*)old == 1;
+    }
+
+    /// <summary>Restores the default action of <paramref name="signal"/>.</summary>
+    public static void SetDefaultAction(int signal) => _ = SetSignal(signal, IntPtr.Zero);
+
+    /// <summary>Unblocks every signal for the calling thread and the threads and programs it starts.</summary>
+    public static void UnblockAllSignals()
+    {
+        byte* empty = stackalloc byte[SigSetBytes];
+        new Span<byte>(empty, SigSetBytes).Clear();
+        _ = PthreadSigmask(SigSetMask, empty, null);
+    }
+
+    // ---- Users and groups --------------------------------------------------------------------
+
+    public static Passwd? GetUserByName(string name) => Syscall.getpwnam(name);
+
+    public static Passwd? GetUserById(uint uid) => Syscall.getpwuid(uid);
+
+    public static Group? GetGroupByName(string name) => Syscall.getgrnam(name);
+
+    public static uint[] GetGroupList(string user)
+    {
+        Group[] groups = Syscall.getgrouplist(user);
+        var ids = new uint[groups.Length];
+        for (int i = 0; i < groups.Length; i++)
+        {
+            ids[i] = groups[i].gr_gid;
+        }
+
+        return ids;
+    }
+
+    public static int SetGroups(uint[] groups, out int errno)
+    {
+        int result = Syscall.setgroups(groups);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int SetGid(uint gid, out int errno)
+    {
+        int result = Syscall.setresgid(gid, gid, gid);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int SetUid(uint uid, out int errno)
+    {
+        int result = Syscall.setresuid(uid, uid, uid);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    // ---- libc entry points Mono.Posix lacks ---------------------------------------------------
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long SysCall(long number, int arg1, int arg2);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long SysCall(long number, int arg1, int arg2, IntPtr arg3, uint arg4);
+
+    [LibraryImport("libc", EntryPoint = "sigaction", SetLastError = true)]
+    private static partial int SigAction(int signal, byte* action, byte* oldAction);
+
+    [LibraryImport("libc", EntryPoint = "signal")]
+    private static partial IntPtr SetSignal(int signal, IntPtr handler);
+
+    [LibraryImport("libc", EntryPoint = "pthread_sigmask")]
+    private static partial int PthreadSigmask(int how, byte* set, byte* oldSet);
+
+    [LibraryImport("libc", EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Unsetenv(string name);
+}

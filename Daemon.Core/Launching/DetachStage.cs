@@ -1,0 +1,41 @@
+using System.Collections.Generic;
+using Daemon.Interop;
+
+namespace Daemon.Launching;
+
+/// <summary>
+/// The middle copy of the program: the second "fork" of the classic double fork. It leaves the
+/// launcher's session, starts the daemon and exits, so the daemon is orphaned to init, is not a
+/// session leader and can never acquire a controlling terminal.
+/// </summary>
+internal static class DetachStage
+{
+    public static int Run(Stage stage, string[] args, IReadOnlyCollection<int> keepDescriptors)
+    {
+        using var ready = new ReadinessWriter(stage.ReadyFd);
+        try
+        {
+            CreateSession();
+            Descriptors.StandardStreamsToNull();
+            Descriptors.CloseOnExecAllBut(new List<int>(keepDescriptors) { stage.ReadyFd });
+
+            // The daemon inherits the mask of the thread that starts it: start it with none blocked.
+            Posix.UnblockAllSignals();
+            SelfExec.Start(StageKind.Daemon, stage.ReadyFd, args);
+            return ExitCodes.Success;
+        }
+        catch (DaemonException e)
+        {
+            _ = ready.Send(ReadinessMessage.Error, e.Message);
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static void CreateSession()
+    {
+        if (Posix.CreateSession(out int errno) < 0)
+        {
+            throw DaemonException.FromErrno("cannot create a new session (setsid)", errno);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using Daemon.Interop;
+using Daemon.PidFiles;
+using Daemon.Processes;
+
+namespace Daemon.Launching;
+
+/// <summary>What <c>start</c> learned from the daemon it launched.</summary>
+internal enum LaunchOutcome
+{
+    /// <summary>The daemon is up: pid file locked, startup hook returned.</summary>
+    Ready,
+
+    /// <summary>Another daemon already held the pid file.</summary>
+    AlreadyRunning,
+
+    /// <summary>The daemon failed before it was ready and is gone.</summary>
+    Failed,
+}
+
+/// <summary>The result of a launch: its outcome, the pid concerned, and the error line on failure.</summary>
+internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, string? Error)
+{
+    public static LaunchResult Fail(string error) => new(LaunchOutcome.Failed, 0, error);
+}
+
+/// <summary>What a launch needs to know.</summary>
+internal sealed record LaunchRequest(string[] Arguments, string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors);
+
+/// <summary>Starts the daemon in the background and reports how it went: the seam behind <c>start</c>.</summary>
+internal interface IDaemonLauncher
+{
+    LaunchResult Launch(LaunchRequest request);
+}
+
+/// <summary>
+/// Daemonizes without fork(): the launcher re-executes the program as the detach stage, which
+/// calls setsid() and re-executes it again as the daemon, then exits. The daemon reports back
+/// through a pipe that only the stages hold, so the launcher's answer is the daemon's own.
+/// </summary>
+internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidFiles) : IDaemonLauncher
+{
+    private static readonly TimeSpan _exitGrace = TimeSpan.FromSeconds(5);
+
+    public LaunchResult Launch(LaunchRequest request)
+    {
+        // .NET opens everything close-on-exec; this pipe's write end must not be.
+        if (Posix.Pipe(out int readEnd, out int writeEnd, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno("cannot create the readiness pipe", errno);
+        }
+
+        _ = Posix.SetCloseOnExec(readEnd, true);
+        using var reader = new ReadinessReader(readEnd);
+        try
+        {
+            var keep = new List<int>(request.KeepDescriptors) { writeEnd };
+            Descriptors.CloseOnExecAllBut(keep);
+            SelfExec.Start(StageKind.Detach, writeEnd, request.Arguments);
+        }
+        finally
+        {
+            // Only the stages hold the write end now: when they are gone, the reader sees EOF.
+            Posix.Close(writeEnd);
+        }
+
+        return AwaitReadiness(reader, request);
+    }
+
+    private LaunchResult AwaitReadiness(ReadinessReader reader, LaunchRequest request)
+    {
+        long deadline = Environment.TickCount64 + (long)request.ReadyTimeout.TotalMilliseconds;
+        IProcessHandle? daemon = null;
+        try
+        {
+            while (true)
+            {
+                var message = reader.Next(deadline);
+                switch (message?.Kind)
+                {
+                    case null:
+                        return LaunchResult.Fail($"the daemon exited before it was ready (see {request.LogFile})");
+                    case ReadinessMessage.Pid when daemon is null && TryParsePid(message.Value.Argument, out int pid):
+                        daemon = processes.Open(pid);
+                        break;
+                    case ReadinessMessage.Ready when TryParsePid(message.Value.Argument, out int pid):
+                        return new LaunchResult(LaunchOutcome.Ready, pid, null);
+                    case ReadinessMessage.Running when TryParsePid(message.Value.Argument, out int pid):
+                        _ = daemon?.WaitForExit(_exitGrace);
+                        return new LaunchResult(LaunchOutcome.AlreadyRunning, pid, null);
+                    case ReadinessMessage.Error:
+                        // The daemon cleans up after itself; wait for it so that no process is left
+                        // when start returns.
+                        _ = daemon?.WaitForExit(_exitGrace);
+                        return LaunchResult.Fail(message.Value.Argument);
+                    case "TIMEOUT":
+                        return GiveUp(daemon, request);
+                    default:
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            daemon?.Dispose();
+        }
+    }
+
+    private LaunchResult GiveUp(IProcessHandle? daemon, LaunchRequest request)
+    {
+        string seconds = request.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+        if (daemon is not null && daemon.Signal(9))
+        {
+            _ = daemon.WaitForExit(_exitGrace);
+        }
+
+        _ = pidFiles.TryRemoveStale(request.PidFile, out _);
+        return LaunchResult.Fail($"the daemon was not ready within {seconds} s and was killed (see {request.LogFile})");
+    }
+
+    private static bool TryParsePid(string text, out int pid) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out pid) && pid > 0;
+}
+
+/// <summary>Starts another copy of this very program in a given stage.</summary>
+internal static class SelfExec
+{
+    /// <summary>Starts this program with <paramref name="args"/> as stage <paramref name="kind"/>.</summary>
+    /// <exception cref="DaemonException">The program cannot be started.</exception>
+    public static void Start(StageKind kind, int readyFd, string[] args)
+    {
+        string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
+        var start = new ProcessStartInfo(program) { UseShellExecute = false };
+
+        // Under "dotnet app.dll" the process is the dotnet host: the app is its first argument.
+        if (Path.GetFileNameWithoutExtension(program) == "dotnet")
+        {
+            start.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
+        }
+
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment[Stage.KindVariable] = Stage.Name(kind);
+        start.Environment[Stage.ReadyFdVariable] = readyFd.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            using Process? child = Process.Start(start);
+        }
+        catch (Win32Exception e)
+        {
+            throw new DaemonException($"cannot start {program}: {e.Message}", e);
+        }
+    }
+}

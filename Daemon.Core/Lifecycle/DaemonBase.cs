@@ -1,0 +1,265 @@
+using System;
+using System.IO;
+using System.Reflection;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Daemon.Launching;
+using Daemon.Lifecycle;
+using Daemon.Options;
+
+namespace Daemon;
+
+/// <summary>
+/// A Unix daemon: subclass it, override <see cref="RunAsync"/> (or <see cref="Run"/>) with the main
+/// loop, and call <see cref="Main"/> from <c>Program.cs</c>. The program then answers
+/// <c>start|stop|restart|status|reload|run</c> the way an administrator expects of a C daemon.
+/// </summary>
+/// <remarks>
+/// <para><c>start</c> daemonizes without fork(): the program re-executes itself as a detach stage
+/// that calls setsid() and starts the daemon, then exits. The daemon sets its umask, changes to
+/// <c>/</c>, reads /dev/null, appends its output to the log file, keeps no descriptor it
+/// inherited, locks its pid file, runs <see cref="OnStartupAsync"/>, tells the launcher it is
+/// ready, and runs <see cref="Run"/> until SIGTERM or SIGINT cancels its token.</para>
+/// <para><c>run</c> does the same in the foreground, for systemd (<c>Type=notify</c>) and containers.</para>
+/// </remarks>
+public abstract partial class DaemonBase
+{
+    private readonly DaemonSystem _system;
+    private readonly DaemonOptionSet _optionSet = new();
+    private readonly DaemonPaths _paths;
+    private string[] _arguments = Array.Empty<string>();
+
+    /// <summary>Creates a daemon named after the program (its executable or entry assembly).</summary>
+    protected DaemonBase()
+        : this(null, null)
+    {
+    }
+
+    /// <summary>Creates a daemon with the given name, from which the default file names derive.</summary>
+    /// <param name="name">The daemon's name, such as <c>echod</c>.</param>
+    protected DaemonBase(string name)
+        : this(name, null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+    }
+
+    /// <summary>For testing: a daemon that speaks to the given system.</summary>
+    internal DaemonBase(string? name, DaemonSystem? system)
+    {
+        _system = system ?? DaemonSystem.CreateReal();
+        Name = name ?? ProgramName();
+        _paths = DaemonPaths.ForCurrentUser(Name, _system.IsRoot, _system.Home);
+    }
+
+    /// <summary>The daemon's name, used in messages, log lines and default file names.</summary>
+    public string Name { get; }
+
+    /// <summary>The options of this daemon; the command line fills them in <see cref="Main"/>.</summary>
+    public DaemonOptions Options { get; } = new();
+
+    /// <summary>The pid file the commands use: <see cref="DaemonOptions.PidFile"/> or the default.</summary>
+    public string PidFilePath => Options.PidFile ?? _paths.DefaultPidFile;
+
+    /// <summary>The log file the daemon writes: <see cref="DaemonOptions.LogFile"/> or the default.</summary>
+    public string LogFilePath => Options.LogFile ?? _paths.DefaultLogFile;
+
+    /// <summary>
+    /// Parses <paramref name="args"/> and carries out the command, returning the exit code.
+    /// <c>Program.cs</c> is then one line: <c>return new MyDaemon().Main(args);</c>
+    /// </summary>
+    /// <param name="args">The program's arguments: a command and options.</param>
+    /// <returns>The exit code, after the LSB conventions of <see cref="ExitCodes"/>.</returns>
+    public int Main(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        Stage stage = OperatingSystem.IsLinux() ? Stage.TakeFromEnvironment() : Stage.Command;
+        _arguments = args;
+
+        Command command;
+        try
+        {
+            CommandLine.AddFrameworkOptions(_optionSet, Options, _paths);
+            ConfigureOptions(_optionSet);
+            command = CommandLine.Parse(args, _optionSet);
+        }
+        catch (UsageException e)
+        {
+            if (stage.Kind != StageKind.Command)
+            {
+                // Cannot happen with the launcher's own arguments, but never leave it waiting.
+                using var ready = new ReadinessWriter(stage.ReadyFd);
+                _ = ready.Send(ReadinessMessage.Error, e.Message);
+                return ExitCodes.Usage;
+            }
+
+            _system.Error.WriteLine($"{Name}: {e.Message} (try '{Name} --help')");
+            return ExitCodes.Usage;
+        }
+
+        return stage.Kind switch
+        {
+            StageKind.Detach => DetachStage.Run(stage, args, [.. Options.KeepDescriptors]),
+            StageKind.Daemon => new DaemonRuntime(this, background: true).Execute(new ReadinessWriter(stage.ReadyFd)),
+            _ => Dispatch(command),
+        };
+    }
+
+    /// <summary>
+    /// Starts the daemon in the background and waits until it is ready: 0 when it started or
+    /// was already running, 1 when it failed, with its one-line reason on standard error.
+    /// </summary>
+    /// <returns>The exit code.</returns>
+    public virtual int Start() => Guarded("start", StartCore);
+
+    /// <summary>
+    /// Stops the daemon: SIGTERM, then waits for its exit up to the stop timeout, then fails or,
+    /// with <see cref="DaemonOptions.Force"/>, sends SIGKILL. 0 when stopped or not running.
+    /// </summary>
+    /// <returns>The exit code.</returns>
+    public virtual int Stop() => Guarded("stop", StopCore);
+
+    /// <summary>Stops the daemon if it runs, then starts it; exits as <see cref="Start"/>.</summary>
+    /// <returns>The exit code.</returns>
+    public virtual int Restart()
+    {
+        int stopped = Stop();
+        return stopped == ExitCodes.Success ? Start() : stopped;
+    }
+
+    /// <summary>
+    /// Tells whether the daemon runs: 0 running, 1 dead but its pid file is left, 3 not running,
+    /// 4 unknown.
+    /// </summary>
+    /// <returns>The exit code.</returns>
+    public virtual int Status() => Guarded("status", StatusCore, ExitCodes.Unknown);
+
+    /// <summary>Sends SIGHUP to the daemon: 0 when sent, 7 when it is not running.</summary>
+    /// <returns>The exit code.</returns>
+    public virtual int Reload() => Guarded("reload", ReloadCore);
+
+    /// <summary>
+    /// Runs the daemon in the foreground without detaching (systemd, containers): the same startup
+    /// hook and main loop, sd_notify when NOTIFY_SOCKET is set, a pid file only when one is given.
+    /// 0 after a clean stop, 1 on failure.
+    /// </summary>
+    /// <returns>The exit code.</returns>
+    public virtual int RunInForeground() => new DaemonRuntime(this, background: false).Execute(null);
+
+    /// <summary>Adds the subclass's own options, such as <c>--port</c>; <c>--help</c> lists them.</summary>
+    /// <param name="options">The option set to add to.</param>
+    protected virtual void ConfigureOptions(DaemonOptionSet options)
+    {
+    }
+
+    /// <summary>
+    /// The startup hook: runs inside the daemon before it is declared ready, still with the
+    /// caller's privileges. Open listeners, files and connections here. If it throws, <c>start</c>
+    /// fails and prints the exception's message; a <see cref="DaemonException"/>'s message is
+    /// shown as it is.
+    /// </summary>
+    /// <param name="cancellationToken">Cancelled when a stop signal arrives during startup.</param>
+    /// <returns>A task that completes when the daemon is ready to serve.</returns>
+    protected virtual Task OnStartupAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// The main loop. Returns when <paramref name="stoppingToken"/> is cancelled (SIGTERM, SIGINT or
+    /// SIGQUIT); an exception is logged with its stack trace and the daemon exits with code 1.
+    /// The default runs <see cref="RunAsync"/> to completion.
+    /// </summary>
+    /// <param name="stoppingToken">Cancelled when the daemon is asked to stop.</param>
+    protected virtual void Run(CancellationToken stoppingToken) => RunAsync(stoppingToken).GetAwaiter().GetResult();
+
+    /// <summary>The main loop, for asynchronous code; override this or <see cref="Run"/>.</summary>
+    /// <param name="stoppingToken">Cancelled when the daemon is asked to stop.</param>
+    /// <returns>A task that completes when the daemon has stopped.</returns>
+    protected virtual Task RunAsync(CancellationToken stoppingToken) =>
+        throw new NotImplementedException($"{GetType().Name} overrides neither Run nor RunAsync");
+
+    /// <summary>
+    /// Called on SIGHUP (<c>reload</c>) after the log file was reopened: re-read configuration here.
+    /// An exception is logged and the daemon goes on.
+    /// </summary>
+    protected virtual void OnReload()
+    {
+    }
+
+    /// <summary>Writes a timestamped line, with the pid, to the daemon's log.</summary>
+    /// <param name="message">The line.</param>
+    protected void Log(string message)
+    {
+        if (Runtime is { } runtime)
+        {
+            runtime.Log.Line(message);
+        }
+        else
+        {
+            _system.Error.WriteLine($"{Name}: {message}");
+        }
+    }
+
+    internal DaemonRuntime? Runtime { get; set; }
+
+    internal DaemonSystem Os => _system;
+
+    internal DaemonPaths Paths => _paths;
+
+    internal string[] Arguments => _arguments;
+
+    internal Task InvokeStartupAsync(CancellationToken cancellationToken) => OnStartupAsync(cancellationToken);
+
+    internal void InvokeRun(CancellationToken stoppingToken) => Run(stoppingToken);
+
+    internal void InvokeReload() => OnReload();
+
+    private int Dispatch(Command command) => command switch
+    {
+        Command.Help => Help(),
+        Command.Start => Start(),
+        Command.Stop => Stop(),
+        Command.Restart => Restart(),
+        Command.Status => Status(),
+        Command.Reload => Reload(),
+        _ => RunInForeground(),
+    };
+
+    private int Help()
+    {
+        var help = new StringBuilder();
+        help.Append($"Usage: {Name} COMMAND [OPTIONS]\n\n");
+        help.Append("Commands:\n");
+        help.Append("  start     start the daemon in the background; wait until it is ready\n");
+        help.Append("  stop      stop the daemon (SIGTERM, then wait; --force: SIGKILL at the timeout)\n");
+        help.Append("  restart   stop the daemon if it runs, then start it\n");
+        help.Append("  status    exit 0 running, 1 dead but pid file left, 3 not running, 4 unknown\n");
+        help.Append("  reload    ask the daemon to reopen its log and reload (SIGHUP); 7: not running\n");
+        help.Append("  run       run in the foreground (systemd Type=notify, containers)\n\n");
+        help.Append("Options:\n");
+        _optionSet.AppendHelp(help, 0, _optionSet.FrameworkCount);
+        if (_optionSet.Count > _optionSet.FrameworkCount)
+        {
+            help.Append($"\nOptions of {Name}:\n");
+            _optionSet.AppendHelp(help, _optionSet.FrameworkCount, _optionSet.Count - _optionSet.FrameworkCount);
+        }
+
+        _system.Output.Write(help.ToString());
+        return ExitCodes.Success;
+    }
+
+    private static string ProgramName()
+    {
+        // An apphost or Native AOT binary has no extension; "Daemon.Example" is a whole name.
+        string name = Path.GetFileName(Environment.ProcessPath ?? "");
+        if (name.EndsWith(".exe", StringComparison.OrdinalIgnoreCase))
+        {
+            name = name[..^4];
+        }
+
+        if (name.Length == 0 || name == "dotnet")
+        {
+            name = Assembly.GetEntryAssembly()?.GetName().Name ?? "daemon";
+        }
+
+        return name;
+    }
+}

@@ -1,0 +1,232 @@
+using System;
+using System.Threading;
+using Daemon.Interop;
+using Daemon.Launching;
+using Daemon.Logging;
+using Daemon.PidFiles;
+using Daemon.Security;
+using Daemon.Signals;
+using Daemon.Systemd;
+
+namespace Daemon.Lifecycle;
+
+/// <summary>
+/// The daemon's life inside its own process, for <c>start</c> (background) and <c>run</c>
+/// (foreground). <see cref="Execute"/> reads top to bottom like the man page.
+/// </summary>
+internal sealed class DaemonRuntime
+{
+    private readonly DaemonBase _owner;
+    private readonly DaemonOptions _options;
+    private readonly bool _background;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly object _reloadGate = new();
+    private readonly SystemdNotifier _notifier;
+    private LockedPidFile? _pidFile;
+    private volatile bool _ready;
+    private string _stopSignal = "a signal";
+
+    public DaemonRuntime(DaemonBase owner, bool background)
+    {
+        _owner = owner;
+        _options = owner.Options;
+        _background = background;
+        Log = new DaemonLog(owner.Name);
+        _notifier = background ? new SystemdNotifier(null) : SystemdNotifier.FromEnvironment();
+        owner.Runtime = this;
+    }
+
+    public DaemonLog Log { get; }
+
+    /// <summary>Runs the daemon to its end and returns its exit code.</summary>
+    /// <param name="launcher">The readiness pipe to the launcher, in the background; null in the foreground.</param>
+    public int Execute(ReadinessWriter? launcher)
+    {
+        int exitCode = ExitCodes.Failure;
+        DaemonSignals? signals = null;
+        launcher?.Send(ReadinessMessage.Pid, ReadinessMessage.Format(Environment.ProcessId));
+        try
+        {
+            ResetInheritedSignals();
+            signals = DaemonSignals.Register(RequestStop, Reload);
+            Identity? identity = Identity.Resolve(_options.User, _options.Group);
+            SetFileCreationMask();
+            if (_background)
+            {
+                ChangeWorkingDirectory();
+                OpenLog(_owner.LogFilePath);
+            }
+            else if (_options.LogFile is not null)
+            {
+                OpenLog(_options.LogFile);
+            }
+            else
+            {
+                Log.Line("starting");
+            }
+
+            if (!LockPidFile(launcher))
+            {
+                return exitCode = _background ? ExitCodes.Success : ExitCodes.Failure;
+            }
+
+            RunStartupHook();
+            DropPrivileges(identity);
+            DeclareReady(launcher);
+            _owner.InvokeRun(_stopping.Token);
+            return exitCode = ExitCodes.Success;
+        }
+        catch (Exception e) when (!_ready)
+        {
+            string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
+            Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
+            _ = launcher?.Send(ReadinessMessage.Error, reason);
+            return exitCode = ExitCodes.Failure;
+        }
+        catch (Exception e)
+        {
+            Log.Line($"unhandled exception: {e}");
+            return exitCode = ExitCodes.Failure;
+        }
+        finally
+        {
+            launcher?.Dispose();
+            _pidFile?.Remove();
+            signals?.Dispose();
+            if (_pidFile is not null || _ready)
+            {
+                Log.Line($"stopped (exit {exitCode})");
+            }
+
+            _notifier.Dispose();
+        }
+    }
+
+    private static void ResetInheritedSignals()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            DaemonSignals.ResetInherited();
+        }
+    }
+
+    private void SetFileCreationMask()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            Posix.SetFileCreationMask((uint)_options.Umask & 0b111_111_111);
+        }
+    }
+
+    private void ChangeWorkingDirectory()
+    {
+        if (Posix.ChangeDirectory(_options.WorkingDirectory, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno($"cannot change working directory to {_options.WorkingDirectory}", errno);
+        }
+    }
+
+    private void OpenLog(string path) => Log.Open(path, "starting");
+
+    /// <summary>Takes the pid file; false when another daemon holds it (reported, not an error for start).</summary>
+    private bool LockPidFile(ReadinessWriter? launcher)
+    {
+        string? path = _background ? _owner.PidFilePath : _options.PidFile;
+        if (path is null)
+        {
+            return true;
+        }
+
+        _pidFile = LockedPidFile.Acquire(path, Environment.ProcessId, out int holder);
+        if (_pidFile is not null)
+        {
+            AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+            {
+                Log.Line($"unhandled exception: {e.ExceptionObject}");
+                _pidFile?.Remove();
+            };
+            return true;
+        }
+
+        Log.Line($"already running (pid {holder})");
+        if (launcher is not null)
+        {
+            _ = launcher.Send(ReadinessMessage.Running, ReadinessMessage.Format(holder));
+            return false;
+        }
+
+        throw new DaemonException($"already running (pid {holder})");
+    }
+
+    private void RunStartupHook()
+    {
+        _owner.InvokeStartupAsync(_stopping.Token).GetAwaiter().GetResult();
+        if (_stopping.IsCancellationRequested)
+        {
+            throw new DaemonException($"stopped by {_stopSignal} during startup");
+        }
+    }
+
+    private static void DropPrivileges(Identity? identity) => identity?.Apply();
+
+    private void DeclareReady(ReadinessWriter? launcher)
+    {
+        // A launcher that was killed while waiting has told nobody that we run: stop, do not linger.
+        if (launcher is not null && !launcher.Send(ReadinessMessage.Ready, ReadinessMessage.Format(Environment.ProcessId)))
+        {
+            throw new DaemonException("the launcher went away before the daemon was ready");
+        }
+
+        launcher?.Dispose();
+        _ready = true;
+        _notifier.Ready();
+        Log.Line($"ready (pid file {_pidFile?.Path ?? "none"})");
+    }
+
+    private void RequestStop(string signal)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        _stopSignal = signal;
+        Log.Line($"stopping ({signal})");
+        _notifier.Stopping();
+        _stopping.Cancel();
+    }
+
+    private void Reload()
+    {
+        if (!_ready)
+        {
+            Log.Line("reload (SIGHUP) ignored: not ready yet");
+            return;
+        }
+
+        lock (_reloadGate)
+        {
+            _notifier.Reloading();
+            try
+            {
+                Log.Reopen();
+            }
+            catch (DaemonException e)
+            {
+                Log.Line($"reload: {e.Message}; still writing to the old log");
+            }
+
+            Log.Line("reloading (SIGHUP)");
+            try
+            {
+                _owner.InvokeReload();
+            }
+            catch (Exception e)
+            {
+                Log.Line($"reload failed: {e}");
+            }
+
+            _notifier.Ready();
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System;
+using System.IO;
+using Daemon.Interop;
+using Daemon.Launching;
+using Daemon.PidFiles;
+using Daemon.Processes;
+
+namespace Daemon.Lifecycle;
+
+/// <summary>
+/// Everything the commands learn from or do to the operating system, in one place: the narrow
+/// seam through which tests drive every decision <see cref="DaemonBase"/> makes.
+/// </summary>
+internal sealed class DaemonSystem
+{
+    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home)
+    {
+        PidFiles = pidFiles;
+        Processes = processes;
+        Launcher = launcher;
+        Output = output;
+        Error = error;
+        IsRoot = isRoot;
+        Home = home;
+    }
+
+    public IPidFileStore PidFiles { get; }
+
+    public IProcessTable Processes { get; }
+
+    public IDaemonLauncher Launcher { get; }
+
+    public TextWriter Output { get; }
+
+    public TextWriter Error { get; }
+
+    public bool IsRoot { get; }
+
+    public string? Home { get; }
+
+    /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
+    public static DaemonSystem CreateReal()
+    {
+        bool linux = OperatingSystem.IsLinux();
+        bool isRoot = linux && Posix.GetEffectiveUid() == 0;
+        string? home = Environment.GetEnvironmentVariable("HOME");
+        if (string.IsNullOrEmpty(home) && linux)
+        {
+            home = Posix.GetUserById(Posix.GetEffectiveUid())?.pw_dir;
+        }
+
+        var processes = ProcessTable.Instance;
+        var pidFiles = PidFileStore.Instance;
+        return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), Console.Out, Console.Error, isRoot, home);
+    }
+}

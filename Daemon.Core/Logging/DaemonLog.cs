@@ -1,0 +1,150 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Text;
+using Daemon.Interop;
+using Mono.Unix.Native;
+
+namespace Daemon.Logging;
+
+/// <summary>
+/// The daemon's log: its standard output and error appended to one file, and the framework's
+/// lifecycle lines, timestamped (ISO 8601) and carrying the pid. Reopened at its path on SIGHUP,
+/// so logrotate (create, or a plain mv) loses nothing.
+/// </summary>
+internal sealed class DaemonLog
+{
+    private readonly string _name;
+    private readonly object _gate = new();
+    private string? _path;
+
+    public DaemonLog(string name)
+    {
+        _name = name;
+    }
+
+    /// <summary>The log file, or null when lines go to the process's own standard error.</summary>
+    public string? Path => _path;
+
+    /// <summary>
+    /// Opens <paramref name="path"/> for appending and makes it descriptors 1 and 2, then writes
+    /// <paramref name="firstLine"/> so that a full or read-only destination fails here, at start.
+    /// </summary>
+    /// <exception cref="DaemonException">The file cannot be opened or written.</exception>
+    public void Open(string path, string firstLine)
+    {
+        _path = path;
+        RedirectStandardStreams(path);
+        Console.SetOut(CreateWriter(Posix.StandardOutput));
+        Console.SetError(CreateWriter(Posix.StandardError));
+        byte[] line = Encoding.UTF8.GetBytes(Format(firstLine));
+        if (!Posix.WriteAll(Posix.StandardError, line, out int errno))
+        {
+            throw DaemonException.FromErrno($"cannot write log file {path}", errno);
+        }
+    }
+
+    /// <summary>Reopens the log at its path (after rotation); the old file gets nothing more.</summary>
+    public void Reopen()
+    {
+        if (_path is not null)
+        {
+            RedirectStandardStreams(_path);
+        }
+    }
+
+    /// <summary>Gives the log file to the user the daemon drops to, so it stays writable.</summary>
+    public void GiveTo(uint uid, uint gid)
+    {
+        if (_path is not null && Posix.ChangeOwner(Posix.StandardError, uid, gid, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno($"cannot hand log file {_path} to uid {uid}", errno);
+        }
+    }
+
+    /// <summary>Writes one timestamped lifecycle line.</summary>
+    public void Line(string message)
+    {
+        lock (_gate)
+        {
+            Console.Error.Write(Format(message));
+            Console.Error.Flush();
+        }
+    }
+
+    private string Format(string message)
+    {
+        string now = DateTimeOffset.Now.ToString("yyyy-MM-dd'T'HH:mm:ss.fffzzz", CultureInfo.InvariantCulture);
+        return $"{now} {_name}[{Environment.ProcessId}]: {message}\n";
+    }
+
+    private static void RedirectStandardStreams(string path)
+    {
+        const OpenFlags flags = OpenFlags.O_WRONLY | OpenFlags.O_APPEND | OpenFlags.O_CREAT | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY;
+        int fd = Posix.Open(path, flags, (FilePermissions)0b110_100_000, out int errno);
+        if (fd < 0)
+        {
+            throw errno == (int)Errno.ENOENT
+                ? new DaemonException($"cannot open log file {path}: its folder does not exist")
+                : DaemonException.FromErrno($"cannot open log file {path}", errno);
+        }
+
+        try
+        {
+            if (Posix.Fstat(fd, out Stat stat, out errno) < 0 || (stat.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
+            {
+                // A fifo or a device would block or misbehave; /dev/null is welcome.
+                if (path != "/dev/null")
+                {
+                    throw new DaemonException($"log file {path} is not a regular file");
+                }
+            }
+
+            for (int target = Posix.StandardOutput; target <= Posix.StandardError; target++)
+            {
+                if (Posix.Dup2(fd, target, out errno) < 0)
+                {
+                    throw DaemonException.FromErrno($"cannot redirect descriptor {target} to log file {path}", errno);
+                }
+            }
+        }
+        finally
+        {
+            Posix.Close(fd);
+        }
+    }
+
+    // Console copies descriptors 1 and 2 at first use; these writers follow whatever 1 and 2
+    // are now, so a reopened log is picked up without touching Console again.
+    private static TextWriter CreateWriter(int fd) =>
+        TextWriter.Synchronized(new StreamWriter(new DescriptorStream(fd), new UTF8Encoding(false), 4096) { AutoFlush = true });
+
+    /// <summary>A write-only stream straight onto a descriptor, with no position of its own.</summary>
+    private sealed class DescriptorStream(int fd) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        // A full disk must not take the daemon down: the line is lost, the daemon goes on.
+        public override void Write(ReadOnlySpan<byte> buffer) => _ = Posix.WriteAll(fd, buffer, out _);
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,44 @@
+using System;
+using System.IO;
+
+namespace Daemon.Options;
+
+/// <summary>
+/// Where a daemon's files go by default, derived from its name and who runs it, so that
+/// <c>start</c> works with no options for root and for any other user.
+/// </summary>
+internal sealed class DaemonPaths
+{
+    public DaemonPaths(string name, bool isRoot, string? runtimeDirectory, string? stateHome, string? home)
+    {
+        if (isRoot)
+        {
+            DefaultPidFile = $"/run/{name}.pid";
+            DefaultLogFile = $"/var/log/{name}.log";
+            return;
+        }
+
+        string state = Path.Combine(
+            !string.IsNullOrEmpty(stateHome) ? stateHome : Path.Combine(home ?? "/", ".local", "state"),
+            name);
+        DefaultPidFile = !string.IsNullOrEmpty(runtimeDirectory)
+            ? Path.Combine(runtimeDirectory, $"{name}.pid")
+            : Path.Combine(state, $"{name}.pid");
+        DefaultLogFile = Path.Combine(state, $"{name}.log");
+        OwnFolder = state;
+    }
+
+    public string DefaultPidFile { get; }
+
+    public string DefaultLogFile { get; }
+
+    /// <summary>The per-user folder the defaults live in, created (mode 0700) when a default is used.</summary>
+    public string? OwnFolder { get; }
+
+    public static DaemonPaths ForCurrentUser(string name, bool isRoot, string? home) => new(
+        name,
+        isRoot,
+        Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR"),
+        Environment.GetEnvironmentVariable("XDG_STATE_HOME"),
+        home);
+}

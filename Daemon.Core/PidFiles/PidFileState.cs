@@ -1,0 +1,33 @@
+namespace Daemon.PidFiles;
+
+/// <summary>What a look at a pid file found.</summary>
+internal enum PidFileKind
+{
+    /// <summary>No file at the path: not running.</summary>
+    Missing,
+
+    /// <summary>A file nobody holds locked: whatever it names, the daemon is not running.</summary>
+    Stale,
+
+    /// <summary>A file a live process holds locked: the daemon is running.</summary>
+    Locked,
+
+    /// <summary>Something at the path that cannot be read or is not a regular file.</summary>
+    Unusable,
+}
+
+/// <summary>The state of a pid file: its kind, the lock holder, the pid it names and its raw text.</summary>
+/// <param name="Kind">What was found.</param>
+/// <param name="Holder">The pid holding the lock (the kernel's word), or 0.</param>
+/// <param name="RecordedPid">The pid the file names, or null when its content is not a valid pid.</param>
+/// <param name="Content">The file's content, quoted for messages.</param>
+/// <param name="Problem">For <see cref="PidFileKind.Unusable"/>: why, as one line.</param>
+internal readonly record struct PidFileState(PidFileKind Kind, int Holder, int? RecordedPid, string Content, string? Problem)
+{
+    public static PidFileState Missing { get; } = new(PidFileKind.Missing, 0, null, "", null);
+
+    public static PidFileState Unusable(string problem) => new(PidFileKind.Unusable, 0, null, "", problem);
+
+    /// <summary>True when the file names the process the kernel says holds its lock.</summary>
+    public bool NamesItsHolder => Kind == PidFileKind.Locked && RecordedPid == Holder && Holder > 0;
+}

@@ -1,0 +1,153 @@
+using System;
+using System.IO;
+using System.Threading;
+using Daemon.Interop;
+using Mono.Unix.Native;
+
+namespace Daemon.Processes;
+
+/// <summary>Finds live processes by pid: the seam through which the commands signal and wait.</summary>
+internal interface IProcessTable
+{
+    /// <summary>A handle on the live process <paramref name="pid"/>, or null when there is none.</summary>
+    IProcessHandle? Open(int pid);
+}
+
+/// <summary>One process, held so that pid reuse cannot redirect a signal to a stranger.</summary>
+internal interface IProcessHandle : IDisposable
+{
+    /// <summary>The process id.</summary>
+    int Pid { get; }
+
+    /// <summary>Sends <paramref name="signal"/>; false when the process has already exited.</summary>
+    /// <exception cref="DaemonException">The signal is not permitted.</exception>
+    bool Signal(int signal);
+
+    /// <summary>Blocks until the process exits (a zombie has exited); false after <paramref name="timeout"/>.</summary>
+    bool WaitForExit(TimeSpan timeout);
+}
+
+/// <summary>The real process table, through pidfds where the kernel has them (Linux 5.3 and later).</summary>
+internal sealed class ProcessTable : IProcessTable
+{
+    public static ProcessTable Instance { get; } = new();
+
+    public IProcessHandle? Open(int pid)
+    {
+        if (pid <= 0)
+        {
+            // kill(0) and kill(-1) reach whole groups and every process: never a daemon's pid.
+            return null;
+        }
+
+        int pidfd = Posix.PidfdOpen(pid, out int errno);
+        if (pidfd >= 0)
+        {
+            return new PidfdProcess(pid, pidfd);
+        }
+
+        return errno switch
+        {
+            (int)Errno.ESRCH => null,
+            (int)Errno.ENOSYS or (int)Errno.EPERM => LegacyProcess.Open(pid),
+            _ => throw DaemonException.FromErrno($"cannot open process {pid}", errno),
+        };
+    }
+
+    private static DaemonException SignalError(int pid, int errno) =>
+        DaemonException.FromErrno($"cannot signal pid {pid}", errno);
+
+    private sealed class PidfdProcess(int pid, int pidfd) : IProcessHandle
+    {
+        private int _pidfd = pidfd;
+
+        public int Pid => pid;
+
+        public bool Signal(int signal)
+        {
+            if (Posix.PidfdSendSignal(_pidfd, signal, out int errno) == 0)
+            {
+                return true;
+            }
+
+            // ESRCH: it exited (perhaps a zombie not yet reaped by init); either way it is stopped.
+            return errno == (int)Errno.ESRCH ? false : throw SignalError(pid, errno);
+        }
+
+        public bool WaitForExit(TimeSpan timeout)
+        {
+            // A pidfd turns readable the moment the process exits, before init reaps it.
+            return Posix.WaitReadable(_pidfd, (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds), out _);
+        }
+
+        public void Dispose()
+        {
+            if (_pidfd >= 0)
+            {
+                Posix.Close(_pidfd);
+                _pidfd = -1;
+            }
+        }
+    }
+
+    /// <summary>Kernels without pidfds: kill(2) and a backing-off look at /proc.</summary>
+    private sealed class LegacyProcess(int pid) : IProcessHandle
+    {
+        public int Pid => pid;
+
+        public static LegacyProcess? Open(int pid) => HasExited(pid) ? null : new LegacyProcess(pid);
+
+        public bool Signal(int signal)
+        {
+            if (Posix.Kill(pid, signal, out int errno) == 0)
+            {
+                return !HasExited(pid);
+            }
+
+            return errno == (int)Errno.ESRCH ? false : throw SignalError(pid, errno);
+        }
+
+        public bool WaitForExit(TimeSpan timeout)
+        {
+            long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+            int pause = 1;
+            while (!HasExited(pid))
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    return false;
+                }
+
+                Thread.Sleep((int)Math.Min(pause, left));
+                pause = Math.Min(pause * 2, 50);
+            }
+
+            return true;
+        }
+
+        public void Dispose()
+        {
+        }
+
+        private static bool HasExited(int pid)
+        {
+            if (Posix.Kill(pid, 0, out int errno) < 0 && errno == (int)Errno.ESRCH)
+            {
+                return true;
+            }
+
+            try
+            {
+                // "pid (comm) S ...": the state follows the last ')'; Z is a zombie, which has exited.
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                int close = stat.LastIndexOf(')');
+                return close > 0 && close + 2 < stat.Length && stat[close + 2] is 'Z' or 'X';
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+    }
+}

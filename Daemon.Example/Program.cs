@@ -1,0 +1,3 @@
+using Daemon.Example;
+
+return new EchoDaemon().Main(args);
