@@ -1,0 +1,266 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>The result of one run of the example program.</summary>
+public sealed record CommandResult(int ExitCode, string Output, string Error)
+{
+    public override string ToString() => $"exit {ExitCode}; stdout: {Output.Trim()}; stderr: {Error.Trim()}";
+}
+
+/// <summary>
+/// The real example daemon in a temp folder of its own, on a free port. Everything it starts is
+/// remembered by pid and killed by pid on dispose; nothing is ever killed by name.
+/// </summary>
+public sealed class ExampleDaemon : IDisposable
+{
+    private static readonly TimeSpan _commandTimeout = TimeSpan.FromSeconds(60);
+    private readonly HashSet<int> _pids = new();
+
+    public ExampleDaemon(string? name = null)
+    {
+        Folder = Path.Combine(Path.GetTempPath(), "daemon-net-tests", (name ?? "d") + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Folder);
+        Port = FreePort();
+        PidFile = Path.Combine(Folder, "echo.pid");
+        LogFile = Path.Combine(Folder, "echo.log");
+    }
+
+    /// <summary>The example program: the apphost copied next to the tests.</summary>
+    public static string Program => Path.Combine(AppContext.BaseDirectory, "Daemon.Example");
+
+    public string Folder { get; }
+
+    public int Port { get; }
+
+    public string PidFile { get; }
+
+    public string LogFile { get; }
+
+    /// <summary>The options every command gets, so the tests never touch the defaults.</summary>
+    public string[] CommonOptions => new[] { "--pid-file", PidFile, "--log-file", LogFile, "--port", Port.ToString(CultureInfo.InvariantCulture) };
+
+    public string Log => File.Exists(LogFile) ? File.ReadAllText(LogFile) : "";
+
+    /// <summary>Runs a command with the common options and any extra ones.</summary>
+    public CommandResult Run(string command, params string[] extra)
+    {
+        var args = new List<string> { command };
+        args.AddRange(CommonOptions);
+        args.AddRange(extra);
+        return Exec(args, null);
+    }
+
+    /// <summary>Runs <paramref name="program"/> (default: the example) with exactly <paramref name="args"/>.</summary>
+    public CommandResult Exec(IEnumerable<string> args, IDictionary<string, string?>? environment, string? program = null)
+    {
+        var start = new ProcessStartInfo(program ?? Program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        if (environment is not null)
+        {
+            foreach (var (key, value) in environment)
+            {
+                start.Environment[key] = value;
+            }
+        }
+
+        using var process = Process.Start(start)!;
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(_commandTimeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{string.Join(' ', args)} did not finish in {_commandTimeout}");
+        }
+
+        // Reading to the end also proves no daemon kept the caller's pipes open.
+        if (!output.Wait(_commandTimeout) || !error.Wait(_commandTimeout))
+        {
+            throw new TimeoutException("the command's output stayed open: a daemon holds the caller's pipe");
+        }
+
+        var result = new CommandResult(process.ExitCode, output.Result, error.Result);
+        Remember(result.Output);
+        return result;
+    }
+
+    /// <summary>Starts the daemon and returns its pid, failing the test when it does not start.</summary>
+    public int Start(params string[] extra)
+    {
+        CommandResult result = Run("start", extra);
+        NUnit.Framework.Assert.That(result.ExitCode, NUnit.Framework.Is.EqualTo(0), result.ToString());
+        return ReadPid();
+    }
+
+    public int ReadPid()
+    {
+        int pid = int.Parse(File.ReadAllText(PidFile).Trim(), CultureInfo.InvariantCulture);
+        _pids.Add(pid);
+        return pid;
+    }
+
+    /// <summary>Remembers a pid this test caused, so that dispose kills it if it is still alive.</summary>
+    public void Track(int pid) => _pids.Add(pid);
+
+    /// <summary>Sends and receives one line through the echo server.</summary>
+    public string Echo(string text)
+    {
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, Port);
+        using NetworkStream stream = client.GetStream();
+        stream.ReadTimeout = 5000;
+        byte[] data = System.Text.Encoding.ASCII.GetBytes(text + "\n");
+        stream.Write(data);
+        var received = new List<byte>();
+        var buffer = new byte[256];
+        while (received.Count < data.Length)
+        {
+            int n = stream.Read(buffer);
+            if (n == 0)
+            {
+                break;
+            }
+
+            received.AddRange(buffer[..n]);
+        }
+
+        return System.Text.Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
+    }
+
+    public void Dispose()
+    {
+        foreach (int pid in _pids)
+        {
+            if (IsAlive(pid) && IsOurs(pid))
+            {
+                try
+                {
+                    using var process = Process.GetProcessById(pid);
+                    process.Kill();
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                }
+            }
+
+            WaitUntilGone(pid, TimeSpan.FromSeconds(5));
+        }
+
+        try
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>True while <paramref name="pid"/> runs; a zombie waiting for init counts as gone.</summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            char state = stat[stat.LastIndexOf(')') + 2];
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    public static bool WaitUntilGone(int pid, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (IsAlive(pid))
+        {
+            if (watch.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            Thread.Sleep(10);
+        }
+
+        return true;
+    }
+
+    /// <summary>Pids of live processes whose command line names this test's folder.</summary>
+    public List<int> ProcessesOfThisTest()
+    {
+        var found = new List<int>();
+        foreach (string dir in Directory.GetDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out int pid) && IsAlive(pid) && IsOurs(pid))
+            {
+                found.Add(pid);
+            }
+        }
+
+        return found;
+    }
+
+    public static string StatusField(int pid, string field)
+    {
+        foreach (string line in File.ReadAllLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
+            {
+                return line[(field.Length + 1)..].Trim();
+            }
+        }
+
+        return "";
+    }
+
+    private bool IsOurs(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains(Folder, StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private void Remember(string output)
+    {
+        int at = output.IndexOf("(pid ", StringComparison.Ordinal);
+        if (at >= 0)
+        {
+            int end = output.IndexOf(')', at);
+            if (end > at && int.TryParse(output.AsSpan(at + 5, end - at - 5), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+            {
+                _pids.Add(pid);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+}

@@ -1,0 +1,250 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>The example daemon's whole lifecycle, driven as an administrator would.</summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class LifecycleTests
+{
+    private ExampleDaemon _daemon = null!;
+
+    [SetUp]
+    public void SetUp() => _daemon = new ExampleDaemon();
+
+    [TearDown]
+    public void TearDown() => _daemon.Dispose();
+
+    [Test]
+    public void Start_Status_Echo_Stop_WorkEndToEnd()
+    {
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
+        Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{pid}\n"), "pid file content");
+
+        CommandResult status = _daemon.Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
+        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+
+        Assert.That(_daemon.Echo("hello"), Is.EqualTo("hello"));
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.False, "stop returns only after the daemon exited");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "the daemon removes its pid file");
+
+        CommandResult after = _daemon.Run("status");
+        Assert.That(after.ExitCode, Is.EqualTo(3), after.ToString());
+        Assert.That(after.Output.Trim(), Is.EqualTo("not running"));
+        Assert.That(_daemon.Log, Does.Contain("starting").And.Contain("ready").And.Contain("stopping (SIGTERM)").And.Contain("stopped (exit 0)"));
+    }
+
+    [Test]
+    public void Start_SaysAlreadyRunning_AndKeepsOneDaemon()
+    {
+        int pid = _daemon.Start();
+        CommandResult second = _daemon.Run("start");
+        Assert.That(second.ExitCode, Is.EqualTo(0), second.ToString());
+        Assert.That(second.Output.Trim(), Is.EqualTo($"already running (pid {pid})"));
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.EqualTo(new[] { pid }));
+    }
+
+    [Test]
+    public void Restart_ReplacesTheDaemon()
+    {
+        int first = _daemon.Start();
+        CommandResult restarted = _daemon.Run("restart");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        int second = _daemon.ReadPid();
+        Assert.That(second, Is.Not.EqualTo(first));
+        Assert.That(ExampleDaemon.IsAlive(first), Is.False);
+        Assert.That(_daemon.Echo("again"), Is.EqualTo("again"));
+    }
+
+    [Test]
+    public void Restart_StartsTheDaemon_WhenNotRunning()
+    {
+        CommandResult restarted = _daemon.Run("restart");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(restarted.Output, Does.Contain("not running").And.Contain("started (pid"));
+    }
+
+    [Test]
+    public void Stop_ReturnsZero_WhenNotRunning()
+    {
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Output.Trim(), Is.EqualTo("not running"));
+    }
+
+    [Test]
+    public void StalePidFile_AfterSigkill_IsReportedThenReplaced()
+    {
+        int pid = _daemon.Start();
+        Process.GetProcessById(pid).Kill();
+        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+
+        CommandResult status = _daemon.Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(1), "dead but pid file left: " + status);
+
+        int next = _daemon.Start();
+        Assert.That(next, Is.Not.EqualTo(pid), "start replaces a stale pid file");
+        Assert.That(_daemon.Echo("fresh"), Is.EqualTo("fresh"));
+    }
+
+    [Test]
+    public void Stop_RemovesPidFileLeftBySigkilledDaemon()
+    {
+        int pid = _daemon.Start();
+        Process.GetProcessById(pid).Kill();
+        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+    }
+
+    [Test]
+    public void Start_Fails_WhenPortIsInUse_AndLeavesNothing()
+    {
+        using var squatter = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        squatter.Bind(new IPEndPoint(IPAddress.Loopback, _daemon.Port));
+        squatter.Listen(1);
+
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error.Trim(), Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use"));
+        Assert.That(started.Error.Trim().Split('\n'), Has.Length.EqualTo(1), "one line");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file left");
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "no process left");
+    }
+
+    [Test]
+    public void Daemon_IsDetached_FromSessionTerminalAndFolder()
+    {
+        int pid = _daemon.Start();
+        string[] stat = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        int ppid = int.Parse(stat[1]);
+        int session = int.Parse(stat[3]);
+        int ttyNr = int.Parse(stat[4]);
+        Assert.Multiple(() =>
+        {
+            Assert.That(session, Is.Not.EqualTo(pid), "not a session leader");
+            Assert.That(session, Is.Not.EqualTo(GetSid()), "left the caller's session");
+            Assert.That(ttyNr, Is.EqualTo(0), "no controlling terminal");
+            Assert.That(ppid, Is.Not.EqualTo(Environment.ProcessId), "orphaned");
+            Assert.That(new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget, Is.EqualTo("/"), "cwd");
+            Assert.That(ExampleDaemon.StatusField(pid, "Umask"), Is.EqualTo("0022"), "umask");
+            Assert.That(ExampleDaemon.StatusField(pid, "SigBlk"), Is.EqualTo("0000000000000000"), "signal mask");
+            Assert.That(Target(pid, 0), Is.EqualTo("/dev/null"), "stdin");
+            Assert.That(Target(pid, 1), Is.EqualTo(_daemon.LogFile), "stdout");
+            Assert.That(Target(pid, 2), Is.EqualTo(_daemon.LogFile), "stderr");
+        });
+    }
+
+    [Test]
+    public void Daemon_KeepsNoDescriptorItInherited()
+    {
+        string inherited = Path.Combine(_daemon.Folder, "inherited.txt");
+        string script = $"exec 7>'{inherited}'; exec '{ExampleDaemon.Program}' start {string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"))}";
+        CommandResult started = _daemon.Exec(new[] { "-c", script }, null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        var targets = Directory.GetFileSystemEntries($"/proc/{pid}/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
+        Assert.That(targets, Has.None.EqualTo(inherited), "an fd the shell passed in (7>file) is closed");
+        Assert.That(targets, Has.None.StartsWith("/dev/pts").And.None.StartsWith("/dev/tty"), "no terminal");
+        Assert.That(targets.Count(t => t == _daemon.PidFile), Is.EqualTo(1), "the locked pid file");
+    }
+
+    [Test]
+    public void Start_DoesNotHang_WhenItsOutputIsCaptured()
+    {
+        // $(myapp start) returns only when every holder of the pipe has exited.
+        string script = $"out=$('{ExampleDaemon.Program}' start {string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"))}); echo \"got: $out\"";
+        var watch = Stopwatch.StartNew();
+        CommandResult result = _daemon.Exec(new[] { "-c", script }, null, "/bin/bash");
+        _daemon.ReadPid();
+        Assert.That(result.Output, Does.StartWith("got: started (pid"));
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(20)));
+    }
+
+    [Test]
+    public void Reload_SendsSighup_AndReturns7_WhenStopped()
+    {
+        _daemon.Start();
+        CommandResult reloaded = _daemon.Run("reload");
+        Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
+        Assert.That(WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
+
+        _daemon.Run("stop");
+        CommandResult notRunning = _daemon.Run("reload");
+        Assert.That(notRunning.ExitCode, Is.EqualTo(7), notRunning.ToString());
+    }
+
+    [Test]
+    public void PidFile_IsLockedSoThatPgrepSeesIt()
+    {
+        int pid = _daemon.Start();
+        var pgrep = Process.Start(new ProcessStartInfo("pgrep", new[] { "-F", _daemon.PidFile, "-L" }) { RedirectStandardOutput = true })!;
+        string output = pgrep.StandardOutput.ReadToEnd();
+        pgrep.WaitForExit();
+        Assert.That(pgrep.ExitCode, Is.EqualTo(0));
+        Assert.That(output.Trim(), Is.EqualTo(pid.ToString()));
+    }
+
+    [Test]
+    public void Run_InForeground_StopsCleanlyOnSigterm()
+    {
+        var start = new ProcessStartInfo(ExampleDaemon.Program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { "run", "--port", _daemon.Port.ToString() })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        _daemon.Track(process.Id);
+        string line;
+        do
+        {
+            line = process.StandardError.ReadLine() ?? throw new AssertionException("run exited before ready");
+        }
+        while (!line.Contains("ready", StringComparison.Ordinal));
+
+        Assert.That(_daemon.Echo("fg"), Is.EqualTo("fg"));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file without --pid-file");
+        Mono.Unix.Native.Syscall.kill(process.Id, Mono.Unix.Native.Signum.SIGTERM);
+        Assert.That(process.WaitForExit(10_000), Is.True);
+        Assert.That(process.ExitCode, Is.EqualTo(0));
+        Assert.That(process.StandardError.ReadToEnd(), Does.Contain("stopped (exit 0)"));
+    }
+
+    private bool WaitForLog(string text)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!_daemon.Log.Contains(text, StringComparison.Ordinal))
+        {
+            if (watch.Elapsed > TimeSpan.FromSeconds(5))
+            {
+                return false;
+            }
+
+            System.Threading.Thread.Sleep(20);
+        }
+
+        return true;
+    }
+
+    private static string? Target(int pid, int fd) => new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
+
+    private static int GetSid() => Mono.Unix.Native.Syscall.getsid(0);
+}
