@@ -184,6 +184,15 @@ public abstract partial class DaemonBase
     {
     }
 
+    /// <summary>
+    /// Called after each lifecycle line the framework writes (starting, ready, reloading,
+    /// stopping, stopped, unhandled exception), so a subclass can forward it to another logger.
+    /// </summary>
+    /// <param name="message">The line, without its timestamp and pid.</param>
+    protected virtual void OnLogged(string message)
+    {
+    }
+
     /// <summary>Writes a timestamped line, with the pid, to the daemon's log.</summary>
     /// <param name="message">The line.</param>
     protected void Log(string message)
@@ -211,6 +220,8 @@ public abstract partial class DaemonBase
     internal void InvokeRun(CancellationToken stoppingToken) => Run(stoppingToken);
 
     internal void InvokeReload() => OnReload();
+
+    internal void InvokeLogged(string message) => OnLogged(message);
 
     private int Dispatch(Command command) => command switch
     {

@@ -31,7 +31,7 @@ internal sealed class DaemonRuntime
         _owner = owner;
         _options = owner.Options;
         _background = background;
-        Log = new DaemonLog(owner.Name);
+        Log = new DaemonLog(owner.Name, owner.InvokeLogged);
         _notifier = background ? new SystemdNotifier(null) : SystemdNotifier.FromEnvironment();
         owner.Runtime = this;
     }

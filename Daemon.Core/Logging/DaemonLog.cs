@@ -16,11 +16,15 @@ internal sealed class DaemonLog
 {
     private readonly string _name;
     private readonly object _gate = new();
+    private readonly Action<string>? _observer;
     private string? _path;
 
-    public DaemonLog(string name)
+    /// <param name="name">The daemon's name, on every line.</param>
+    /// <param name="observer">Also receives each lifecycle line (a subclass's other logger).</param>
+    public DaemonLog(string name, Action<string>? observer = null)
     {
         _name = name;
+        _observer = observer;
     }
 
     /// <summary>The log file, or null when lines go to the process's own standard error.</summary>
@@ -69,6 +73,16 @@ internal sealed class DaemonLog
         {
             Console.Error.Write(Format(message));
             Console.Error.Flush();
+        }
+
+        try
+        {
+            _observer?.Invoke(message);
+        }
+        catch (Exception e)
+        {
+            // Another logger failing must not take the daemon down; the line is in the log.
+            Console.Error.Write(Format($"log observer failed: {e.Message}"));
         }
     }
 
