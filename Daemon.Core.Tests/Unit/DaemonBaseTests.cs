@@ -1,0 +1,363 @@
+using System;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+using Daemon.Launching;
+using Daemon.Lifecycle;
+using Daemon.PidFiles;
+using Daemon.Processes;
+using Moq;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Unit;
+
+/// <summary>Every decision the commands make, driven through the OS seam without processes.</summary>
+[TestFixture]
+public sealed class DaemonBaseTests
+{
+    private const string PidPath = "/run/test.pid";
+    private const int Pid = 4242;
+    private Mock<IPidFileStore> _pidFiles = null!;
+    private Mock<IProcessTable> _processes = null!;
+    private Mock<IProcessHandle> _process = null!;
+    private Mock<IDaemonLauncher> _launcher = null!;
+    private StringWriter _out = null!;
+    private StringWriter _err = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _pidFiles = new Mock<IPidFileStore>(MockBehavior.Strict);
+        _processes = new Mock<IProcessTable>(MockBehavior.Strict);
+        _process = new Mock<IProcessHandle>(MockBehavior.Strict);
+        _launcher = new Mock<IDaemonLauncher>(MockBehavior.Strict);
+        _process.SetupGet(p => p.Pid).Returns(Pid);
+        _process.Setup(p => p.Dispose());
+        _out = new StringWriter();
+        _err = new StringWriter();
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _out.Dispose();
+        _err.Dispose();
+    }
+
+    private TestDaemon CreateDaemon(bool isRoot = true)
+    {
+        var system = new DaemonSystem(_pidFiles.Object, _processes.Object, _launcher.Object, _out, _err, isRoot, "/home/tester");
+        return new TestDaemon(system);
+    }
+
+    private int Main(params string[] args) => CreateDaemon().Main(args);
+
+    private static PidFileState Locked(int holder, int? recorded) => new(PidFileKind.Locked, holder, recorded, $"\"{recorded}\"", null);
+
+    private static PidFileState Stale(int? recorded) => new(PidFileKind.Stale, 0, recorded, $"\"{recorded}\"", null);
+
+    private void GivenPidFile(params PidFileState[] states)
+    {
+        var sequence = _pidFiles.SetupSequence(p => p.Inspect(PidPath));
+        foreach (PidFileState state in states)
+        {
+            sequence = sequence.Returns(state);
+        }
+    }
+
+    private void GivenStaleRemovalSucceeds()
+    {
+        string? none = null;
+        _pidFiles.Setup(p => p.TryRemoveStale(PidPath, out none)).Returns(true);
+    }
+
+    // ---- status ---------------------------------------------------------------------------------
+
+    [Test]
+    public void Status_ReturnsNotRunning_WhenPidFileIsMissing()
+    {
+        GivenPidFile(PidFileState.Missing);
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.NotRunning));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo("not running"));
+    }
+
+    [Test]
+    public void Status_ReturnsDeadWithPidFile_WhenPidFileIsStale()
+    {
+        GivenPidFile(Stale(Pid));
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_out.ToString(), Does.Contain("not running, but pid file /run/test.pid is left"));
+    }
+
+    [Test]
+    public void Status_ReturnsRunning_WhenALiveProcessHoldsTheLock()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"running (pid {Pid})"));
+    }
+
+    [Test]
+    public void Status_ReturnsUnknown_WhenPidFileIsUnusable()
+    {
+        GivenPidFile(PidFileState.Unusable("pid file /run/test.pid is a symbolic link; refusing to follow it"));
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Unknown));
+        Assert.That(_err.ToString().Trim(), Is.EqualTo("test: pid file /run/test.pid is a symbolic link; refusing to follow it"));
+    }
+
+    // ---- stop -----------------------------------------------------------------------------------
+
+    [Test]
+    public void Stop_ReturnsNotRunning_WhenPidFileIsMissing()
+    {
+        GivenPidFile(PidFileState.Missing);
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo("not running"));
+    }
+
+    [TestCase(null, TestName = "Stop_RemovesStaleFile_WithoutSignalling_WhenContentIsGarbage")]
+    [TestCase(Pid, TestName = "Stop_RemovesStaleFile_WithoutSignalling_WhenContentNamesAPid")]
+    public void Stop_RemovesStaleFile_WithoutSignalling(int? recorded)
+    {
+        GivenPidFile(Stale(recorded));
+        GivenStaleRemovalSucceeds();
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo("not running"));
+        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never);
+        string? none;
+        _pidFiles.Verify(p => p.TryRemoveStale(PidPath, out none), Times.Once);
+    }
+
+    [TestCase(null, TestName = "Stop_SignalsNobody_WhenLockedFileHoldsGarbage")]
+    [TestCase(1, TestName = "Stop_SignalsNobody_WhenLockedFileNamesAnotherPid")]
+    public void Stop_SignalsNobody_WhenContentDoesNotNameTheLockHolder(int? recorded)
+    {
+        GivenPidFile(Locked(Pid, recorded));
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Does.Contain("not signalling anything"));
+        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never);
+    }
+
+    [Test]
+    public void Stop_SendsSigterm_AndWaitsForExit()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        GivenStaleRemovalSucceeds();
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(3))).Returns(true);
+
+        Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "3"), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"stopped (pid {Pid})"));
+        _process.Verify(p => p.Signal(9), Times.Never);
+        _process.Verify(p => p.Signal(15), Times.Once);
+    }
+
+    [Test]
+    public void Stop_Fails_WhenTheDaemonOutlivesTheTimeout()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(2))).Returns(false);
+
+        Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "2"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString().Trim(), Is.EqualTo($"test: pid {Pid} did not stop within 2 s (stop --force sends SIGKILL)"));
+        _process.Verify(p => p.Signal(9), Times.Never);
+    }
+
+    [Test]
+    public void Stop_SendsSigkill_AfterTheTimeout_WithForce()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        GivenStaleRemovalSucceeds();
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.Signal(9)).Returns(true);
+        _process.SetupSequence(p => p.WaitForExit(It.IsAny<TimeSpan>())).Returns(false).Returns(true);
+
+        Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "1", "--force"), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"killed (pid {Pid}) after 1 s"));
+        _process.Verify(p => p.Signal(9), Times.Once);
+    }
+
+    [Test]
+    public void Stop_Refuses_WhenTheLockChangesHandsBeforeTheSignal()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid + 1, Pid + 1));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Does.Contain("changed hands"));
+        _process.Verify(p => p.Signal(It.IsAny<int>()), Times.Never);
+    }
+
+    [Test]
+    public void Stop_SaysStopped_WhenTheDaemonExitsBeforeItIsOpened()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        GivenStaleRemovalSucceeds();
+        _processes.Setup(p => p.Open(Pid)).Returns((IProcessHandle?)null);
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+    }
+
+    [Test]
+    public void Stop_ReportsThePermissionError_AsOneLine()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.Signal(15)).Throws(new DaemonException($"cannot signal pid {Pid}: Operation not permitted"));
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: cannot signal pid {Pid}: Operation not permitted\n"));
+    }
+
+    // ---- reload ---------------------------------------------------------------------------------
+
+    [Test]
+    public void Reload_Returns7_WhenNotRunning()
+    {
+        GivenPidFile(Stale(Pid));
+        Assert.That(Main("reload", "--pid-file", PidPath), Is.EqualTo(ExitCodes.ReloadNotRunning));
+        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never);
+    }
+
+    [Test]
+    public void Reload_SendsSighup_ToTheLockHolder()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.Signal(1)).Returns(true);
+        Assert.That(Main("reload", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        _process.Verify(p => p.Signal(1), Times.Once);
+    }
+
+    // ---- start ----------------------------------------------------------------------------------
+
+    [Test]
+    public void Start_SaysAlreadyRunning_WithoutLaunching()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        Assert.That(Main("start", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"already running (pid {Pid})"));
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    [Test]
+    public void Start_PrintsTheDaemonsReason_AndFails()
+    {
+        GivenPidFile(PidFileState.Missing);
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(LaunchResult.Fail("cannot listen on 127.0.0.1:8007: Address already in use"));
+        Assert.That(Main("start", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo("test: cannot listen on 127.0.0.1:8007: Address already in use\n"));
+        Assert.That(_out.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void Start_PassesTheOptions_ToTheLauncher()
+    {
+        GivenPidFile(PidFileState.Missing);
+        LaunchRequest? seen = null;
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>()))
+            .Callback<LaunchRequest>(r => seen = r)
+            .Returns(new LaunchResult(LaunchOutcome.Ready, Pid, null));
+
+        Assert.That(Main("start", "--pid-file", PidPath, "--log-file", "/var/log/t.log", "--ready-timeout", "7"), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"started (pid {Pid})"));
+        Assert.That(seen, Is.Not.Null);
+        Assert.That(seen!.PidFile, Is.EqualTo(PidPath));
+        Assert.That(seen.LogFile, Is.EqualTo("/var/log/t.log"));
+        Assert.That(seen.ReadyTimeout, Is.EqualTo(TimeSpan.FromSeconds(7)));
+        Assert.That(seen.Arguments, Is.EqualTo(new[] { "start", "--pid-file", PidPath, "--log-file", "/var/log/t.log", "--ready-timeout", "7" }));
+    }
+
+    [Test]
+    public void Start_ReportsAlreadyRunning_WhenItLosesTheRace()
+    {
+        GivenPidFile(PidFileState.Missing);
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(new LaunchResult(LaunchOutcome.AlreadyRunning, Pid, null));
+        Assert.That(Main("start", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"already running (pid {Pid})"));
+    }
+
+    [Test]
+    public void Start_FailsAtOnce_ForAnUnknownUser()
+    {
+        GivenPidFile(PidFileState.Missing);
+        Assert.That(Main("start", "--pid-file", PidPath, "--user", "no-such-user-xyz"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo("test: unknown user 'no-such-user-xyz'\n"));
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    // ---- restart --------------------------------------------------------------------------------
+
+    [Test]
+    public void Restart_DoesNotStart_WhenStopFails()
+    {
+        GivenPidFile(Locked(Pid, null));
+        Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    // ---- usage ----------------------------------------------------------------------------------
+
+    [TestCase(new string[0], "no command given")]
+    [TestCase(new[] { "launch" }, "unknown command 'launch'")]
+    [TestCase(new[] { "start", "--pidfile", "x" }, "unknown option '--pidfile'")]
+    [TestCase(new[] { "start", "--stop-timeout", "soon" }, "invalid value 'soon' for --stop-timeout")]
+    [TestCase(new[] { "start", "--stop-timeout", "-1" }, "invalid value '-1' for --stop-timeout")]
+    [TestCase(new[] { "start", "--port", "70000" }, "invalid value '70000' for --port")]
+    [TestCase(new[] { "start", "--pid-file" }, "option --pid-file needs a value")]
+    [TestCase(new[] { "start", "stop" }, "unexpected argument 'stop'")]
+    [TestCase(new[] { "start", "--force=yes" }, "option --force takes no value")]
+    public void Main_ReturnsUsage_ForABadCommandLine(string[] args, string message)
+    {
+        Assert.That(Main(args), Is.EqualTo(ExitCodes.Usage));
+        Assert.That(_err.ToString(), Does.StartWith($"test: {message}"));
+        Assert.That(_err.ToString().TrimEnd('\n'), Does.Not.Contain("\n"), "one line");
+        Assert.That(_out.ToString(), Is.Empty);
+    }
+
+    [TestCase("--help")]
+    [TestCase("help")]
+    public void Main_PrintsUsageOnStdout_ForHelp(string help)
+    {
+        Assert.That(Main(help), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString(), Does.StartWith("Usage: test COMMAND [OPTIONS]")
+            .And.Contain("--pid-file PATH").And.Contain("--stop-timeout SECONDS").And.Contain("--force")
+            .And.Contain("Options of test:").And.Contain("--port N"));
+        Assert.That(_err.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void Options_AreAcceptedBeforeAndAfterTheCommand()
+    {
+        GivenPidFile(PidFileState.Missing);
+        Assert.That(Main("--pid-file=" + PidPath, "status", "--port", "9"), Is.EqualTo(ExitCodes.NotRunning));
+    }
+
+    [Test]
+    public void Defaults_DeriveFromTheName_ForRootAndForUsers()
+    {
+        TestDaemon root = CreateDaemon(isRoot: true);
+        Assert.That(root.PidFilePath, Is.EqualTo("/run/test.pid"));
+        Assert.That(root.LogFilePath, Is.EqualTo("/var/log/test.log"));
+
+        var user = new Daemon.Options.DaemonPaths("test", isRoot: false, runtimeDirectory: "/run/user/1000", stateHome: null, home: "/home/u");
+        Assert.That(user.DefaultPidFile, Is.EqualTo("/run/user/1000/test.pid"));
+        Assert.That(user.DefaultLogFile, Is.EqualTo("/home/u/.local/state/test/test.log"));
+
+        var bare = new Daemon.Options.DaemonPaths("test", isRoot: false, runtimeDirectory: null, stateHome: null, home: "/home/u");
+        Assert.That(bare.DefaultPidFile, Is.EqualTo("/home/u/.local/state/test/test.pid"));
+    }
+
+    /// <summary>A daemon that does nothing, with one option of its own.</summary>
+    private sealed class TestDaemon(DaemonSystem system) : DaemonBase("test", system)
+    {
+        public int Port { get; private set; }
+
+        protected override void ConfigureOptions(DaemonOptionSet options) =>
+            options.Add("--port", "N", "a port", v => Port = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) is var p and > 0 and < 65536 ? p : throw new FormatException("bad port"));
+
+        protected override Task RunAsync(CancellationToken stoppingToken) => Task.Delay(Timeout.Infinite, stoppingToken);
+    }
+}
