@@ -167,7 +167,18 @@ internal sealed class DaemonRuntime
         }
     }
 
-    private static void DropPrivileges(Identity? identity) => identity?.Apply();
+    private void DropPrivileges(Identity? identity)
+    {
+        if (identity is null)
+        {
+            return;
+        }
+
+        // The pid file stays root's: a daemon user able to rewrite it could aim root's kill anywhere.
+        Log.GiveTo(identity.Uid, identity.Gid);
+        identity.Apply();
+        Log.Line($"running as user {identity.User} (uid {identity.Uid}, gid {identity.Gid})");
+    }
 
     private void DeclareReady(ReadinessWriter? launcher)
     {

@@ -1,0 +1,289 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net.Sockets;
+using System.Text;
+using Mono.Unix.Native;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>What an administrator needs in service: privilege drop, log rotation, reload, systemd.</summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class ProductionTests
+{
+    private ExampleDaemon _daemon = null!;
+
+    [SetUp]
+    public void SetUp() => _daemon = new ExampleDaemon("prod");
+
+    [TearDown]
+    public void TearDown() => _daemon.Dispose();
+
+    [Test]
+    public void User_DropsToNobody_AfterBinding_WithItsGroups()
+    {
+        RequireRoot();
+        Passwd nobody = Syscall.getpwnam("nobody");
+        int pid = _daemon.Start("--user", "nobody");
+
+        string expectedGroups = string.Join(' ', Syscall.getgrouplist("nobody").Select(g => g.gr_gid).Order());
+        Assert.Multiple(() =>
+        {
+            Assert.That(ExampleDaemon.StatusField(pid, "Uid"), Is.EqualTo(string.Join('\t', Enumerable.Repeat(nobody.pw_uid, 4))), "real, effective, saved, fs uid");
+            Assert.That(ExampleDaemon.StatusField(pid, "Gid"), Is.EqualTo(string.Join('\t', Enumerable.Repeat(nobody.pw_gid, 4))), "gids");
+            Assert.That(string.Join(' ', ExampleDaemon.StatusField(pid, "Groups").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(uint.Parse).Order()), Is.EqualTo(expectedGroups), "supplementary groups");
+            Assert.That(Owner(_daemon.LogFile), Is.EqualTo(nobody.pw_uid), "the log stays writable after the drop");
+            Assert.That(Owner(_daemon.PidFile), Is.EqualTo(0u), "the pid file stays root's");
+            Assert.That(Mode(_daemon.PidFile), Is.EqualTo("644"), "and is not writable by the daemon's user");
+        });
+        Assert.That(_daemon.Echo("dropped"), Is.EqualTo("dropped"));
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "root's stop removes the file the daemon could not");
+        Assert.That(_daemon.Log, Does.Contain("stopped (exit 0)"));
+    }
+
+    [TestCase("--user", "no-such-user-9z", "unknown user 'no-such-user-9z'")]
+    [TestCase("--group", "no-such-group-9z", "unknown group 'no-such-group-9z'")]
+    public void Start_Fails_ForAnUnknownUserOrGroup_LeavingNothing(string option, string value, string message)
+    {
+        CommandResult started = _daemon.Run("start", option, value);
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: {message}\n"));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    [Test]
+    public void Logrotate_WithTheShippedSnippet_LosesNoLine()
+    {
+        string logrotate = RequireTool("/usr/sbin/logrotate");
+        _daemon.Start();
+        Assert.That(_daemon.Echo("before"), Is.EqualTo("before"));
+
+        string snippet = File.ReadAllText(Path.Combine(RepositoryRoot(), "Daemon.Example", "deploy", "daemon-example.logrotate"))
+            .Replace("/var/log/daemon-example.log", _daemon.LogFile, StringComparison.Ordinal)
+            .Replace("/usr/local/bin/Daemon.Example", ExampleDaemon.Program, StringComparison.Ordinal)
+            .Replace("/run/daemon-example.pid", _daemon.PidFile, StringComparison.Ordinal)
+            .Replace("create 0640 nobody nogroup", "create 0640 root root", StringComparison.Ordinal);
+        string config = Path.Combine(_daemon.Folder, "logrotate.conf");
+        File.WriteAllText(config, snippet);
+        Run(logrotate, "-f", "-s", Path.Combine(_daemon.Folder, "logrotate.state"), config);
+
+        Assert.That(WaitFor(() => File.Exists(_daemon.LogFile) && _daemon.Log.Contains("reloading (SIGHUP)", StringComparison.Ordinal)), Is.True, "the daemon reopened its log at its path");
+        Assert.That(_daemon.Echo("after"), Is.EqualTo("after"));
+        Assert.That(WaitFor(() => _daemon.Log.Contains("connection 2 from", StringComparison.Ordinal)), Is.True, "new lines land in the new file");
+
+        string rotated = File.ReadAllText(_daemon.LogFile + ".1");
+        Assert.That(rotated, Does.Contain("connection 1 from"), "old lines stay in the rotated file");
+        Assert.That(rotated, Does.Not.Contain("connection 2 from"));
+        Assert.That(_daemon.Log, Does.Not.Contain("connection 1 from"));
+    }
+
+    [Test]
+    public void Reload_RereadsTheGreeting()
+    {
+        string greeting = Path.Combine(_daemon.Folder, "greeting.txt");
+        File.WriteAllText(greeting, "hello v1\n");
+        _daemon.Start("--greeting-file", greeting);
+        Assert.That(_daemon.Echo("x"), Does.StartWith("hello v1"));
+
+        File.WriteAllText(greeting, "hello v2\n");
+        Assert.That(_daemon.Run("reload", "--greeting-file", greeting).ExitCode, Is.EqualTo(0));
+        Assert.That(WaitFor(() => _daemon.Log.Contains("reloaded greeting", StringComparison.Ordinal)), Is.True, _daemon.Log);
+        Assert.That(_daemon.Echo("y"), Does.StartWith("hello v2"));
+    }
+
+    [TestCase(false, TestName = "Run_SpeaksSdNotify_OnAPathSocket")]
+    [TestCase(true, TestName = "Run_SpeaksSdNotify_OnAnAbstractSocket")]
+    public void Run_SpeaksSdNotify(bool abstractSocket)
+    {
+        string name = abstractSocket ? "@daemon-net-test-" + Guid.NewGuid().ToString("N")[..8] : Path.Combine(_daemon.Folder, "notify.sock");
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(abstractSocket ? "\0" + name[1..] : name));
+        socket.ReceiveTimeout = 10_000;
+
+        using Process run = StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = name });
+        Assert.That(Receive(socket), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
+
+        Syscall.kill(run.Id, Signum.SIGHUP);
+        string reloading = Receive(socket);
+        Assert.That(reloading, Does.Match(@"^RELOADING=1\nMONOTONIC_USEC=\d+$"));
+        long usec = long.Parse(reloading.Split('=')[2]);
+        Assert.That(usec, Is.EqualTo(Stopwatch.GetTimestamp() / (Stopwatch.Frequency / 1_000_000)).Within(60_000_000), "CLOCK_MONOTONIC, in microseconds");
+        Assert.That(Receive(socket), Does.StartWith("READY=1"));
+
+        Syscall.kill(run.Id, Signum.SIGTERM);
+        Assert.That(Receive(socket), Is.EqualTo("STOPPING=1"));
+        Assert.That(run.WaitForExit(10_000), Is.True);
+        Assert.That(run.ExitCode, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void Run_WithoutNotifySocket_WorksAndSaysNothing()
+    {
+        using Process run = StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = null });
+        Syscall.kill(run.Id, Signum.SIGINT);
+        Assert.That(run.WaitForExit(10_000), Is.True);
+        Assert.That(run.ExitCode, Is.EqualTo(0), "SIGINT is a clean stop too");
+    }
+
+    [Test]
+    public void Run_AsPid1InAContainer_StopsCleanlyOnSigterm()
+    {
+        RequireRoot();
+        var start = new ProcessStartInfo("unshare") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { "--pid", "--fork", "--kill-child", "--mount-proc", ExampleDaemon.Program, "run", "--port", _daemon.Port.ToString() })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using Process unshare = Process.Start(start)!;
+        _daemon.Track(unshare.Id);
+        WaitForReady(unshare);
+        int inner = int.Parse(File.ReadAllText($"/proc/{unshare.Id}/task/{unshare.Id}/children").Trim());
+        _daemon.Track(inner);
+        Assert.That(File.ReadAllText($"/proc/{inner}/status"), Does.Contain("NSpid:\t" + inner + "\t1"), "PID 1 of its namespace");
+
+        Syscall.kill(inner, Signum.SIGTERM);
+        Assert.That(unshare.WaitForExit(10_000), Is.True);
+        Assert.That(unshare.ExitCode, Is.EqualTo(0), unshare.StandardError.ReadToEnd());
+    }
+
+    [Test]
+    public void SystemdUnits_PassSystemdAnalyzeVerify()
+    {
+        string analyze = RequireTool("/usr/bin/systemd-analyze");
+        string deploy = Path.Combine(RepositoryRoot(), "Daemon.Example", "deploy");
+        var units = new List<string>();
+        foreach (string unit in Directory.GetFiles(deploy, "*.service"))
+        {
+            // verify checks that ExecStart exists: point it at the binary under test.
+            string copy = Path.Combine(_daemon.Folder, Path.GetFileName(unit));
+            File.WriteAllText(copy, File.ReadAllText(unit).Replace("/usr/local/bin/Daemon.Example", ExampleDaemon.Program, StringComparison.Ordinal));
+            units.Add(copy);
+        }
+
+        Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[] { "daemon-example.service", "daemon-example-forking.service" }));
+        string text = File.ReadAllText(units.Single(u => u.EndsWith("forking.service", StringComparison.Ordinal)));
+        Assert.That(text, Does.Contain("Type=forking").And.Contain("PIDFile=").And.Contain(" start "));
+        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith("example.service", StringComparison.Ordinal))), Does.Contain("Type=notify").And.Contain(" run "));
+
+        (int code, string output) = Run(analyze, new[] { "verify" }.Concat(units).ToArray());
+        Assert.That(code, Is.EqualTo(0), output);
+        Assert.That(output, Does.Not.Contain("daemon-example"), "no warning about our units");
+    }
+
+    private Process StartForeground(Dictionary<string, string?> environment)
+    {
+        var start = new ProcessStartInfo(ExampleDaemon.Program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { "run", "--port", _daemon.Port.ToString() })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        Process process = Process.Start(start)!;
+        _daemon.Track(process.Id);
+        WaitForReady(process);
+        return process;
+    }
+
+    private static void WaitForReady(Process process)
+    {
+        string line;
+        do
+        {
+            line = process.StandardError.ReadLine() ?? throw new AssertionException("exited before ready");
+        }
+        while (!line.Contains(": ready", StringComparison.Ordinal));
+    }
+
+    private static string Receive(Socket socket)
+    {
+        var buffer = new byte[4096];
+        int n = socket.Receive(buffer);
+        return Encoding.UTF8.GetString(buffer, 0, n);
+    }
+
+    private static (int Code, string Output) Run(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using Process process = Process.Start(start)!;
+        string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output);
+    }
+
+    private static bool WaitFor(Func<bool> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return false;
+            }
+
+            System.Threading.Thread.Sleep(20);
+        }
+
+        return true;
+    }
+
+    private static uint Owner(string path)
+    {
+        Syscall.stat(path, out Stat stat);
+        return stat.st_uid;
+    }
+
+    private static string Mode(string path)
+    {
+        Syscall.stat(path, out Stat stat);
+        return Convert.ToString((int)stat.st_mode & 0x1ff, 8);
+    }
+
+    internal static void RequireRoot()
+    {
+        if (Syscall.geteuid() != 0)
+        {
+            Assert.Ignore("needs root: changing users and pid namespaces is root's");
+        }
+    }
+
+    internal static string RequireTool(string path)
+    {
+        if (!File.Exists(path))
+        {
+            Assert.Ignore($"{path} is not installed (.ci/run installs it)");
+        }
+
+        return path;
+    }
+
+    internal static string RepositoryRoot()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Daemon.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        return dir ?? throw new InvalidOperationException("cannot find the repository root");
+    }
+}
