@@ -1,0 +1,339 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Daemon.Hosting;
+
+/// <summary>
+/// Runs a .NET Generic Host as a Daemon.NET daemon, so that a program made of hosted services
+/// (<see cref="BackgroundService"/>, <see cref="IHostedService"/>) answers
+/// <c>start|stop|restart|status|reload|run</c>. <c>Program.cs</c> is then one statement:
+/// <c>return new HostedDaemon(builder => builder.Services.AddHostedService&lt;Worker&gt;()).Main(args);</c>
+/// </summary>
+/// <remarks>
+/// <para>The host is built and started in the startup hook, before the daemon is declared ready:
+/// a hosted service whose <c>StartAsync</c> throws makes <c>start</c> fail with its message, and
+/// no process is left.</para>
+/// <para>SIGTERM, SIGINT or SIGQUIT stops the host within <see cref="DaemonOptions.StopTimeout"/>;
+/// so does a call to <see cref="IHostApplicationLifetime.StopApplication"/> from the application.
+/// A <see cref="BackgroundService"/> that failed makes the daemon exit with code 1.</para>
+/// <para>SIGHUP (<c>reload</c>) reloads the host's <see cref="IConfigurationRoot"/>, so that
+/// <c>IOptionsMonitor</c> and change tokens see the new values. Configuration files are not
+/// watched: a daemon reloads when its administrator says so.</para>
+/// <para>Daemon.NET owns the signals: the host gets a lifetime that does nothing in place of
+/// ConsoleLifetime (or SystemdLifetime), whose own SIGTERM handler would stop the host behind the
+/// daemon's back. The framework's lifecycle lines, from <c>ready</c> on, also go to the host's
+/// <see cref="ILogger"/> under the category <c>Daemon.Hosting.HostedDaemon</c>.</para>
+/// <para>The host's content root, where it looks for <c>appsettings.json</c>, is the program's
+/// folder (or <c>--content-root</c>): a daemon's working directory is <c>/</c>.</para>
+/// </remarks>
+public class HostedDaemon : DaemonBase
+{
+    /// <summary>The logger category of the lifecycle lines.</summary>
+    public const string LoggerCategory = "Daemon.Hosting.HostedDaemon";
+
+    private static readonly Action<ILogger, string, Exception?> _lifecycleLine =
+        LoggerMessage.Define<string>(LogLevel.Information, new EventId(1, "DaemonLifecycle"), "{Line}");
+
+    private readonly Action<HostApplicationBuilder>? _configure;
+    private readonly Func<string[], IHostBuilder>? _createHostBuilder;
+    private IHost? _host;
+    private volatile ILogger? _logger;
+
+    /// <summary>
+    /// Creates a daemon, named after the program, whose host is a <see cref="HostApplicationBuilder"/>
+    /// that <paramref name="configure"/> fills in (services, logging, configuration).
+    /// </summary>
+    /// <param name="configure">Adds the hosted services and whatever else the host needs.</param>
+    public HostedDaemon(Action<HostApplicationBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        _configure = configure;
+    }
+
+    /// <summary>Creates a daemon with the given name whose host <paramref name="configure"/> fills in.</summary>
+    /// <param name="name">The daemon's name, from which the default file names derive.</param>
+    /// <param name="configure">Adds the hosted services and whatever else the host needs.</param>
+    public HostedDaemon(string name, Action<HostApplicationBuilder> configure)
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        _configure = configure;
+    }
+
+    /// <summary>
+    /// Creates a daemon, named after the program, whose host comes from an <see cref="IHostBuilder"/>,
+    /// such as <c>args => Host.CreateDefaultBuilder(args).ConfigureServices(...)</c>.
+    /// </summary>
+    /// <param name="createHostBuilder">Creates the host builder from the host's arguments.</param>
+    public HostedDaemon(Func<string[], IHostBuilder> createHostBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(createHostBuilder);
+        _createHostBuilder = createHostBuilder;
+    }
+
+    /// <summary>Creates a daemon with the given name whose host comes from an <see cref="IHostBuilder"/>.</summary>
+    /// <param name="name">The daemon's name, from which the default file names derive.</param>
+    /// <param name="createHostBuilder">Creates the host builder from the host's arguments.</param>
+    public HostedDaemon(string name, Func<string[], IHostBuilder> createHostBuilder)
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(createHostBuilder);
+        _createHostBuilder = createHostBuilder;
+    }
+
+    /// <summary>
+    /// The host's content root, where <c>appsettings.json</c> is looked for (<c>--content-root</c>).
+    /// Default: the program's folder, <see cref="AppContext.BaseDirectory"/>.
+    /// </summary>
+    public string ContentRootPath { get; set; } = AppContext.BaseDirectory;
+
+    /// <summary>
+    /// The host's environment, such as <c>Development</c> (<c>--environment</c>). Default: none,
+    /// so the host reads <c>DOTNET_ENVIRONMENT</c> and otherwise uses <c>Production</c>.
+    /// </summary>
+    public string? EnvironmentName { get; set; }
+
+    /// <summary>The running host's services, for a subclass's <see cref="OnReload"/>; null before startup.</summary>
+    protected IServiceProvider? Services => _host?.Services;
+
+    /// <summary>
+    /// The arguments the host builder gets: <c>--contentRoot=</c><see cref="ContentRootPath"/>,
+    /// <c>--hostBuilder:reloadConfigOnChange=false</c>, and <c>--environment=</c><see cref="EnvironmentName"/>
+    /// when it is set. The daemon's own command line is not passed on.
+    /// </summary>
+    /// <returns>The arguments, in the form the host's command-line configuration reads.</returns>
+    public string[] GetHostArguments()
+    {
+        var args = new List<string> { $"--contentRoot={ContentRootPath}", "--hostBuilder:reloadConfigOnChange=false" };
+        if (EnvironmentName is not null)
+        {
+            args.Add($"--environment={EnvironmentName}");
+        }
+
+        return [.. args];
+    }
+
+    /// <summary>Adds <c>--content-root</c> and <c>--environment</c>; a subclass that adds its own calls this first.</summary>
+    /// <param name="options">The option set to add to.</param>
+    protected override void ConfigureOptions(DaemonOptionSet options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Add("--content-root", "DIR", "folder of appsettings.json (default: the program's folder)", v => ContentRootPath = FullPath(v));
+        options.Add("--environment", "NAME", "host environment, such as Development (default: DOTNET_ENVIRONMENT, or Production)", v => EnvironmentName = NonEmpty(v));
+    }
+
+    /// <summary>Builds and starts the host; the daemon is ready when every hosted service has started.</summary>
+    /// <param name="cancellationToken">Cancelled when a stop signal arrives during startup.</param>
+    /// <returns>A task that completes when the host has started.</returns>
+    protected sealed override async Task OnStartupAsync(CancellationToken cancellationToken)
+    {
+        IHost host = BuildHost();
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The services that did start get their StopAsync; the exception is what start reports.
+            await StopHostAsync(host, afterFailedStart: true).ConfigureAwait(false);
+            throw;
+        }
+
+        _host = host;
+        _logger = host.Services.GetService<ILoggerFactory>()?.CreateLogger(LoggerCategory);
+    }
+
+    /// <summary>Runs the default <see cref="DaemonBase.Run"/>, which runs <see cref="RunAsync"/>.</summary>
+    /// <param name="stoppingToken">Cancelled when the daemon is asked to stop.</param>
+    protected sealed override void Run(CancellationToken stoppingToken) => base.Run(stoppingToken);
+
+    /// <summary>
+    /// Waits until the daemon is asked to stop or the application stops itself, then stops the
+    /// host within the stop timeout and disposes it.
+    /// </summary>
+    /// <param name="stoppingToken">Cancelled when the daemon is asked to stop.</param>
+    /// <returns>A task that completes when the host has stopped.</returns>
+    /// <exception cref="DaemonException">A <see cref="BackgroundService"/> failed.</exception>
+    protected sealed override async Task RunAsync(CancellationToken stoppingToken)
+    {
+        IHost host = _host ?? throw new InvalidOperationException("the host was not started");
+        CancellationToken applicationStopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (stoppingToken.Register(() => stop.TrySetResult()))
+        using (applicationStopping.Register(() => stop.TrySetResult()))
+        {
+            await stop.Task.ConfigureAwait(false);
+        }
+
+        if (!stoppingToken.IsCancellationRequested)
+        {
+            Log("stopping (the application stopped the host)");
+        }
+
+        List<BackgroundService> backgroundServices = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
+        await StopHostAsync(host, afterFailedStart: false).ConfigureAwait(false);
+        foreach (BackgroundService service in backgroundServices)
+        {
+            if (service.ExecuteTask is { IsFaulted: true } failed)
+            {
+                Exception cause = failed.Exception!.InnerException ?? failed.Exception;
+                throw new DaemonException($"hosted service {service.GetType().Name} failed: {cause.Message}", cause);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reloads the host's configuration. File sources are parsed first, so that a file with a
+    /// syntax error leaves the running configuration as it was. A subclass that overrides this
+    /// calls it first.
+    /// </summary>
+    /// <exception cref="DaemonException">A configuration file cannot be read or parsed.</exception>
+    protected override void OnReload()
+    {
+        if (Services?.GetService<IConfiguration>() is not IConfigurationRoot configuration)
+        {
+            return;
+        }
+
+        foreach (IConfigurationProvider provider in configuration.Providers)
+        {
+            CheckFileSource(provider);
+        }
+
+        configuration.Reload();
+        Log("configuration reloaded");
+    }
+
+    /// <summary>Forwards the framework's lifecycle line to the host's logger, once the host runs.</summary>
+    /// <param name="message">The line, without its timestamp and pid.</param>
+    protected sealed override void OnLogged(string message)
+    {
+        if (_logger is { } logger)
+        {
+            _lifecycleLine(logger, message, null);
+        }
+    }
+
+    private IHost BuildHost()
+    {
+        string[] args = GetHostArguments();
+        if (_configure is not null)
+        {
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+            _configure(builder);
+            UseDaemonLifetime(builder.Services);
+            return builder.Build();
+        }
+
+        IHostBuilder hostBuilder = _createHostBuilder!(args)
+            ?? throw new InvalidOperationException("the host builder factory returned null");
+        hostBuilder.ConfigureServices(UseDaemonLifetime);
+        return hostBuilder.Build();
+    }
+
+    /// <summary>Registered last, so it wins over ConsoleLifetime and anything the application added.</summary>
+    private static void UseDaemonLifetime(IServiceCollection services)
+    {
+        services.RemoveAll<IHostLifetime>();
+        services.AddSingleton<IHostLifetime, DaemonHostLifetime>();
+    }
+
+    /// <summary>
+    /// Stops the host, giving its services the stop timeout less a reserve for the process to
+    /// exit, then disposes it (which flushes its loggers).
+    /// </summary>
+    /// <param name="host">The host, started or not.</param>
+    /// <param name="afterFailedStart">True when start failed: that failure is the one to report.</param>
+    private async Task StopHostAsync(IHost host, bool afterFailedStart)
+    {
+        TimeSpan stopTimeout = Options.StopTimeout;
+        TimeSpan reserve = TimeSpan.FromTicks(Math.Min(stopTimeout.Ticks / 5, TimeSpan.TicksPerSecond * 2));
+        TimeSpan budget = stopTimeout - reserve;
+        string seconds = budget.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+        using var timeout = new CancellationTokenSource(budget);
+        Exception? failure = null;
+        try
+        {
+            // A service that ignores its token must not keep the daemon past the stop timeout.
+            await host.StopAsync(timeout.Token).WaitAsync(budget + (reserve / 2)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Disposing would wait for that service too: leave it to the process's exit.
+            Log($"the host did not stop within {seconds} s; exiting without waiting for it");
+            _logger = null;
+            return;
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+
+        if (timeout.IsCancellationRequested)
+        {
+            Log($"the host took longer than {seconds} s to stop: its services were cancelled");
+        }
+
+        _logger = null;
+        if (host is IAsyncDisposable asyncDisposable)
+        {
+            await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            host.Dispose();
+        }
+
+        if (failure is not null)
+        {
+            if (afterFailedStart || timeout.IsCancellationRequested)
+            {
+                Log($"the host did not stop cleanly: {failure.Message}");
+            }
+            else
+            {
+                throw new DaemonException($"the host did not stop cleanly: {failure.Message}", failure);
+            }
+        }
+    }
+
+    /// <summary>Parses a file source into a throwaway provider, so that a bad file fails the reload, not the configuration.</summary>
+    private static void CheckFileSource(IConfigurationProvider provider)
+    {
+        if (provider is not FileConfigurationProvider { Source: { } source })
+        {
+            return;
+        }
+
+        IConfigurationProvider probe = source.Build(new ConfigurationBuilder());
+        try
+        {
+            probe.Load();
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or FormatException)
+        {
+            string reason = e.InnerException is { } inner ? $"{e.Message} {inner.Message}" : e.Message;
+            throw new DaemonException($"configuration not reloaded, the running one stays: {reason}", e);
+        }
+        finally
+        {
+            (probe as IDisposable)?.Dispose();
+        }
+    }
+
+    private static string FullPath(string value) =>
+        value.Length == 0 || value.Contains('\0', StringComparison.Ordinal) ? throw new FormatException("not a path") : Path.GetFullPath(value);
+
+    private static string NonEmpty(string value) =>
+        value.Length == 0 || value.Contains('\0', StringComparison.Ordinal) ? throw new FormatException("empty") : value;
+}
