@@ -27,16 +27,28 @@ public sealed class EchoDaemon : DaemonBase
     /// <summary>A file whose first line greets each client (<c>--greeting-file</c>); re-read on reload.</summary>
     public string? GreetingFile { get; set; }
 
+    /// <summary>
+    /// A fault to act out, for drills and the reliability tests (<c>--simulate-fault</c>):
+    /// <c>startup-throws</c>, <c>run-throws</c> or <c>ignore-stop</c>. Default: none.
+    /// </summary>
+    public string? SimulatedFault { get; set; }
+
     /// <inheritdoc/>
     protected override void ConfigureOptions(DaemonOptionSet options)
     {
         options.Add("--port", "N", "TCP port to listen on, on 127.0.0.1 (default: 8007)", v => Port = ParsePort(v));
         options.Add("--greeting-file", "PATH", "send this file's first line to each client; reread on reload", v => GreetingFile = Path.GetFullPath(v));
+        options.Add("--simulate-fault", "KIND", "fault drill: startup-throws, run-throws or ignore-stop", v => SimulatedFault = v is "startup-throws" or "run-throws" or "ignore-stop" ? v : throw new FormatException("expected startup-throws, run-throws or ignore-stop"));
     }
 
     /// <inheritdoc/>
     protected override Task OnStartupAsync(CancellationToken cancellationToken)
     {
+        if (SimulatedFault == "startup-throws")
+        {
+            throw new InvalidOperationException("simulated startup fault");
+        }
+
         LoadGreeting();
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -58,6 +70,16 @@ public sealed class EchoDaemon : DaemonBase
     /// <inheritdoc/>
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
+        switch (SimulatedFault)
+        {
+            case "run-throws":
+                throw new InvalidOperationException("simulated fault in the main loop");
+            case "ignore-stop":
+                Log("simulating a main loop that ignores the stop request");
+                await Task.Delay(Timeout.Infinite, CancellationToken.None).ConfigureAwait(false);
+                break;
+        }
+
         Socket listener = _listener!;
         using var closeConnections = new CancellationTokenSource();
         using (stoppingToken.Register(listener.Dispose))

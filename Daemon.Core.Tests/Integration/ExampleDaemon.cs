@@ -149,16 +149,19 @@ public sealed class ExampleDaemon : IDisposable
     {
         foreach (int pid in _pids)
         {
-            if (IsAlive(pid) && IsOurs(pid))
+            // Only what this test started: its command line names this test's own folder.
+            if (!IsAlive(pid) || !IsOurs(pid))
             {
-                try
-                {
-                    using var process = Process.GetProcessById(pid);
-                    process.Kill();
-                }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-                {
-                }
+                continue;
+            }
+
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                process.Kill();
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
             }
 
             WaitUntilGone(pid, TimeSpan.FromSeconds(5));

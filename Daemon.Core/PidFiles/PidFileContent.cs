@@ -49,6 +49,7 @@ internal static class PidFileContent
     /// <summary>Shows content in an error message: printable, short, quoted.</summary>
     public static string Quote(ReadOnlySpan<byte> content)
     {
+        content = content.TrimEnd((byte)'\n');
         var text = new StringBuilder("\"");
         foreach (byte b in content[..Math.Min(content.Length, 16)])
         {

@@ -134,11 +134,12 @@ internal static class PidFileDescriptor
             return DaemonException.FromErrno($"cannot stat pid file {path}", errno).Message;
         }
 
-        if ((stat.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
+        FilePermissions type = stat.st_mode & FilePermissions.S_IFMT;
+        if (type != FilePermissions.S_IFREG)
         {
             Posix.Close(fd);
             fd = -1;
-            return $"pid file {path} is not a regular file";
+            return type == FilePermissions.S_IFDIR ? $"pid file {path} is a directory" : $"pid file {path} is not a regular file";
         }
 
         return null;

@@ -1,0 +1,558 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Mono.Unix.Native;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>
+/// Faults and hostile input: nothing lost, nobody killed by mistake. Each test is a row of
+/// docs/RELIABILITY.md.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class ReliabilityTests
+{
+    private ExampleDaemon _daemon = null!;
+
+    [SetUp]
+    public void SetUp() => _daemon = new ExampleDaemon("rel");
+
+    [TearDown]
+    public void TearDown() => _daemon.Dispose();
+
+    // ---- hostile pid file content, in a pid namespace where kill(-1) or kill(0) would show -------
+
+    private const string PidContentScript = """
+        set -u
+        EX="$1"; PIDF="$2"; LOG="$3"; PORT="$4"; CONTENT="$5"; LOCKED="$6"
+        sleep 300 & s1=$!
+        sleep 300 & s2=$!
+        write() { if [ "$CONTENT" = SLEEPER ]; then printf '%s\n' "$s1" > "$PIDF"; else printf "$CONTENT" > "$PIDF"; fi; }
+        write
+        if [ "$LOCKED" = 1 ]; then
+            python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"r+"); fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB); print("locked", flush=True); time.sleep(300)' "$PIDF" > "$PIDF.locked" &
+            holder=$!
+            for i in $(seq 500); do [ -s "$PIDF.locked" ] && break; sleep 0.01; done
+        fi
+        "$EX" status --pid-file "$PIDF"; echo "status=$?"
+        "$EX" stop --pid-file "$PIDF"; echo "stop=$?"
+        if [ -e "$PIDF" ]; then echo "file=kept"; else echo "file=removed"; write; fi
+        "$EX" start --pid-file "$PIDF" --log-file "$LOG" --port "$PORT"; echo "start=$?"
+        "$EX" stop --pid-file "$PIDF"; echo "stop2=$?"
+        kill -0 $s1 && kill -0 $s2 && echo "sleepers=alive"
+        if [ "$LOCKED" = 1 ]; then kill -0 $holder && echo "holder=alive"; fi
+        """;
+
+    private static readonly string[] _hostileContents = { "", "abc\\n", "-1\\n", "0\\n", "99999999999999\\n", "12 34\\n", "123junk\\n", "SLEEPER" };
+
+    [Test]
+    public void HostilePidFileContent_Unlocked_IsStale_AndNobodyIsSignalled([ValueSource(nameof(_hostileContents))] string content)
+    {
+        string output = RunInPidNamespace(content, locked: false);
+        Assert.That(output, Does.Contain("status=1").And.Contain("stop=0").And.Contain("file=removed")
+            .And.Contain("start=0").And.Contain("stop2=0").And.Contain("sleepers=alive"), output);
+        Assert.That(output, Does.Contain("started (pid"), "start replaced the stale file");
+    }
+
+    [Test]
+    public void HostilePidFileContent_Locked_IsNeverSignalled([ValueSource(nameof(_hostileContents))] string content)
+    {
+        string output = RunInPidNamespace(content, locked: true);
+        Assert.That(output, Does.Contain("status=0").And.Contain("stop=1").And.Contain("file=kept")
+            .And.Contain("start=0").And.Contain("stop2=1").And.Contain("sleepers=alive").And.Contain("holder=alive"), output);
+        Assert.That(output, Does.Contain("not signalling anything").And.Contain("already running (pid"), output);
+        Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
+    }
+
+    private string RunInPidNamespace(string content, bool locked)
+    {
+        ProductionTests.RequireRoot();
+        var args = new[]
+        {
+            "--pid", "--fork", "--kill-child", "--mount-proc", "/bin/bash", "-c", PidContentScript, "script",
+            ExampleDaemon.Program, _daemon.PidFile, _daemon.LogFile, _daemon.Port.ToString(), content, locked ? "1" : "0",
+        };
+        CommandResult result = _daemon.Exec(args, null, "unshare");
+        if (result.Error.Contains("unshare failed", StringComparison.Ordinal))
+        {
+            Assert.Ignore("unshare --pid is denied here: " + result.Error.Trim());
+        }
+
+        return result.Output + result.Error;
+    }
+
+    // ---- what stands at the pid file's path ------------------------------------------------------
+
+    [Test]
+    public void SymlinkAtThePidFilePath_IsNeverFollowed()
+    {
+        string victim = Path.Combine(_daemon.Folder, "victim");
+        File.WriteAllText(victim, "precious\n");
+        File.CreateSymbolicLink(_daemon.PidFile, victim);
+
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: pid file {_daemon.PidFile} is a symbolic link; refusing to follow it\n"));
+        Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"), "the target is untouched");
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(4));
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(1));
+        Assert.That(File.ReadAllText(victim), Is.EqualTo("precious\n"));
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    [Test]
+    public void DanglingSymlinkAtThePidFilePath_CreatesNothing()
+    {
+        string target = Path.Combine(_daemon.Folder, "planted");
+        File.CreateSymbolicLink(_daemon.PidFile, target);
+        Assert.That(_daemon.Run("start").ExitCode, Is.EqualTo(1));
+        Assert.That(File.Exists(target), Is.False);
+    }
+
+    [Test]
+    public void FifoAtThePidFilePath_FailsWithoutHanging()
+    {
+        Assert.That(Syscall.mkfifo(_daemon.PidFile, FilePermissions.DEFFILEMODE), Is.EqualTo(0));
+        var watch = Stopwatch.StartNew();
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Does.EndWith("is not a regular file\n"));
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(4));
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(1));
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "no hang");
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    [Test]
+    public void DirectoryAtThePidFilePath_IsAClearError()
+    {
+        Directory.CreateDirectory(_daemon.PidFile);
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: pid file {_daemon.PidFile} is a directory\n"));
+        Assert.That(Directory.Exists(_daemon.PidFile), Is.True);
+    }
+
+    [Test]
+    public void AnotherUsersPidFile_IsNeitherUsedNorRemoved()
+    {
+        ProductionTests.RequireRoot();
+        File.WriteAllText(_daemon.PidFile, "12345\n");
+        Assert.That(Syscall.chown(_daemon.PidFile, 65534, 65534), Is.EqualTo(0));
+
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: pid file {_daemon.PidFile} belongs to uid 65534; refusing to use it\n"));
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Error, Does.Contain("belongs to uid 65534; leaving it"));
+        Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo("12345\n"), "not clobbered");
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    // ---- folders and destinations ----------------------------------------------------------------
+
+    [Test]
+    public void PidFileInAMissingFolder_FailsAtStart()
+    {
+        string pid = Path.Combine(_daemon.Folder, "missing", "x.pid");
+        CommandResult started = _daemon.Run("start", "--pid-file", pid);
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot create pid file {pid}: its folder does not exist\n"));
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    [Test]
+    public void LogFileInAMissingFolder_FailsAtStart_LeavingNoPidFile()
+    {
+        string log = Path.Combine(_daemon.Folder, "missing", "x.log");
+        CommandResult started = _daemon.Run("start", "--log-file", log);
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot open log file {log}: its folder does not exist\n"));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    [TestCase("ro", "pid", "cannot open pid file {0}: Read-only file system", TestName = "PidFileOnAReadOnlyFileSystem_FailsAtStart")]
+    [TestCase("ro", "log", "cannot open log file {0}: Read-only file system", TestName = "LogFileOnAReadOnlyFileSystem_FailsAtStart")]
+    [TestCase("full", "log", "cannot write log file {0}: No space left on device", TestName = "LogFileOnAFullFileSystem_FailsAtStart")]
+    public void UnwritableDestination_FailsAtStart(string kind, string which, string message)
+    {
+        ProductionTests.RequireRoot();
+        string mount = Path.Combine(_daemon.Folder, "mnt");
+        Directory.CreateDirectory(mount);
+        string target = Path.Combine(mount, which == "pid" ? "x.pid" : "x.log");
+        string pid = which == "pid" ? target : _daemon.PidFile;
+        string log = which == "log" ? target : _daemon.LogFile;
+        string prepare = kind == "ro"
+            ? $"mount -t tmpfs -o ro,size=64k tmpfs '{mount}'"
+            : $"mount -t tmpfs -o size=16k tmpfs '{mount}' && : > '{target}' && (dd if=/dev/zero of='{mount}/fill' bs=4k 2>/dev/null || true)";
+        string script = $"{prepare} || exit 99; '{ExampleDaemon.Program}' start --pid-file '{pid}' --log-file '{log}' --port {_daemon.Port}; echo \"start=$?\"; ls '{mount}'";
+        CommandResult result = _daemon.Exec(new[] { "--mount", "--propagation", "private", "/bin/bash", "-c", script }, null, "unshare");
+        if (result.ExitCode == 99 || result.Error.Contains("unshare failed", StringComparison.Ordinal))
+        {
+            Assert.Ignore("mounting a tmpfs is denied here: " + result.Error.Trim());
+        }
+
+        Assert.That(result.Output, Does.Contain("start=1"), result.ToString());
+        Assert.That(result.Error, Is.EqualTo($"Daemon.Example: {string.Format(message, target)}\n"));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file left");
+        Assert.That(result.Output, Does.Not.Contain("x.pid"), "no pid file left on the mount either");
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    // ---- races -----------------------------------------------------------------------------------
+
+    [Test]
+    public void EightStartsAtOnce_GiveOneDaemon()
+    {
+        var starts = Enumerable.Range(0, 8).Select(_ => Task.Run(() => _daemon.Run("start"))).ToArray();
+        Task.WaitAll(starts);
+        CommandResult[] results = starts.Select(t => t.Result).ToArray();
+
+        Assert.That(results.Select(r => r.ExitCode), Is.All.EqualTo(0), string.Join("\n", results.Select(r => r.ToString())));
+        int pid = _daemon.ReadPid();
+        Assert.That(results.Count(r => r.Output.Trim() == $"started (pid {pid})"), Is.EqualTo(1), "exactly one started");
+        Assert.That(results.Count(r => r.Output.Trim() == $"already running (pid {pid})"), Is.EqualTo(7), "the others name the winner");
+        Assert.That(WaitForProcesses(1), Is.EqualTo(new[] { pid }));
+    }
+
+    [Test]
+    public void StopAndStartRacing_LeaveAtMostOneDaemon_AndNoStaleFile()
+    {
+        _daemon.Start();
+        for (int round = 0; round < 6; round++)
+        {
+            var stop = Task.Run(() => _daemon.Run("stop"));
+            var start = Task.Run(() => _daemon.Run("start"));
+            Task.WaitAll(stop, start);
+            Assert.That(stop.Result.ExitCode, Is.EqualTo(0), stop.Result.ToString());
+            Assert.That(start.Result.ExitCode, Is.EqualTo(0), start.Result.ToString());
+
+            CommandResult status = _daemon.Run("status");
+            Assert.That(status.ExitCode, Is.AnyOf(0, 3), "running or cleanly stopped, never a stale file: " + status);
+            List<int> running = WaitForProcesses(status.ExitCode == 0 ? 1 : 0);
+            Assert.That(running, Has.Count.EqualTo(status.ExitCode == 0 ? 1 : 0));
+            if (status.ExitCode == 3)
+            {
+                _daemon.Start();
+            }
+        }
+    }
+
+    [Test]
+    public void RestartInALoop_LeavesExactlyOneDaemon()
+    {
+        _daemon.Start();
+        for (int i = 0; i < 50; i++)
+        {
+            CommandResult restarted = _daemon.Run("restart");
+            Assert.That(restarted.ExitCode, Is.EqualTo(0), $"restart {i}: {restarted}");
+        }
+
+        int pid = _daemon.ReadPid();
+        Assert.That(WaitForProcesses(1), Is.EqualTo(new[] { pid }));
+        Assert.That(_daemon.Run("status").Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(_daemon.Echo("still here"), Is.EqualTo("still here"));
+    }
+
+    // ---- processes killed at the wrong moment ------------------------------------------------------
+
+    [Test]
+    public void LauncherKilledWhileWaiting_LeavesNoDaemonBehind()
+    {
+        string fifo = MakeFifo();
+        using Process launcher = StartLauncher("--greeting-file", fifo);
+        int daemon = WaitForPidFile();
+        launcher.Kill();
+        launcher.WaitForExit();
+
+        File.WriteAllText(fifo, "hello\n");   // lets the startup hook finish
+        Assert.That(ExampleDaemon.WaitUntilGone(daemon, TimeSpan.FromSeconds(10)), Is.True, "the daemon stops: nobody was told it runs");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.Log, Does.Contain("the launcher went away before the daemon was ready"));
+        _daemon.Start();
+    }
+
+    [Test]
+    public void MiddleStageKilled_GivesAConsistentAnswer()
+    {
+        using Process launcher = StartLauncher();
+        int middle = WaitForChild(launcher.Id);
+        _ = Syscall.kill(middle, Signum.SIGKILL);
+        launcher.WaitForExit(30_000);
+        string error = launcher.StandardError.ReadToEnd();
+
+        if (launcher.ExitCode == 0)
+        {
+            Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(0), "started means running");
+            _daemon.Run("stop");
+        }
+        else
+        {
+            Assert.That(launcher.ExitCode, Is.EqualTo(1));
+            Assert.That(error, Does.Contain("exited before it was ready"));
+            Assert.That(WaitForProcesses(0), Is.Empty, "failed means nothing left");
+        }
+
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        _daemon.Start();
+    }
+
+    [Test]
+    public void SigtermDuringTheStartupHook_FailsStart_AndLeavesNothing()
+    {
+        string fifo = MakeFifo();
+        using Process launcher = StartLauncher("--greeting-file", fifo);
+        int daemon = WaitForPidFile();
+        Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
+        Thread.Sleep(100);
+        File.WriteAllText(fifo, "hello\n");
+
+        Assert.That(launcher.WaitForExit(30_000), Is.True);
+        Assert.That(launcher.ExitCode, Is.EqualTo(1));
+        Assert.That(launcher.StandardError.ReadToEnd(), Is.EqualTo("Daemon.Example: stopped by SIGTERM during startup\n"));
+        Assert.That(ExampleDaemon.WaitUntilGone(daemon, TimeSpan.FromSeconds(5)), Is.True);
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        _daemon.Start();
+    }
+
+    // ---- faults in the daemon's own code -----------------------------------------------------------
+
+    [Test]
+    public void StartupHookThrows_StartFails_WithTheReasonAndTheStackInTheLog()
+    {
+        CommandResult started = _daemon.Run("start", "--simulate-fault", "startup-throws");
+        Assert.That(started.ExitCode, Is.EqualTo(1));
+        Assert.That(started.Error, Is.EqualTo("Daemon.Example: startup failed: simulated startup fault\n"));
+        Assert.That(_daemon.Log, Does.Contain("System.InvalidOperationException: simulated startup fault").And.Contain(" at "));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(WaitForProcesses(0), Is.Empty);
+    }
+
+    [Test]
+    public void RunThrows_IsLogged_PidFileRemoved_ExitCodeOne()
+    {
+        CommandResult started = _daemon.Run("start", "--simulate-fault", "run-throws");
+        Assert.That(started.ExitCode, Is.EqualTo(0), "it was ready before its main loop failed");
+        int pid = int.Parse(started.Output.Split("pid ")[1].TrimEnd(')', '\n'));
+        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(10)), Is.True);
+        Assert.That(WaitForLog("stopped (exit 1)"), Is.True, _daemon.Log);
+        Assert.That(_daemon.Log, Does.Contain("unhandled exception: System.InvalidOperationException: simulated fault in the main loop").And.Contain(" at "));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void RunIgnoresCancellation_StopFails_ThenStopForceKillsIt()
+    {
+        int pid = _daemon.Start("--simulate-fault", "ignore-stop");
+        var watch = Stopwatch.StartNew();
+        CommandResult stopped = _daemon.Run("stop", "--stop-timeout", "1");
+        Assert.That(stopped.ExitCode, Is.EqualTo(1), stopped.ToString());
+        Assert.That(stopped.Error, Is.EqualTo($"Daemon.Example: pid {pid} did not stop within 1 s (stop --force sends SIGKILL)\n"));
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.True);
+
+        CommandResult forced = _daemon.Run("stop", "--stop-timeout", "1", "--force");
+        Assert.That(forced.ExitCode, Is.EqualTo(0), forced.ToString());
+        Assert.That(forced.Output, Is.EqualTo($"killed (pid {pid}) after 1 s\n"));
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "stop removes the file the killed daemon left");
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)));
+    }
+
+    // ---- descriptors -------------------------------------------------------------------------------
+
+    [TestCase(3)]
+    [TestCase(9)]
+    public void DescriptorFromTheShell_IsClosedInTheDaemon(int fd)
+    {
+        string inherited = Path.Combine(_daemon.Folder, $"inherited-{fd}.txt");
+        string options = string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"));
+        CommandResult started = _daemon.Exec(new[] { "-c", $"exec {fd}>'{inherited}'; exec '{ExampleDaemon.Program}' start {options}" }, null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        var targets = Directory.GetFileSystemEntries($"/proc/{pid}/fd").Select(f => new FileInfo(f).LinkTarget ?? "").ToList();
+        Assert.That(targets, Has.None.EqualTo(inherited));
+        Assert.That(targets.Count(t => t == _daemon.PidFile), Is.EqualTo(1), "the lock is held");
+        Assert.That(targets.Distinct().Where(t => t.StartsWith('/') && !t.StartsWith("/usr/", StringComparison.Ordinal) && !t.StartsWith(AppContext.BaseDirectory, StringComparison.Ordinal)),
+            Is.SubsetOf(new[] { "/dev/null", "/dev/urandom", _daemon.LogFile, _daemon.PidFile, "/memfd:doublemapper (deleted)" }),
+            "no file but its own, the runtime's and /dev/null");
+    }
+
+    // ---- under load ----------------------------------------------------------------------------------
+
+    [Test]
+    public void StopUnderLoad_EchoesWhatClientsSentBeforeClosing()
+    {
+        const int Clients = 200;
+        _daemon.Start();
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
+                client.Connect(IPAddress.Loopback, _daemon.Port);
+                clients.Add(client);
+            }
+
+            Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
+            for (int i = 0; i < Clients; i++)
+            {
+                clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
+            }
+
+            var watch = Stopwatch.StartNew();
+            CommandResult stopped = _daemon.Run("stop");
+            Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+            Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "within the stop timeout");
+
+            for (int i = 0; i < Clients; i++)
+            {
+                Assert.That(ReadToEnd(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} got its echo, then end of stream");
+            }
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Test]
+    public void RestartUnderLoad_FinishesWithinTheTimeout()
+    {
+        _daemon.Start();
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                client.Connect(IPAddress.Loopback, _daemon.Port);
+                clients.Add(client);
+            }
+
+            var watch = Stopwatch.StartNew();
+            CommandResult restarted = _daemon.Run("restart");
+            Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+            Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
+            Assert.That(_daemon.Echo("after restart"), Is.EqualTo("after restart"));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------
+
+    private static string ReadToEnd(Socket socket)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[256];
+        int n;
+        while ((n = socket.Receive(buffer)) > 0)
+        {
+            received.AddRange(buffer[..n]);
+        }
+
+        return Encoding.ASCII.GetString(received.ToArray());
+    }
+
+    private string MakeFifo()
+    {
+        string fifo = Path.Combine(_daemon.Folder, "greeting.fifo");
+        Assert.That(Syscall.mkfifo(fifo, FilePermissions.DEFFILEMODE), Is.EqualTo(0));
+        return fifo;
+    }
+
+    private Process StartLauncher(params string[] extra)
+    {
+        var start = new ProcessStartInfo(ExampleDaemon.Program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        Process process = Process.Start(start)!;
+        _daemon.Track(process.Id);
+        return process;
+    }
+
+    private int WaitForPidFile()
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (File.Exists(_daemon.PidFile) && File.ReadAllText(_daemon.PidFile).EndsWith('\n'))
+            {
+                return _daemon.ReadPid();
+            }
+
+            Thread.Sleep(5);
+        }
+
+        throw new AssertionException("the daemon never wrote its pid file");
+    }
+
+    private int WaitForChild(int parent)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            string children = File.Exists($"/proc/{parent}/task/{parent}/children") ? File.ReadAllText($"/proc/{parent}/task/{parent}/children").Trim() : "";
+            if (children.Length > 0)
+            {
+                int child = int.Parse(children.Split(' ')[0]);
+                _daemon.Track(child);
+                return child;
+            }
+
+            Thread.Sleep(1);
+        }
+
+        throw new AssertionException("the launcher started no stage");
+    }
+
+    /// <summary>The processes of this test once the count settles (exited ones linger as zombies briefly).</summary>
+    private List<int> WaitForProcesses(int expected)
+    {
+        var watch = Stopwatch.StartNew();
+        List<int> found;
+        while ((found = _daemon.ProcessesOfThisTest()).Count != expected && watch.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            Thread.Sleep(20);
+        }
+
+        return found;
+    }
+
+    private bool WaitForLog(string text)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!_daemon.Log.Contains(text, StringComparison.Ordinal))
+        {
+            if (watch.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return false;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return true;
+    }
+}
