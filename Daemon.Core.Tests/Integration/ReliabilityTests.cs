@@ -328,6 +328,37 @@ public sealed class ReliabilityTests
         _daemon.Start();
     }
 
+    [Test]
+    public void StartupSlowerThanTheReadyTimeout_IsKilled_AndStartFails()
+    {
+        string fifo = MakeFifo();   // nobody writes: the startup hook blocks for good
+        var watch = Stopwatch.StartNew();
+        CommandResult started = _daemon.Run("start", "--greeting-file", fifo, "--ready-timeout", "1");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: the daemon was not ready within 1 s and was killed (see {_daemon.LogFile})\n"));
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(8)));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(WaitForProcesses(0), Is.Empty);
+    }
+
+    [Test]
+    public void IgnoredSignalsOfTheLauncher_AreResetInTheDaemon()
+    {
+        // What nohup and "cmd &" in a script do: the daemon must still answer reload and stop.
+        string options = string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"));
+        CommandResult started = _daemon.Exec(new[] { "-c", $"trap '' HUP INT QUIT; exec '{ExampleDaemon.Program}' start {options}" }, null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        ulong ignored = Convert.ToUInt64(ExampleDaemon.StatusField(pid, "SigIgn"), 16);
+        Assert.That(ignored & 0b111, Is.EqualTo(0UL), "SIGHUP, SIGINT and SIGQUIT are no longer ignored");
+        Assert.That(_daemon.Run("reload").ExitCode, Is.EqualTo(0));
+        Assert.That(WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
+        Assert.That(Syscall.kill(pid, Signum.SIGINT), Is.EqualTo(0));
+        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(10)), Is.True);
+        Assert.That(WaitForLog("stopping (SIGINT)"), Is.True, _daemon.Log);
+    }
+
     // ---- faults in the daemon's own code -----------------------------------------------------------
 
     [Test]
