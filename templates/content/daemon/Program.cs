@@ -1,0 +1,3 @@
+using DaemonTemplate;
+
+return new TemplateDaemonClass().Main(args);
