@@ -1,0 +1,209 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Daemon.Core.Tests.Hosting;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Template;
+
+/// <summary>
+/// <c>dotnet new daemon</c> from templates/ in this repository: installed into a hive of its own
+/// (the user's templates stay untouched), instantiated in a temp folder against a package of the
+/// local Daemon.Core build in a temp feed, built once, and then run and checked.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class DaemonTemplateTests
+{
+    private const string ProjectName = "pinger";
+    private static readonly string[] _placeholders = { "DaemonTemplate", "daemon-template-program", "TemplateDaemonClass", "DAEMON_CORE_VERSION" };
+
+    private DaemonProgram _daemon = null!;
+    private string _project = null!;
+    private string _localVersion = null!;
+    private TimeSpan _setUpTime;
+
+    private static string RepositoryRoot
+    {
+        get
+        {
+            string? dir = AppContext.BaseDirectory;
+            while (dir is not null && !File.Exists(Path.Combine(dir, "Daemon.sln")))
+            {
+                dir = Path.GetDirectoryName(dir);
+            }
+
+            return dir ?? throw new InvalidOperationException("cannot find the repository root");
+        }
+    }
+
+    private static string TemplateFolder => Path.Combine(RepositoryRoot, "templates", "content", "daemon");
+
+    [OneTimeSetUp]
+    public void CreateAndBuildProject()
+    {
+        var watch = Stopwatch.StartNew();
+        _daemon = new DaemonProgram("", "template");
+        string folder = _daemon.Folder;
+        string feed = Path.Combine(folder, "feed");
+        string hive = Path.Combine(folder, "hive");
+        _project = Path.Combine(folder, ProjectName);
+        _localVersion = $"{DaemonCoreVersion()}-local.{DateTime.UtcNow:yyyyMMddHHmmss}";
+
+        // The Daemon.Core that this test run built, as a package; --no-build packs it as it is.
+        string configuration = typeof(DaemonTemplateTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        Dotnet(folder, "pack", Path.Combine(RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"), "--no-build", "-c", configuration,
+            "-o", feed, $"-p:PackageVersion={_localVersion}", "--disable-build-servers", "-nologo");
+
+        Dotnet(folder, "new", "install", TemplateFolder, "--debug:custom-hive", hive);
+        Dotnet(folder, "new", "daemon", "-n", ProjectName, "-o", _project, "--daemon-core-version", _localVersion, "--debug:custom-hive", hive);
+
+        // Restore from the temp feed, and everything else from the packages already on this machine.
+        File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="local-build" value="{feed}" />
+                <add key="machine-cache" value="{MachinePackagesFolder()}" />
+              </packageSources>
+            </configuration>
+            """);
+        Dotnet(_project, "build", "--disable-build-servers", "-nologo", "-c", "Debug");
+
+        _daemon.Program = Path.Combine(_project, "bin", "Debug", "net10.0", ProjectName);
+        _setUpTime = watch.Elapsed;
+    }
+
+    [OneTimeTearDown]
+    public void TearDown()
+    {
+        TestContext.Progress.WriteLine($"template: install, instantiate, pack and build took {_setUpTime.TotalSeconds:0.0} s");
+        _daemon?.Dispose();
+    }
+
+    [Test]
+    public void Template_DefaultsToTheDaemonCoreVersionOfThisRepository()
+    {
+        using JsonDocument template = JsonDocument.Parse(File.ReadAllText(Path.Combine(TemplateFolder, ".template.config", "template.json")));
+        JsonElement symbol = template.RootElement.GetProperty("symbols").GetProperty("DaemonCoreVersion");
+        Assert.That(symbol.GetProperty("defaultValue").GetString(), Is.EqualTo(DaemonCoreVersion()));
+        Assert.That(template.RootElement.GetProperty("shortName").GetString(), Is.EqualTo("daemon"));
+    }
+
+    [Test]
+    public void NewProject_HasItsFiles_WithTheNameInPlaceOfEveryPlaceholder()
+    {
+        string[] files = Directory.GetFiles(_project, "*", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
+            .Select(f => Path.GetRelativePath(_project, f))
+            .ToArray();
+        Assert.That(files, Is.EquivalentTo(new[]
+        {
+            "pinger.csproj", "Program.cs", "PingerDaemon.cs", "README.md",
+            "deploy/pinger.service", "deploy/pinger-forking.service", "deploy/pinger.logrotate",
+        }));
+
+        foreach (string file in files)
+        {
+            string text = File.ReadAllText(Path.Combine(_project, file));
+            Assert.That(_placeholders.Where(p => text.Contains(p, StringComparison.Ordinal)), Is.Empty, file);
+        }
+
+        string program = File.ReadAllText(Path.Combine(_project, "Program.cs"));
+        Assert.That(program.Split('\n').Count(line => line.Contains("return", StringComparison.Ordinal)), Is.EqualTo(1));
+        Assert.That(program, Does.Contain("return new PingerDaemon().Main(args);"));
+        Assert.That(File.ReadAllText(Path.Combine(_project, "PingerDaemon.cs")), Does.Contain("public sealed class PingerDaemon : DaemonBase"));
+        Assert.That(File.ReadAllText(Path.Combine(_project, "pinger.csproj")), Does.Contain($"<PackageReference Include=\"Daemon.Core\" Version=\"{_localVersion}\" />"));
+    }
+
+    [Test]
+    public void NewProject_Starts_ReportsStatus_AndStops()
+    {
+        ProgramResult started = _daemon.Run("start", "--interval", "0.2");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
+
+        ProgramResult status = _daemon.Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
+        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(_daemon.WaitForLog($"{ProjectName}[{pid}]: round 2"), Is.True, _daemon.Log);
+
+        ProgramResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
+        Assert.That(DaemonProgram.IsAlive(pid), Is.False);
+        Assert.That(_daemon.Log, Does.Contain("done after").And.Contain($"{ProjectName}[{pid}]: stopped (exit 0)"));
+
+        ProgramResult after = _daemon.Run("status");
+        Assert.That(after.ExitCode, Is.EqualTo(3), after.ToString());
+    }
+
+    [Test]
+    public void NewProject_UnitsAndLogrotateSnippet_RunTheDaemonsCommands()
+    {
+        string deploy = Path.Combine(_project, "deploy");
+        string notify = File.ReadAllText(Path.Combine(deploy, "pinger.service"));
+        string forking = File.ReadAllText(Path.Combine(deploy, "pinger-forking.service"));
+        string logrotate = File.ReadAllText(Path.Combine(deploy, "pinger.logrotate"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(notify, Does.Contain("Type=notify").And.Contain("ExecStart=/opt/pinger/pinger run"));
+            Assert.That(forking, Does.Contain("Type=forking").And.Contain("PIDFile=/run/pinger.pid").And.Contain("ExecStart=/opt/pinger/pinger start --pid-file /run/pinger.pid"));
+            Assert.That(logrotate, Does.StartWith("#").And.Contain("/var/log/pinger.log {").And.Contain("    create ").And.Contain("/opt/pinger/pinger reload --pid-file /run/pinger.pid"));
+            Assert.That(Regex.IsMatch(logrotate, @"postrotate\s+\S*pinger reload.*\s+endscript"), Is.True, logrotate);
+        });
+
+        const string analyze = "/usr/bin/systemd-analyze";
+        if (!File.Exists(analyze))
+        {
+            Assert.Ignore($"{analyze} is not installed (.ci/run installs it)");
+        }
+
+        // verify checks that ExecStart exists: point it at the program that was just built.
+        var units = new List<string>();
+        foreach (string unit in new[] { "pinger.service", "pinger-forking.service" })
+        {
+            string copy = Path.Combine(_daemon.Folder, unit);
+            File.WriteAllText(copy, File.ReadAllText(Path.Combine(deploy, unit)).Replace("/opt/pinger/pinger", _daemon.Program, StringComparison.Ordinal));
+            units.Add(copy);
+        }
+
+        ProgramResult verified = DaemonProgram.Exec(analyze, new[] { "verify" }.Concat(units));
+        Assert.That(verified.ExitCode, Is.EqualTo(0), verified.ToString());
+        Assert.That(verified.Output + verified.Error, Does.Not.Contain("pinger"), "no warning about the units");
+    }
+
+    private static string DaemonCoreVersion()
+    {
+        string project = File.ReadAllText(Path.Combine(RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"));
+        return Regex.Match(project, "<Version>([^<]+)</Version>").Groups[1].Value;
+    }
+
+    private static string MachinePackagesFolder() =>
+        Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
+            ? packages
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
+    /// <summary>Runs the dotnet CLI, restoring into a packages folder of the test's own.</summary>
+    private void Dotnet(string workingDirectory, params string[] args)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["NUGET_PACKAGES"] = Path.Combine(_daemon.Folder, "packages"),
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+            ["MSBUILDDISABLENODEREUSE"] = "1",
+        };
+        ProgramResult result = DaemonProgram.Exec("dotnet", args, environment, workingDirectory, TimeSpan.FromSeconds(180));
+        Assert.That(result.ExitCode, Is.EqualTo(0), $"dotnet {string.Join(' ', args)}: {result}");
+    }
+}
