@@ -167,6 +167,29 @@ public sealed class LifecycleTests
     }
 
     [Test]
+    public void KeepDescriptors_PassesTheChosenDescriptorOnly_UnderTheDotnetHost()
+    {
+        // The test assembly doubles as a daemon program run by "dotnet app.dll", whose
+        // re-execution must pass the dll path to the dotnet host.
+        string kept = Path.Combine(_daemon.Folder, "kept.txt");
+        string dropped = Path.Combine(_daemon.Folder, "dropped.txt");
+        string dll = Path.Combine(AppContext.BaseDirectory, "Daemon.Core.Tests.dll");
+        string script = $"exec 5>'{kept}' 6>'{dropped}'; exec dotnet '{dll}' keep-fd-daemon start --keep 5 --pid-file '{_daemon.PidFile}' --log-file '{_daemon.LogFile}'";
+        CommandResult started = _daemon.Exec(new[] { "-c", script }, null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        Assert.That(Target(pid, 5), Is.EqualTo(kept), "the kept descriptor is there, at its number");
+        var targets = Directory.GetFileSystemEntries($"/proc/{pid}/fd").Select(fd => new FileInfo(fd).LinkTarget ?? "").ToList();
+        Assert.That(targets, Has.None.EqualTo(dropped), "the other one is closed");
+        Assert.That(File.ReadAllText(kept), Is.EqualTo("kept by the daemon\n"));
+        Assert.That(_daemon.Log, Does.Contain("keepfd["));
+
+        CommandResult stopped = _daemon.Exec(new[] { dll, "keep-fd-daemon", "stop", "--pid-file", _daemon.PidFile }, null, "dotnet");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+    }
+
+    [Test]
     public void Start_DoesNotHang_WhenItsOutputIsCaptured()
     {
         // $(myapp start) returns only when every holder of the pipe has exited.

@@ -267,7 +267,6 @@ public sealed class DaemonBaseTests
         Assert.That(seen!.PidFile, Is.EqualTo(PidPath));
         Assert.That(seen.LogFile, Is.EqualTo("/var/log/t.log"));
         Assert.That(seen.ReadyTimeout, Is.EqualTo(TimeSpan.FromSeconds(7)));
-        Assert.That(seen.Arguments, Is.EqualTo(new[] { "start", "--pid-file", PidPath, "--log-file", "/var/log/t.log", "--ready-timeout", "7" }));
     }
 
     [Test]

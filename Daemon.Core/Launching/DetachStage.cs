@@ -10,7 +10,7 @@ namespace Daemon.Launching;
 /// </summary>
 internal static class DetachStage
 {
-    public static int Run(Stage stage, string[] args, IReadOnlyCollection<int> keepDescriptors)
+    public static int Run(Stage stage, IReadOnlyCollection<int> keepDescriptors)
     {
         using var ready = new ReadinessWriter(stage.ReadyFd);
         try
@@ -21,7 +21,7 @@ internal static class DetachStage
 
             // The daemon inherits the mask of the thread that starts it: start it with none blocked.
             Posix.UnblockAllSignals();
-            SelfExec.Start(StageKind.Daemon, stage.ReadyFd, args);
+            SelfExec.Start(StageKind.Daemon, stage.ReadyFd);
             return ExitCodes.Success;
         }
         catch (DaemonException e)

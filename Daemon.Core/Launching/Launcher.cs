@@ -30,7 +30,7 @@ internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, str
 }
 
 /// <summary>What a launch needs to know.</summary>
-internal sealed record LaunchRequest(string[] Arguments, string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors);
+internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors);
 
 /// <summary>Starts the daemon in the background and reports how it went: the seam behind <c>start</c>.</summary>
 internal interface IDaemonLauncher
@@ -61,7 +61,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         {
             var keep = new List<int>(request.KeepDescriptors) { writeEnd };
             Descriptors.CloseOnExecAllBut(keep);
-            SelfExec.Start(StageKind.Detach, writeEnd, request.Arguments);
+            SelfExec.Start(StageKind.Detach, writeEnd);
         }
         finally
         {
@@ -130,20 +130,25 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
 /// <summary>Starts another copy of this very program in a given stage.</summary>
 internal static class SelfExec
 {
-    /// <summary>Starts this program with <paramref name="args"/> as stage <paramref name="kind"/>.</summary>
+    /// <summary>
+    /// Starts this program again, with the command line it was started with, as stage
+    /// <paramref name="kind"/>. The whole original command line, not what reached
+    /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first.
+    /// </summary>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static void Start(StageKind kind, int readyFd, string[] args)
+    public static void Start(StageKind kind, int readyFd)
     {
+        string[] commandLine = Environment.GetCommandLineArgs();
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
         var start = new ProcessStartInfo(program) { UseShellExecute = false };
 
         // Under "dotnet app.dll" the process is the dotnet host: the app is its first argument.
         if (Path.GetFileNameWithoutExtension(program) == "dotnet")
         {
-            start.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
+            start.ArgumentList.Add(commandLine[0]);
         }
 
-        foreach (string arg in args)
+        foreach (string arg in commandLine.AsSpan(1))
         {
             start.ArgumentList.Add(arg);
         }

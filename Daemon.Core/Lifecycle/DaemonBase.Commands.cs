@@ -32,7 +32,7 @@ public abstract partial class DaemonBase
         _ = Identity.Resolve(Options.User, Options.Group);
         CreateDefaultFolder();
 
-        var request = new LaunchRequest(_arguments, pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors]);
+        var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors]);
         LaunchResult result = _system.Launcher.Launch(request);
         return result.Outcome switch
         {

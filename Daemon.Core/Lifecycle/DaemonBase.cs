@@ -28,7 +28,6 @@ public abstract partial class DaemonBase
     private readonly DaemonSystem _system;
     private readonly DaemonOptionSet _optionSet = new();
     private readonly DaemonPaths _paths;
-    private string[] _arguments = Array.Empty<string>();
 
     /// <summary>Creates a daemon named after the program (its executable or entry assembly).</summary>
     protected DaemonBase()
@@ -74,7 +73,6 @@ public abstract partial class DaemonBase
     {
         ArgumentNullException.ThrowIfNull(args);
         Stage stage = OperatingSystem.IsLinux() ? Stage.TakeFromEnvironment() : Stage.Command;
-        _arguments = args;
 
         Command command;
         try
@@ -99,7 +97,7 @@ public abstract partial class DaemonBase
 
         return stage.Kind switch
         {
-            StageKind.Detach => DetachStage.Run(stage, args, [.. Options.KeepDescriptors]),
+            StageKind.Detach => DetachStage.Run(stage, [.. Options.KeepDescriptors]),
             StageKind.Daemon => new DaemonRuntime(this, background: true).Execute(new ReadinessWriter(stage.ReadyFd)),
             _ => Dispatch(command),
         };
@@ -212,8 +210,6 @@ public abstract partial class DaemonBase
     internal DaemonSystem Os => _system;
 
     internal DaemonPaths Paths => _paths;
-
-    internal string[] Arguments => _arguments;
 
     internal Task InvokeStartupAsync(CancellationToken cancellationToken) => OnStartupAsync(cancellationToken);
 
