@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -23,6 +24,7 @@ public sealed class ExampleDaemon : IDisposable
 {
     private static readonly TimeSpan _commandTimeout = TimeSpan.FromSeconds(60);
     private readonly HashSet<int> _pids = new();
+    private readonly Dictionary<int, string> _started = new();
 
     public ExampleDaemon(string? name = null)
     {
@@ -117,8 +119,15 @@ public sealed class ExampleDaemon : IDisposable
         return pid;
     }
 
-    /// <summary>Remembers a pid this test caused, so that dispose kills it if it is still alive.</summary>
-    public void Track(int pid) => _pids.Add(pid);
+    /// <summary>
+    /// Remembers a process this test started itself (its start time guards against pid reuse), so
+    /// that dispose kills it if it is still alive.
+    /// </summary>
+    public void Track(int pid)
+    {
+        _pids.Add(pid);
+        _started[pid] = StartTime(pid);
+    }
 
     /// <summary>Sends and receives one line through the echo server.</summary>
     public string Echo(string text)
@@ -145,8 +154,61 @@ public sealed class ExampleDaemon : IDisposable
         return System.Text.Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
     }
 
+    /// <summary>Starts <c>run</c> (foreground) on this port and returns once it logged "ready".</summary>
+    public Process StartForeground(IDictionary<string, string?>? environment = null, string program = "", params string[] prefix)
+    {
+        var start = new ProcessStartInfo(program.Length > 0 ? program : Program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in prefix.Concat(new[] { "run", "--port", Port.ToString(CultureInfo.InvariantCulture) }))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[key] = value;
+        }
+
+        Process process = Process.Start(start)!;
+        Track(process.Id);
+        WaitForReady(process);
+        return process;
+    }
+
+    /// <summary>Reads the foreground daemon's stderr up to its "ready" line.</summary>
+    public static void WaitForReady(Process process)
+    {
+        string line;
+        do
+        {
+            line = process.StandardError.ReadLine() ?? throw new NUnit.Framework.AssertionException("exited before it was ready");
+        }
+        while (!line.Contains(": ready", StringComparison.Ordinal));
+    }
+
+    /// <summary>True once <paramref name="text"/> is in the log, false after 10 s.</summary>
+    public bool WaitForLog(string text) => Eventually(() => Log.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>True once <paramref name="condition"/> holds, false after 10 s.</summary>
+    public static bool Eventually(Func<bool> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return false;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return true;
+    }
+
     public void Dispose()
     {
+        // Also any daemon whose command line names this test's folder but whose pid was never printed.
+        _pids.UnionWith(ProcessesOfThisTest());
         foreach (int pid in _pids)
         {
             // Only what this test started: its command line names this test's own folder.
@@ -237,6 +299,11 @@ public sealed class ExampleDaemon : IDisposable
 
     private bool IsOurs(int pid)
     {
+        if (_started.TryGetValue(pid, out string? startTime) && startTime.Length > 0 && StartTime(pid) == startTime)
+        {
+            return true;
+        }
+
         try
         {
             return File.ReadAllText($"/proc/{pid}/cmdline").Contains(Folder, StringComparison.Ordinal);
@@ -247,16 +314,33 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
+    /// <summary>Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.</summary>
+    private static string StartTime(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
     private void Remember(string output)
     {
-        int at = output.IndexOf("(pid ", StringComparison.Ordinal);
-        if (at >= 0)
+        // Every "(pid N)": restart prints the stopped daemon's and the started one's.
+        int at = 0;
+        while ((at = output.IndexOf("(pid ", at, StringComparison.Ordinal)) >= 0)
         {
             int end = output.IndexOf(')', at);
             if (end > at && int.TryParse(output.AsSpan(at + 5, end - at - 5), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
             {
                 _pids.Add(pid);
             }
+
+            at += 5;
         }
     }
 

@@ -207,7 +207,7 @@ public sealed class LifecycleTests
         _daemon.Start();
         CommandResult reloaded = _daemon.Run("reload");
         Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
-        Assert.That(WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
+        Assert.That(_daemon.WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
 
         _daemon.Run("stop");
         CommandResult notRunning = _daemon.Run("reload");
@@ -228,43 +228,13 @@ public sealed class LifecycleTests
     [Test]
     public void Run_InForeground_StopsCleanlyOnSigterm()
     {
-        var start = new ProcessStartInfo(ExampleDaemon.Program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { "run", "--port", _daemon.Port.ToString() })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        _daemon.Track(process.Id);
-        string line;
-        do
-        {
-            line = process.StandardError.ReadLine() ?? throw new AssertionException("run exited before ready");
-        }
-        while (!line.Contains("ready", StringComparison.Ordinal));
-
+        using Process process = _daemon.StartForeground();
         Assert.That(_daemon.Echo("fg"), Is.EqualTo("fg"));
         Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file without --pid-file");
         Mono.Unix.Native.Syscall.kill(process.Id, Mono.Unix.Native.Signum.SIGTERM);
         Assert.That(process.WaitForExit(10_000), Is.True);
         Assert.That(process.ExitCode, Is.EqualTo(0));
         Assert.That(process.StandardError.ReadToEnd(), Does.Contain("stopped (exit 0)"));
-    }
-
-    private bool WaitForLog(string text)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!_daemon.Log.Contains(text, StringComparison.Ordinal))
-        {
-            if (watch.Elapsed > TimeSpan.FromSeconds(5))
-            {
-                return false;
-            }
-
-            System.Threading.Thread.Sleep(20);
-        }
-
-        return true;
     }
 
     private static string? Target(int pid, int fd) => new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;

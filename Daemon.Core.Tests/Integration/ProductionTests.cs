@@ -76,9 +76,9 @@ public sealed class ProductionTests
         File.WriteAllText(config, snippet);
         Run(logrotate, "-f", "-s", Path.Combine(_daemon.Folder, "logrotate.state"), config);
 
-        Assert.That(WaitFor(() => File.Exists(_daemon.LogFile) && _daemon.Log.Contains("reloading (SIGHUP)", StringComparison.Ordinal)), Is.True, "the daemon reopened its log at its path");
+        Assert.That(ExampleDaemon.Eventually(() => File.Exists(_daemon.LogFile) && _daemon.Log.Contains("reloading (SIGHUP)", StringComparison.Ordinal)), Is.True, "the daemon reopened its log at its path");
         Assert.That(_daemon.Echo("after"), Is.EqualTo("after"));
-        Assert.That(WaitFor(() => _daemon.Log.Contains("connection 2 from", StringComparison.Ordinal)), Is.True, "new lines land in the new file");
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.Log.Contains("connection 2 from", StringComparison.Ordinal)), Is.True, "new lines land in the new file");
 
         string rotated = File.ReadAllText(_daemon.LogFile + ".1");
         Assert.That(rotated, Does.Contain("connection 1 from"), "old lines stay in the rotated file");
@@ -96,7 +96,7 @@ public sealed class ProductionTests
 
         File.WriteAllText(greeting, "hello v2\n");
         Assert.That(_daemon.Run("reload", "--greeting-file", greeting).ExitCode, Is.EqualTo(0));
-        Assert.That(WaitFor(() => _daemon.Log.Contains("reloaded greeting", StringComparison.Ordinal)), Is.True, _daemon.Log);
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.Log.Contains("reloaded greeting", StringComparison.Ordinal)), Is.True, _daemon.Log);
         Assert.That(_daemon.Echo("y"), Does.StartWith("hello v2"));
     }
 
@@ -109,7 +109,7 @@ public sealed class ProductionTests
         socket.Bind(new UnixDomainSocketEndPoint(abstractSocket ? "\0" + name[1..] : name));
         socket.ReceiveTimeout = 10_000;
 
-        using Process run = StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = name });
+        using Process run = _daemon.StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = name });
         Assert.That(Receive(socket), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
 
         Syscall.kill(run.Id, Signum.SIGHUP);
@@ -128,7 +128,7 @@ public sealed class ProductionTests
     [Test]
     public void Run_WithoutNotifySocket_WorksAndSaysNothing()
     {
-        using Process run = StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = null });
+        using Process run = _daemon.StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = null });
         Syscall.kill(run.Id, Signum.SIGINT);
         Assert.That(run.WaitForExit(10_000), Is.True);
         Assert.That(run.ExitCode, Is.EqualTo(0), "SIGINT is a clean stop too");
@@ -138,15 +138,7 @@ public sealed class ProductionTests
     public void Run_AsPid1InAContainer_StopsCleanlyOnSigterm()
     {
         RequireRoot();
-        var start = new ProcessStartInfo("unshare") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { "--pid", "--fork", "--kill-child", "--mount-proc", ExampleDaemon.Program, "run", "--port", _daemon.Port.ToString() })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using Process unshare = Process.Start(start)!;
-        _daemon.Track(unshare.Id);
-        WaitForReady(unshare);
+        using Process unshare = _daemon.StartForeground(null, "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", ExampleDaemon.Program);
         int inner = int.Parse(File.ReadAllText($"/proc/{unshare.Id}/task/{unshare.Id}/children").Trim());
         _daemon.Track(inner);
         Assert.That(File.ReadAllText($"/proc/{inner}/status"), Does.Contain("NSpid:\t" + inner + "\t1"), "PID 1 of its namespace");
@@ -180,35 +172,6 @@ public sealed class ProductionTests
         Assert.That(output, Does.Not.Contain("daemon-example"), "no warning about our units");
     }
 
-    private Process StartForeground(Dictionary<string, string?> environment)
-    {
-        var start = new ProcessStartInfo(ExampleDaemon.Program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { "run", "--port", _daemon.Port.ToString() })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        Process process = Process.Start(start)!;
-        _daemon.Track(process.Id);
-        WaitForReady(process);
-        return process;
-    }
-
-    private static void WaitForReady(Process process)
-    {
-        string line;
-        do
-        {
-            line = process.StandardError.ReadLine() ?? throw new AssertionException("exited before ready");
-        }
-        while (!line.Contains(": ready", StringComparison.Ordinal));
-    }
-
     private static string Receive(Socket socket)
     {
         var buffer = new byte[4096];
@@ -228,22 +191,6 @@ public sealed class ProductionTests
         string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
         process.WaitForExit();
         return (process.ExitCode, output);
-    }
-
-    private static bool WaitFor(Func<bool> condition)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                return false;
-            }
-
-            System.Threading.Thread.Sleep(20);
-        }
-
-        return true;
     }
 
     private static uint Owner(string path)

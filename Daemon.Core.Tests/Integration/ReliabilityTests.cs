@@ -353,10 +353,10 @@ public sealed class ReliabilityTests
         ulong ignored = Convert.ToUInt64(ExampleDaemon.StatusField(pid, "SigIgn"), 16);
         Assert.That(ignored & 0b111, Is.EqualTo(0UL), "SIGHUP, SIGINT and SIGQUIT are no longer ignored");
         Assert.That(_daemon.Run("reload").ExitCode, Is.EqualTo(0));
-        Assert.That(WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
+        Assert.That(_daemon.WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
         Assert.That(Syscall.kill(pid, Signum.SIGINT), Is.EqualTo(0));
         Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(10)), Is.True);
-        Assert.That(WaitForLog("stopping (SIGINT)"), Is.True, _daemon.Log);
+        Assert.That(_daemon.WaitForLog("stopping (SIGINT)"), Is.True, _daemon.Log);
     }
 
     // ---- faults in the daemon's own code -----------------------------------------------------------
@@ -379,7 +379,7 @@ public sealed class ReliabilityTests
         Assert.That(started.ExitCode, Is.EqualTo(0), "it was ready before its main loop failed");
         int pid = int.Parse(started.Output.Split("pid ")[1].TrimEnd(')', '\n'));
         Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(10)), Is.True);
-        Assert.That(WaitForLog("stopped (exit 1)"), Is.True, _daemon.Log);
+        Assert.That(_daemon.WaitForLog("stopped (exit 1)"), Is.True, _daemon.Log);
         Assert.That(_daemon.Log, Does.Contain("unhandled exception: System.InvalidOperationException: simulated fault in the main loop").And.Contain(" at "));
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
         Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(3));
@@ -569,21 +569,5 @@ public sealed class ReliabilityTests
         }
 
         return found;
-    }
-
-    private bool WaitForLog(string text)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!_daemon.Log.Contains(text, StringComparison.Ordinal))
-        {
-            if (watch.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                return false;
-            }
-
-            Thread.Sleep(20);
-        }
-
-        return true;
     }
 }
