@@ -69,9 +69,15 @@ public abstract partial class DaemonBase
     /// </summary>
     /// <param name="args">The program's arguments: a command and options.</param>
     /// <returns>The exit code, after the LSB conventions of <see cref="ExitCodes"/>.</returns>
+    /// <exception cref="InvalidOperationException">Main was already called on this instance.</exception>
     public int Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        if (_optionSet.Count > 0)
+        {
+            throw new InvalidOperationException("Main runs once per daemon instance");
+        }
+
         Stage stage = OperatingSystem.IsLinux() ? Stage.TakeFromEnvironment() : Stage.Command;
 
         Command command;

@@ -115,8 +115,9 @@ internal static class CommandLine
         {
             entry.ApplyValue!(value);
         }
-        catch (Exception e) when (e is FormatException or ArgumentException or OverflowException or DaemonException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever a subclass's parser throws, the value is what was wrong.
             throw new UsageException($"invalid value '{Printable(value)}' for {name}: {e.Message}");
         }
     }
