@@ -13,7 +13,7 @@ namespace Daemon.Core.Tests.Hosting;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class HostedDaemonTests
+public sealed class HostedExampleTests
 {
     private const string Name = "Daemon.Example.Hosted";
     private DaemonProgram _daemon = null!;

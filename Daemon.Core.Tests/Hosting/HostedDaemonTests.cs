@@ -1,0 +1,267 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Daemon.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Hosting;
+
+/// <summary>
+/// <see cref="HostedDaemon"/>'s hooks driven in-process, as the daemon runtime would call them,
+/// with real hosts: what the host is given, which lifetime it gets, how it stops and reloads.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class HostedDaemonTests
+{
+    private static readonly TimeSpan _patience = TimeSpan.FromSeconds(10);
+    private string _folder = null!;
+    private Probe? _daemon;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _folder = Path.Combine(Path.GetTempPath(), "daemon-net-tests", "hosting-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(_folder);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _daemon?.StopQuietly();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    [Test]
+    public void GetHostArguments_NameTheContentRoot_AndTurnOffFileWatching()
+    {
+        var daemon = new Probe(_ => { });
+        Assert.That(daemon.GetHostArguments(), Is.EqualTo(new[] { $"--contentRoot={AppContext.BaseDirectory}", "--hostBuilder:reloadConfigOnChange=false" }));
+
+        daemon.ContentRootPath = _folder;
+        daemon.EnvironmentName = "Staging";
+        Assert.That(daemon.GetHostArguments(), Is.EqualTo(new[] { $"--contentRoot={_folder}", "--hostBuilder:reloadConfigOnChange=false", "--environment=Staging" }));
+    }
+
+    [Test]
+    public async Task Startup_ReplacesConsoleLifetime_WithOneThatDoesNothing()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        var lifetimes = _daemon.HostServices.GetServices<IHostLifetime>().ToList();
+        Assert.That(lifetimes, Has.Count.EqualTo(1));
+        Assert.That(lifetimes[0].GetType().Name, Is.EqualTo("DaemonHostLifetime"));
+    }
+
+    [Test]
+    public async Task HostBuilderFactory_GetsTheHostArguments_AndItsLifetimeIsReplacedToo()
+    {
+        string[]? given = null;
+        _daemon = new Probe(args =>
+        {
+            given = args;
+            return Host.CreateDefaultBuilder(args).UseConsoleLifetime().ConfigureServices(s => s.AddHostedService<Idle>());
+        })
+        {
+            ContentRootPath = _folder,
+            EnvironmentName = "Staging",
+        };
+        await _daemon.StartHostAsync();
+
+        Assert.That(given, Is.EqualTo(_daemon.GetHostArguments()));
+        IHostEnvironment environment = _daemon.HostServices.GetRequiredService<IHostEnvironment>();
+        Assert.That(environment.ContentRootPath.TrimEnd('/'), Is.EqualTo(_folder));
+        Assert.That(environment.EnvironmentName, Is.EqualTo("Staging"));
+        Assert.That(_daemon.HostServices.GetRequiredService<IHostLifetime>().GetType().Name, Is.EqualTo("DaemonHostLifetime"));
+    }
+
+    [Test]
+    public void Startup_Throws_WhenAHostedServiceThrows()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>().AddHostedService<FailsToStart>()) { ContentRootPath = _folder };
+
+        Assert.That(() => _daemon.StartHostAsync(), Throws.InvalidOperationException.With.Message.EqualTo("cannot start: no database"));
+    }
+
+    [Test]
+    public async Task Run_StopsTheHost_WhenTheTokenIsCancelled()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+        Idle idle = _daemon.HostServices.GetServices<IHostedService>().OfType<Idle>().Single();
+        using var stopping = new CancellationTokenSource();
+
+        Task run = _daemon.RunHostAsync(stopping.Token);
+        Assert.That(run.IsCompleted, Is.False, "runs until asked to stop");
+        stopping.Cancel();
+
+        Assert.That(await Task.WhenAny(run, Task.Delay(_patience)), Is.SameAs(run));
+        await run;
+        Assert.That(idle.Stopped, Is.True);
+    }
+
+    [Test]
+    public async Task Run_EndsWithinTheStopTimeout_WhenAServiceIsSlowToStop()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<SlowToStop>()) { ContentRootPath = _folder };
+        _daemon.Options.StopTimeout = TimeSpan.FromSeconds(1);
+        await _daemon.StartHostAsync();
+        using var stopping = new CancellationTokenSource();
+        Task run = _daemon.RunHostAsync(stopping.Token);
+
+        var watch = Stopwatch.StartNew();
+        stopping.Cancel();
+        await run;
+
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1)));
+        Assert.That(watch.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(700)), "the host's budget is 0.8 s of the 1 s");
+    }
+
+    [Test]
+    public async Task Run_Returns_WhenTheApplicationStopsItself()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<StopsTheApplication>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        Task run = _daemon.RunHostAsync(CancellationToken.None);
+
+        Assert.That(await Task.WhenAny(run, Task.Delay(_patience)), Is.SameAs(run));
+        await run;
+    }
+
+    [Test]
+    public async Task Run_Throws_WhenABackgroundServiceFailed()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<FailsLater>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        Task run = _daemon.RunHostAsync(CancellationToken.None);
+
+        Assert.That(await Task.WhenAny(run, Task.Delay(_patience)), Is.SameAs(run), "the host stops itself (BackgroundServiceExceptionBehavior.StopHost)");
+        Assert.That(() => run, Throws.InstanceOf<DaemonException>().With.Message.EqualTo("hosted service FailsLater failed: lost the connection"));
+    }
+
+    [Test]
+    public async Task Reload_ReloadsConfiguration_AndKeepsIt_WhenAFileDoesNotParse()
+    {
+        string settings = Path.Combine(_folder, "appsettings.json");
+        File.WriteAllText(settings, """{ "Greeting": "hello" }""");
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+        IConfiguration configuration = _daemon.HostServices.GetRequiredService<IConfiguration>();
+        Assert.That(configuration["Greeting"], Is.EqualTo("hello"));
+
+        File.WriteAllText(settings, """{ "Greeting": "bonjour" }""");
+        Assert.That(configuration["Greeting"], Is.EqualTo("hello"), "not watched");
+        _daemon.ReloadConfiguration();
+        Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"));
+
+        File.WriteAllText(settings, """{ "Greeting": """);
+        Assert.That(() => _daemon.ReloadConfiguration(), Throws.InstanceOf<DaemonException>().With.Message.StartsWith("configuration not reloaded, the running one stays: "));
+        Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"), "the running configuration stays");
+    }
+
+    /// <summary>Calls the hooks the daemon runtime would call; the hosts log nothing.</summary>
+    private sealed class Probe : HostedDaemon
+    {
+        private Task? _run;
+
+        public Probe(Action<HostApplicationBuilder> configure)
+            : base("probe", builder =>
+            {
+                builder.Logging.ClearProviders();
+                configure(builder);
+            })
+        {
+        }
+
+        public Probe(Func<string[], IHostBuilder> createHostBuilder)
+            : base("probe", args => createHostBuilder(args).ConfigureLogging(logging => logging.ClearProviders()))
+        {
+        }
+
+        public IServiceProvider HostServices => Services ?? throw new InvalidOperationException("not started");
+
+        public Task StartHostAsync() => OnStartupAsync(CancellationToken.None);
+
+        public Task RunHostAsync(CancellationToken stoppingToken) => _run = RunAsync(stoppingToken);
+
+        public void ReloadConfiguration() => OnReload();
+
+        /// <summary>Stops a host the test left running, so no host outlives its test.</summary>
+        public void StopQuietly()
+        {
+            if (Services is null || _run is { IsCompleted: true })
+            {
+                return;
+            }
+
+            using var stopNow = new CancellationTokenSource();
+            stopNow.Cancel();
+            try
+            {
+                (_run ?? RunAsync(stopNow.Token)).Wait(_patience);
+            }
+            catch (AggregateException)
+            {
+            }
+        }
+    }
+
+    private sealed class Idle : BackgroundService
+    {
+        public bool Stopped { get; private set; }
+
+        public override async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await base.StopAsync(cancellationToken);
+            Stopped = true;
+        }
+
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Delay(Timeout.Infinite, stoppingToken);
+    }
+
+    private sealed class SlowToStop : BackgroundService
+    {
+        public override async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await base.StopAsync(cancellationToken);
+            await Task.Delay(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Delay(Timeout.Infinite, stoppingToken);
+    }
+
+    private sealed class FailsToStart : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => throw new InvalidOperationException("cannot start: no database");
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class StopsTheApplication(IHostApplicationLifetime lifetime) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            await Task.Delay(50, stoppingToken);
+            lifetime.StopApplication();
+        }
+    }
+
+    private sealed class FailsLater : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            await Task.Delay(50, stoppingToken);
+            throw new InvalidOperationException("lost the connection");
+        }
+    }
+}
