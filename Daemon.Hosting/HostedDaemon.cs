@@ -142,6 +142,12 @@ public class HostedDaemon : DaemonBase
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Returning lets the daemon report the stop signal that cancelled the startup.
+            await StopHostAsync(host, afterFailedStart: true).ConfigureAwait(false);
+            return;
+        }
         catch (Exception)
         {
             // The services that did start get their StopAsync; the exception is what start reports.

@@ -92,6 +92,18 @@ public sealed class HostedDaemonTests
     }
 
     [Test]
+    public async Task Startup_ReturnsWithoutAHost_WhenAStopSignalCancelsIt()
+    {
+        // The daemon runtime then reports "stopped by SIGTERM during startup".
+        _daemon = new Probe(builder => builder.Services.AddHostedService<SlowToStart>()) { ContentRootPath = _folder };
+        using var stopping = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+
+        await _daemon.StartHostAsync(stopping.Token);
+
+        Assert.That(_daemon.HasHost, Is.False);
+    }
+
+    [Test]
     public async Task Run_StopsTheHost_WhenTheTokenIsCancelled()
     {
         _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
@@ -190,7 +202,9 @@ public sealed class HostedDaemonTests
 
         public IServiceProvider HostServices => Services ?? throw new InvalidOperationException("not started");
 
-        public Task StartHostAsync() => OnStartupAsync(CancellationToken.None);
+        public Task StartHostAsync(CancellationToken cancellationToken = default) => OnStartupAsync(cancellationToken);
+
+        public bool HasHost => Services is not null;
 
         public Task RunHostAsync(CancellationToken stoppingToken) => _run = RunAsync(stoppingToken);
 
@@ -238,6 +252,13 @@ public sealed class HostedDaemonTests
         }
 
         protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Delay(Timeout.Infinite, stoppingToken);
+    }
+
+    private sealed class SlowToStart : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.Delay(Timeout.Infinite, cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class FailsToStart : IHostedService

@@ -203,7 +203,9 @@ public sealed class DaemonTemplateTests
             ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
             ["MSBUILDDISABLENODEREUSE"] = "1",
         };
-        ProgramResult result = DaemonProgram.Exec("dotnet", args, environment, workingDirectory, TimeSpan.FromSeconds(180));
+        // The dotnet host that runs these tests, when the SDK says which; else the one on PATH.
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { } host && File.Exists(host) ? host : "dotnet";
+        ProgramResult result = DaemonProgram.Exec(dotnet, args, environment, workingDirectory, TimeSpan.FromSeconds(180));
         Assert.That(result.ExitCode, Is.EqualTo(0), $"dotnet {string.Join(' ', args)}: {result}");
     }
 }
