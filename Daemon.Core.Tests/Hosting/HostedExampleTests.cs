@@ -100,17 +100,18 @@ public sealed class HostedExampleTests
     public void Stop_FinishesWithinTheStopTimeout_WhenAHostedServiceIsSlowToStop()
     {
         WriteSettings("slow", intervalMilliseconds: 100, drainMilliseconds: 60_000);
-        int pid = _daemon.Start("--stop-timeout", "2");
+        int pid = _daemon.Start("--stop-timeout", "3");
 
         var watch = Stopwatch.StartNew();
-        ProgramResult stopped = _daemon.Run("stop", "--stop-timeout", "2");
+        ProgramResult stopped = _daemon.Run("stop", "--stop-timeout", "3");
         watch.Stop();
 
+        // stop itself fails when the daemon outlives the timeout; the watch adds stop's own start-up.
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString() + "\n" + _daemon.Log);
-        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "within the stop timeout");
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(4)), "within the stop timeout, not the 60 s drain");
         Assert.That(DaemonProgram.IsAlive(pid), Is.False);
         Assert.That(_daemon.Log, Does.Contain("heartbeat drain of 60000 ms cut short by the shutdown timeout")
-            .And.Contain("the host took longer than 1.6 s to stop: its services were cancelled")
+            .And.Contain("the host took longer than 2.4 s to stop: its services were cancelled")
             .And.Contain("stopped (exit 0)"));
     }
 
