@@ -46,7 +46,7 @@ public class HostedDaemon : DaemonBase
 
     private readonly Action<HostApplicationBuilder>? _configure;
     private readonly Func<string[], IHostBuilder>? _createHostBuilder;
-    private IHost? _host;
+    private volatile IHost? _host;
     private volatile ILogger? _logger;
 
     /// <summary>
@@ -187,6 +187,9 @@ public class HostedDaemon : DaemonBase
         }
 
         List<BackgroundService> backgroundServices = host.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
+
+        // A SIGHUP from now on finds no host to reload rather than a disposed one.
+        _host = null;
         await StopHostAsync(host, afterFailedStart: false).ConfigureAwait(false);
         foreach (BackgroundService service in backgroundServices)
         {
