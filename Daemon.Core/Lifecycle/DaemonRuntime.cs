@@ -160,7 +160,15 @@ internal sealed class DaemonRuntime
 
     private void RunStartupHook()
     {
-        _owner.InvokeStartupAsync(_stopping.Token).GetAwaiter().GetResult();
+        try
+        {
+            _owner.InvokeStartupAsync(_stopping.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // A hook that honours its token: the stop signal is the reason, said below.
+        }
+
         if (_stopping.IsCancellationRequested)
         {
             throw new DaemonException($"stopped by {_stopSignal} during startup");
