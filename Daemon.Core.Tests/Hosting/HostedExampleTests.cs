@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Text.RegularExpressions;
+using Daemon.Core.Tests.Integration;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Hosting;
@@ -16,14 +17,14 @@ namespace Daemon.Core.Tests.Hosting;
 public sealed class HostedExampleTests
 {
     private const string Name = "Daemon.Example.Hosted";
-    private DaemonProgram _daemon = null!;
+    private ExampleDaemon _daemon = null!;
 
     private string Settings => Path.Combine(_daemon.Folder, "appsettings.json");
 
     [SetUp]
     public void SetUp()
     {
-        _daemon = new DaemonProgram(Path.Combine(AppContext.BaseDirectory, Name), "hosted");
+        _daemon = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, Name), "hosted", takesPort: false);
         _daemon.ExtraOptions.AddRange(new[] { "--content-root", _daemon.Folder });
         WriteSettings("first", intervalMilliseconds: 100);
     }
@@ -34,20 +35,20 @@ public sealed class HostedExampleTests
     [Test]
     public void Start_Status_Stop_RunTheHostAsADaemon()
     {
-        ProgramResult started = _daemon.Run("start");
+        CommandResult started = _daemon.Run("start");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
         Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
 
-        ProgramResult status = _daemon.Run("status");
+        CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
         Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
         Assert.That(_daemon.WaitForLog("heartbeat 3: first"), Is.True, "the BackgroundService runs:\n" + _daemon.Log);
 
-        ProgramResult stopped = _daemon.Run("stop");
+        CommandResult stopped = _daemon.Run("stop");
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
         Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
-        Assert.That(DaemonProgram.IsAlive(pid), Is.False);
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
 
         string log = _daemon.Log;
@@ -73,7 +74,7 @@ public sealed class HostedExampleTests
         Assert.That(_daemon.WaitForLog(log => Beats(log) >= beats + 6), Is.True, _daemon.Log);
         Assert.That(_daemon.Log, Does.Not.Contain(": second"), "the file is not watched: only reload applies it");
 
-        ProgramResult reloaded = _daemon.Run("reload");
+        CommandResult reloaded = _daemon.Run("reload");
         Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
         Assert.That(_daemon.WaitForLog("heartbeat options changed: message 'second'"), Is.True, _daemon.Log);
         Assert.That(_daemon.WaitForLog(log => Regex.IsMatch(log, @"heartbeat \d+: second")), Is.True, _daemon.Log);
@@ -86,7 +87,7 @@ public sealed class HostedExampleTests
     {
         _daemon.Start();
         File.WriteAllText(Settings, "{ \"Heartbeat\": { \"Message\": ");
-        ProgramResult reloaded = _daemon.Run("reload");
+        CommandResult reloaded = _daemon.Run("reload");
         Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
         Assert.That(_daemon.WaitForLog("configuration not reloaded, the running one stays"), Is.True, _daemon.Log);
 
@@ -103,13 +104,13 @@ public sealed class HostedExampleTests
         int pid = _daemon.Start("--stop-timeout", "3");
 
         var watch = Stopwatch.StartNew();
-        ProgramResult stopped = _daemon.Run("stop", "--stop-timeout", "3");
+        CommandResult stopped = _daemon.Run("stop", "--stop-timeout", "3");
         watch.Stop();
 
         // stop itself fails when the daemon outlives the timeout; the watch adds stop's own start-up.
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString() + "\n" + _daemon.Log);
         Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(4)), "within the stop timeout, not the 60 s drain");
-        Assert.That(DaemonProgram.IsAlive(pid), Is.False);
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(_daemon.Log, Does.Contain("heartbeat drain of 60000 ms cut short by the shutdown timeout")
             .And.Contain("the host took longer than 2.4 s to stop: its services were cancelled")
             .And.Contain("stopped (exit 0)"));
@@ -120,7 +121,7 @@ public sealed class HostedExampleTests
     {
         WriteSettings("never", intervalMilliseconds: 0);
 
-        ProgramResult started = _daemon.Run("start");
+        CommandResult started = _daemon.Run("start");
 
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
         Assert.That(started.Error.Trim(), Is.EqualTo($"{Name}: startup failed: Heartbeat:IntervalMilliseconds must be above 0, not 0"));

@@ -10,46 +10,74 @@ using System.Threading;
 
 namespace Daemon.Core.Tests.Integration;
 
-/// <summary>The result of one run of the example program.</summary>
+/// <summary>The result of one run of a program.</summary>
 public sealed record CommandResult(int ExitCode, string Output, string Error)
 {
     public override string ToString() => $"exit {ExitCode}; stdout: {Output.Trim()}; stderr: {Error.Trim()}";
 }
 
 /// <summary>
-/// The real example daemon in a temp folder of its own, on a free port. Everything it starts is
-/// remembered by pid and killed by pid on dispose; nothing is ever killed by name.
+/// A daemon program under test (by default the example echo daemon, on a free port) in a temp
+/// folder of its own that holds its pid and log files. Every pid it learns is remembered and
+/// killed by pid on dispose, only if that process's command line names the folder or it is a
+/// process this test started itself; nothing is ever killed by name.
 /// </summary>
 public sealed class ExampleDaemon : IDisposable
 {
     private static readonly TimeSpan _commandTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan _patience = TimeSpan.FromSeconds(10);
+    private readonly object _lock = new();
     private readonly HashSet<int> _pids = new();
     private readonly Dictionary<int, string> _started = new();
+    private readonly bool _takesPort;
 
+    /// <summary>The example echo daemon, with <c>--port</c> on a free port.</summary>
     public ExampleDaemon(string? name = null)
+        : this(Program, name ?? "d", takesPort: true)
     {
-        Folder = Path.Combine(Path.GetTempPath(), "daemon-net-tests", (name ?? "d") + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Folder);
-        Port = FreePort();
-        PidFile = Path.Combine(Folder, "echo.pid");
-        LogFile = Path.Combine(Folder, "echo.log");
+    }
+
+    /// <summary>
+    /// <paramref name="program"/> (it may be set later through <see cref="ProgramPath"/>) in a folder
+    /// labelled <paramref name="name"/>; <paramref name="takesPort"/>: every command gets <c>--port</c>.
+    /// </summary>
+    public ExampleDaemon(string program, string name, bool takesPort)
+    {
+        ProgramPath = program;
+        _takesPort = takesPort;
+        Folder = TestEnvironment.CreateTestFolder(name);
+        Port = takesPort ? FreePort() : 0;
+        PidFile = Path.Combine(Folder, "daemon.pid");
+        LogFile = Path.Combine(Folder, "daemon.log");
     }
 
     /// <summary>The example program: the apphost copied next to the tests.</summary>
     public static string Program => Path.Combine(AppContext.BaseDirectory, "Daemon.Example");
 
+    /// <summary>The program under test: its apphost.</summary>
+    public string ProgramPath { get; set; }
+
     public string Folder { get; }
 
+    /// <summary>The port every command gets; 0 when the program takes no <c>--port</c>.</summary>
     public int Port { get; }
 
     public string PidFile { get; }
 
     public string LogFile { get; }
 
+    /// <summary>Options every command gets after the pid file, log file and port.</summary>
+    public List<string> ExtraOptions { get; } = new();
+
     /// <summary>The options every command gets, so the tests never touch the defaults.</summary>
-    public string[] CommonOptions => new[] { "--pid-file", PidFile, "--log-file", LogFile, "--port", Port.ToString(CultureInfo.InvariantCulture) };
+    public string[] CommonOptions => new[] { "--pid-file", PidFile, "--log-file", LogFile }.Concat(PortOptions).Concat(ExtraOptions).ToArray();
+
+    /// <summary><see cref="CommonOptions"/> single-quoted for a shell script.</summary>
+    public string QuotedCommonOptions => string.Join(' ', CommonOptions.Select(a => $"'{a}'"));
 
     public string Log => File.Exists(LogFile) ? File.ReadAllText(LogFile) : "";
+
+    private string[] PortOptions => _takesPort ? new[] { "--port", Port.ToString(CultureInfo.InvariantCulture) } : Array.Empty<string>();
 
     /// <summary>Runs a command with the common options and any extra ones.</summary>
     public CommandResult Run(string command, params string[] extra)
@@ -60,41 +88,34 @@ public sealed class ExampleDaemon : IDisposable
         return Exec(args, null);
     }
 
-    /// <summary>Runs <paramref name="program"/> (default: the example) with exactly <paramref name="args"/>.</summary>
-    public CommandResult Exec(IEnumerable<string> args, IDictionary<string, string?>? environment, string? program = null)
+    /// <summary>
+    /// Runs <paramref name="program"/> (default: <see cref="ProgramPath"/>) with exactly
+    /// <paramref name="args"/>, its input closed, and remembers every pid it prints.
+    /// </summary>
+    public CommandResult Exec(
+        IEnumerable<string> args,
+        IDictionary<string, string?>? environment,
+        string? program = null,
+        string? workingDirectory = null,
+        TimeSpan? timeout = null)
     {
-        var start = new ProcessStartInfo(program ?? Program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        if (environment is not null)
-        {
-            foreach (var (key, value) in environment)
-            {
-                start.Environment[key] = value;
-            }
-        }
+        TimeSpan limit = timeout ?? _commandTimeout;
+        ProcessStartInfo start = StartInfo(program ?? ProgramPath, args, environment);
+        start.RedirectStandardInput = true;
+        start.WorkingDirectory = workingDirectory ?? "";
 
         using var process = Process.Start(start)!;
         process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(_commandTimeout))
+        if (!process.WaitForExit(limit))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{string.Join(' ', args)} did not finish in {_commandTimeout}");
+            throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in {limit}");
         }
 
         // Reading to the end also proves no daemon kept the caller's pipes open.
-        if (!output.Wait(_commandTimeout) || !error.Wait(_commandTimeout))
+        if (!output.Wait(limit) || !error.Wait(limit))
         {
             throw new TimeoutException("the command's output stayed open: a daemon holds the caller's pipe");
         }
@@ -102,6 +123,17 @@ public sealed class ExampleDaemon : IDisposable
         var result = new CommandResult(process.ExitCode, output.Result, error.Result);
         Remember(result.Output);
         return result;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="program"/> (default: <see cref="ProgramPath"/>) with exactly
+    /// <paramref name="args"/> and its output redirected, without waiting; it is tracked.
+    /// </summary>
+    public Process Launch(IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? program = null)
+    {
+        Process process = Process.Start(StartInfo(program ?? ProgramPath, args, environment))!;
+        Track(process.Id);
+        return process;
     }
 
     /// <summary>Starts the daemon and returns its pid, failing the test when it does not start.</summary>
@@ -115,7 +147,11 @@ public sealed class ExampleDaemon : IDisposable
     public int ReadPid()
     {
         int pid = int.Parse(File.ReadAllText(PidFile).Trim(), CultureInfo.InvariantCulture);
-        _pids.Add(pid);
+        lock (_lock)
+        {
+            _pids.Add(pid);
+        }
+
         return pid;
     }
 
@@ -125,8 +161,12 @@ public sealed class ExampleDaemon : IDisposable
     /// </summary>
     public void Track(int pid)
     {
-        _pids.Add(pid);
-        _started[pid] = StartTime(pid);
+        string startTime = StartTime(pid);
+        lock (_lock)
+        {
+            _pids.Add(pid);
+            _started[pid] = startTime;
+        }
     }
 
     /// <summary>Sends and receives one line through the echo server.</summary>
@@ -157,19 +197,7 @@ public sealed class ExampleDaemon : IDisposable
     /// <summary>Starts <c>run</c> (foreground) on this port and returns once it logged "ready".</summary>
     public Process StartForeground(IDictionary<string, string?>? environment = null, string program = "", params string[] prefix)
     {
-        var start = new ProcessStartInfo(program.Length > 0 ? program : Program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in prefix.Concat(new[] { "run", "--port", Port.ToString(CultureInfo.InvariantCulture) }))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
-        {
-            start.Environment[key] = value;
-        }
-
-        Process process = Process.Start(start)!;
-        Track(process.Id);
+        Process process = Launch(prefix.Append("run").Concat(PortOptions), environment, program.Length > 0 ? program : null);
         WaitForReady(process);
         return process;
     }
@@ -185,21 +213,29 @@ public sealed class ExampleDaemon : IDisposable
         while (!line.Contains(": ready", StringComparison.Ordinal));
     }
 
-    /// <summary>True once <paramref name="text"/> is in the log, false after 10 s.</summary>
-    public bool WaitForLog(string text) => Eventually(() => Log.Contains(text, StringComparison.Ordinal));
+    /// <summary>True once <paramref name="text"/> is in the log, false after <paramref name="timeout"/> (10 s).</summary>
+    public bool WaitForLog(string text, TimeSpan? timeout = null) =>
+        WaitForLog(log => log.Contains(text, StringComparison.Ordinal), timeout);
 
-    /// <summary>True once <paramref name="condition"/> holds, false after 10 s.</summary>
-    public static bool Eventually(Func<bool> condition)
+    /// <summary>True once the log satisfies <paramref name="condition"/>, false after <paramref name="timeout"/> (10 s).</summary>
+    public bool WaitForLog(Func<string, bool> condition, TimeSpan? timeout = null) => Eventually(() => condition(Log), timeout);
+
+    /// <summary>
+    /// True once <paramref name="condition"/> holds, false after <paramref name="timeout"/> (10 s);
+    /// it is checked every <paramref name="pollMilliseconds"/>.
+    /// </summary>
+    public static bool Eventually(Func<bool> condition, TimeSpan? timeout = null, int pollMilliseconds = 20)
     {
+        TimeSpan limit = timeout ?? _patience;
         var watch = Stopwatch.StartNew();
         while (!condition())
         {
-            if (watch.Elapsed > TimeSpan.FromSeconds(10))
+            if (watch.Elapsed > limit)
             {
                 return false;
             }
 
-            Thread.Sleep(20);
+            Thread.Sleep(pollMilliseconds);
         }
 
         return true;
@@ -208,8 +244,13 @@ public sealed class ExampleDaemon : IDisposable
     public void Dispose()
     {
         // Also any daemon whose command line names this test's folder but whose pid was never printed.
-        _pids.UnionWith(ProcessesOfThisTest());
-        foreach (int pid in _pids)
+        List<int> pids = ProcessesOfThisTest();
+        lock (_lock)
+        {
+            pids = _pids.Union(pids).ToList();
+        }
+
+        foreach (int pid in pids)
         {
             // Only what this test started: its command line names this test's own folder.
             if (!IsAlive(pid) || !IsOurs(pid))
@@ -253,23 +294,9 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
-    public static bool WaitUntilGone(int pid, TimeSpan timeout)
-    {
-        var watch = Stopwatch.StartNew();
-        while (IsAlive(pid))
-        {
-            if (watch.Elapsed > timeout)
-            {
-                return false;
-            }
+    public static bool WaitUntilGone(int pid, TimeSpan timeout) => Eventually(() => !IsAlive(pid), timeout, pollMilliseconds: 10);
 
-            Thread.Sleep(10);
-        }
-
-        return true;
-    }
-
-    /// <summary>Pids of live processes whose command line names this test's folder.</summary>
+    /// <summary>Pids of live processes whose command line names this test's folder (or that it started).</summary>
     public List<int> ProcessesOfThisTest()
     {
         var found = new List<int>();
@@ -297,9 +324,36 @@ public sealed class ExampleDaemon : IDisposable
         return "";
     }
 
+    private static ProcessStartInfo StartInfo(string program, IEnumerable<string> args, IDictionary<string, string?>? environment)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[key] = value;
+        }
+
+        return start;
+    }
+
     private bool IsOurs(int pid)
     {
-        if (_started.TryGetValue(pid, out string? startTime) && startTime.Length > 0 && StartTime(pid) == startTime)
+        string? startTime;
+        lock (_lock)
+        {
+            _started.TryGetValue(pid, out startTime);
+        }
+
+        if (startTime is { Length: > 0 } && StartTime(pid) == startTime)
         {
             return true;
         }
@@ -337,7 +391,10 @@ public sealed class ExampleDaemon : IDisposable
             int end = output.IndexOf(')', at);
             if (end > at && int.TryParse(output.AsSpan(at + 5, end - at - 5), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
             {
-                _pids.Add(pid);
+                lock (_lock)
+                {
+                    _pids.Add(pid);
+                }
             }
 
             at += 5;

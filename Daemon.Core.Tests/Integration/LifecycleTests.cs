@@ -155,7 +155,7 @@ public sealed class LifecycleTests
     public void Daemon_KeepsNoDescriptorItInherited()
     {
         string inherited = Path.Combine(_daemon.Folder, "inherited.txt");
-        string script = $"exec 7>'{inherited}'; exec '{ExampleDaemon.Program}' start {string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"))}";
+        string script = $"exec 7>'{inherited}'; exec '{ExampleDaemon.Program}' start {_daemon.QuotedCommonOptions}";
         CommandResult started = _daemon.Exec(new[] { "-c", script }, null, "/bin/bash");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
@@ -193,7 +193,7 @@ public sealed class LifecycleTests
     public void Start_DoesNotHang_WhenItsOutputIsCaptured()
     {
         // $(myapp start) returns only when every holder of the pipe has exited.
-        string script = $"out=$('{ExampleDaemon.Program}' start {string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"))}); echo \"got: $out\"";
+        string script = $"out=$('{ExampleDaemon.Program}' start {_daemon.QuotedCommonOptions}); echo \"got: $out\"";
         var watch = Stopwatch.StartNew();
         CommandResult result = _daemon.Exec(new[] { "-c", script }, null, "/bin/bash");
         _daemon.ReadPid();

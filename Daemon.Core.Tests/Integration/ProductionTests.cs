@@ -27,7 +27,7 @@ public sealed class ProductionTests
     [Test]
     public void User_DropsToNobody_AfterBinding_WithItsGroups()
     {
-        RequireRoot();
+        TestEnvironment.RequireRoot();
         Passwd nobody = Syscall.getpwnam("nobody");
         int pid = _daemon.Start("--user", "nobody");
 
@@ -63,11 +63,11 @@ public sealed class ProductionTests
     [Test]
     public void Logrotate_WithTheShippedSnippet_LosesNoLine()
     {
-        string logrotate = RequireTool("/usr/sbin/logrotate");
+        string logrotate = TestEnvironment.RequireTool("/usr/sbin/logrotate");
         _daemon.Start();
         Assert.That(_daemon.Echo("before"), Is.EqualTo("before"));
 
-        string snippet = File.ReadAllText(Path.Combine(RepositoryRoot(), "Daemon.Example", "deploy", "daemon-example.logrotate"))
+        string snippet = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "deploy", "daemon-example.logrotate"))
             .Replace("/var/log/daemon-example.log", _daemon.LogFile, StringComparison.Ordinal)
             .Replace("/usr/local/bin/Daemon.Example", ExampleDaemon.Program, StringComparison.Ordinal)
             .Replace("/run/daemon-example.pid", _daemon.PidFile, StringComparison.Ordinal)
@@ -137,7 +137,7 @@ public sealed class ProductionTests
     [Test]
     public void Run_AsPid1InAContainer_StopsCleanlyOnSigterm()
     {
-        RequireRoot();
+        TestEnvironment.RequireRoot();
         using Process unshare = _daemon.StartForeground(null, "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", ExampleDaemon.Program);
         int inner = int.Parse(File.ReadAllText($"/proc/{unshare.Id}/task/{unshare.Id}/children").Trim());
         _daemon.Track(inner);
@@ -151,8 +151,8 @@ public sealed class ProductionTests
     [Test]
     public void SystemdUnits_PassSystemdAnalyzeVerify()
     {
-        string analyze = RequireTool("/usr/bin/systemd-analyze");
-        string deploy = Path.Combine(RepositoryRoot(), "Daemon.Example", "deploy");
+        string analyze = TestEnvironment.RequireTool("/usr/bin/systemd-analyze");
+        string deploy = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "deploy");
         var units = new List<string>();
         foreach (string unit in Directory.GetFiles(deploy, "*.service"))
         {
@@ -179,18 +179,11 @@ public sealed class ProductionTests
         return Encoding.UTF8.GetString(buffer, 0, n);
     }
 
-    private static (int Code, string Output) Run(string program, params string[] args)
+    /// <summary>Runs a tool with the test's harness; its stdout and then its stderr.</summary>
+    private (int Code, string Output) Run(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using Process process = Process.Start(start)!;
-        string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output);
+        CommandResult result = _daemon.Exec(args, null, program);
+        return (result.ExitCode, result.Output + result.Error);
     }
 
     private static uint Owner(string path)
@@ -203,34 +196,5 @@ public sealed class ProductionTests
     {
         Syscall.stat(path, out Stat stat);
         return Convert.ToString((int)stat.st_mode & 0x1ff, 8);
-    }
-
-    internal static void RequireRoot()
-    {
-        if (Syscall.geteuid() != 0)
-        {
-            Assert.Ignore("needs root: changing users and pid namespaces is root's");
-        }
-    }
-
-    internal static string RequireTool(string path)
-    {
-        if (!File.Exists(path))
-        {
-            Assert.Ignore($"{path} is not installed (.ci/run installs it)");
-        }
-
-        return path;
-    }
-
-    internal static string RepositoryRoot()
-    {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Daemon.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new InvalidOperationException("cannot find the repository root");
     }
 }

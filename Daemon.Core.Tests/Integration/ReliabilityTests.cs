@@ -76,7 +76,7 @@ public sealed class ReliabilityTests
 
     private string RunInPidNamespace(string content, bool locked)
     {
-        ProductionTests.RequireRoot();
+        TestEnvironment.RequireRoot();
         var args = new[]
         {
             "--pid", "--fork", "--kill-child", "--mount-proc", "/bin/bash", "-c", PidContentScript, "script",
@@ -146,7 +146,7 @@ public sealed class ReliabilityTests
     [Test]
     public void AnotherUsersPidFile_IsNeitherUsedNorRemoved()
     {
-        ProductionTests.RequireRoot();
+        TestEnvironment.RequireRoot();
         File.WriteAllText(_daemon.PidFile, "12345\n");
         Assert.That(Syscall.chown(_daemon.PidFile, 65534, 65534), Is.EqualTo(0));
 
@@ -189,7 +189,7 @@ public sealed class ReliabilityTests
     [TestCase("full", "log", "cannot write log file {0}: No space left on device", TestName = "LogFileOnAFullFileSystem_FailsAtStart")]
     public void UnwritableDestination_FailsAtStart(string kind, string which, string message)
     {
-        ProductionTests.RequireRoot();
+        TestEnvironment.RequireRoot();
         string mount = Path.Combine(_daemon.Folder, "mnt");
         Directory.CreateDirectory(mount);
         string target = Path.Combine(mount, which == "pid" ? "x.pid" : "x.log");
@@ -345,7 +345,7 @@ public sealed class ReliabilityTests
     public void IgnoredSignalsOfTheLauncher_AreResetInTheDaemon()
     {
         // What nohup and "cmd &" in a script do: the daemon must still answer reload and stop.
-        string options = string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"));
+        string options = _daemon.QuotedCommonOptions;
         CommandResult started = _daemon.Exec(new[] { "-c", $"trap '' HUP INT QUIT; exec '{ExampleDaemon.Program}' start {options}" }, null, "/bin/bash");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
@@ -410,7 +410,7 @@ public sealed class ReliabilityTests
     public void DescriptorFromTheShell_IsClosedInTheDaemon(int fd)
     {
         string inherited = Path.Combine(_daemon.Folder, $"inherited-{fd}.txt");
-        string options = string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"));
+        string options = _daemon.QuotedCommonOptions;
         CommandResult started = _daemon.Exec(new[] { "-c", $"exec {fd}>'{inherited}'; exec '{ExampleDaemon.Program}' start {options}" }, null, "/bin/bash");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
@@ -510,64 +510,37 @@ public sealed class ReliabilityTests
         return fifo;
     }
 
-    private Process StartLauncher(params string[] extra)
-    {
-        var start = new ProcessStartInfo(ExampleDaemon.Program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process process = Process.Start(start)!;
-        _daemon.Track(process.Id);
-        return process;
-    }
+    private Process StartLauncher(params string[] extra) => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra));
 
     private int WaitForPidFile()
     {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < TimeSpan.FromSeconds(20))
+        if (!ExampleDaemon.Eventually(() => File.Exists(_daemon.PidFile) && File.ReadAllText(_daemon.PidFile).EndsWith('\n'), TimeSpan.FromSeconds(20), pollMilliseconds: 5))
         {
-            if (File.Exists(_daemon.PidFile) && File.ReadAllText(_daemon.PidFile).EndsWith('\n'))
-            {
-                return _daemon.ReadPid();
-            }
-
-            Thread.Sleep(5);
+            throw new AssertionException("the daemon never wrote its pid file");
         }
 
-        throw new AssertionException("the daemon never wrote its pid file");
+        return _daemon.ReadPid();
     }
 
     private int WaitForChild(int parent)
     {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < TimeSpan.FromSeconds(20))
+        string path = $"/proc/{parent}/task/{parent}/children";
+        string children = "";
+        if (!ExampleDaemon.Eventually(() => (children = File.Exists(path) ? File.ReadAllText(path).Trim() : "").Length > 0, TimeSpan.FromSeconds(20), pollMilliseconds: 1))
         {
-            string children = File.Exists($"/proc/{parent}/task/{parent}/children") ? File.ReadAllText($"/proc/{parent}/task/{parent}/children").Trim() : "";
-            if (children.Length > 0)
-            {
-                int child = int.Parse(children.Split(' ')[0]);
-                _daemon.Track(child);
-                return child;
-            }
-
-            Thread.Sleep(1);
+            throw new AssertionException("the launcher started no stage");
         }
 
-        throw new AssertionException("the launcher started no stage");
+        int child = int.Parse(children.Split(' ')[0]);
+        _daemon.Track(child);
+        return child;
     }
 
     /// <summary>The processes of this test once the count settles (exited ones linger as zombies briefly).</summary>
     private List<int> WaitForProcesses(int expected)
     {
-        var watch = Stopwatch.StartNew();
-        List<int> found;
-        while ((found = _daemon.ProcessesOfThisTest()).Count != expected && watch.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            Thread.Sleep(20);
-        }
-
+        List<int> found = new();
+        ExampleDaemon.Eventually(() => (found = _daemon.ProcessesOfThisTest()).Count == expected, TimeSpan.FromSeconds(5));
         return found;
     }
 }

@@ -6,7 +6,7 @@ using System.Linq;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Hosting;
+using Daemon.Core.Tests.Integration;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Template;
@@ -24,32 +24,18 @@ public sealed class DaemonTemplateTests
     private const string ProjectName = "pinger";
     private static readonly string[] _placeholders = { "DaemonTemplate", "daemon-template-program", "TemplateDaemonClass", "DAEMON_CORE_VERSION" };
 
-    private DaemonProgram _daemon = null!;
+    private ExampleDaemon _daemon = null!;
     private string _project = null!;
     private string _localVersion = null!;
     private TimeSpan _setUpTime;
 
-    private static string RepositoryRoot
-    {
-        get
-        {
-            string? dir = AppContext.BaseDirectory;
-            while (dir is not null && !File.Exists(Path.Combine(dir, "Daemon.sln")))
-            {
-                dir = Path.GetDirectoryName(dir);
-            }
-
-            return dir ?? throw new InvalidOperationException("cannot find the repository root");
-        }
-    }
-
-    private static string TemplateFolder => Path.Combine(RepositoryRoot, "templates", "content", "daemon");
+    private static string TemplateFolder => Path.Combine(TestEnvironment.RepositoryRoot, "templates", "content", "daemon");
 
     [OneTimeSetUp]
     public void CreateAndBuildProject()
     {
         var watch = Stopwatch.StartNew();
-        _daemon = new DaemonProgram("", "template");
+        _daemon = new ExampleDaemon("", "template", takesPort: false);
         string folder = _daemon.Folder;
         string feed = Path.Combine(folder, "feed");
         string hive = Path.Combine(folder, "hive");
@@ -58,7 +44,7 @@ public sealed class DaemonTemplateTests
 
         // The Daemon.Core that this test run built, as a package; --no-build packs it as it is.
         string configuration = typeof(DaemonTemplateTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        Dotnet(folder, "pack", Path.Combine(RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"), "--no-build", "-c", configuration,
+        Dotnet(folder, "pack", Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"), "--no-build", "-c", configuration,
             "-o", feed, $"-p:PackageVersion={_localVersion}", "--disable-build-servers", "-nologo");
 
         Dotnet(folder, "new", "install", TemplateFolder, "--debug:custom-hive", hive);
@@ -77,7 +63,7 @@ public sealed class DaemonTemplateTests
             """);
         Dotnet(_project, "build", "--disable-build-servers", "-nologo", "-c", "Debug");
 
-        _daemon.Program = Path.Combine(_project, "bin", "Debug", "net10.0", ProjectName);
+        _daemon.ProgramPath = Path.Combine(_project, "bin", "Debug", "net10.0", ProjectName);
         _setUpTime = watch.Elapsed;
     }
 
@@ -126,23 +112,23 @@ public sealed class DaemonTemplateTests
     [Test]
     public void NewProject_Starts_ReportsStatus_AndStops()
     {
-        ProgramResult started = _daemon.Run("start", "--interval", "0.2");
+        CommandResult started = _daemon.Run("start", "--interval", "0.2");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
         Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
 
-        ProgramResult status = _daemon.Run("status");
+        CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
         Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
         Assert.That(_daemon.WaitForLog($"{ProjectName}[{pid}]: round 2"), Is.True, _daemon.Log);
 
-        ProgramResult stopped = _daemon.Run("stop");
+        CommandResult stopped = _daemon.Run("stop");
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
         Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
-        Assert.That(DaemonProgram.IsAlive(pid), Is.False);
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(_daemon.Log, Does.Contain("done after").And.Contain($"{ProjectName}[{pid}]: stopped (exit 0)"));
 
-        ProgramResult after = _daemon.Run("status");
+        CommandResult after = _daemon.Run("status");
         Assert.That(after.ExitCode, Is.EqualTo(3), after.ToString());
     }
 
@@ -161,29 +147,25 @@ public sealed class DaemonTemplateTests
             Assert.That(Regex.IsMatch(logrotate, @"postrotate\s+\S*pinger reload.*\s+endscript"), Is.True, logrotate);
         });
 
-        const string analyze = "/usr/bin/systemd-analyze";
-        if (!File.Exists(analyze))
-        {
-            Assert.Ignore($"{analyze} is not installed (.ci/run installs it)");
-        }
+        string analyze = TestEnvironment.RequireTool("/usr/bin/systemd-analyze");
 
         // verify checks that ExecStart exists: point it at the program that was just built.
         var units = new List<string>();
         foreach (string unit in new[] { "pinger.service", "pinger-forking.service" })
         {
             string copy = Path.Combine(_daemon.Folder, unit);
-            File.WriteAllText(copy, File.ReadAllText(Path.Combine(deploy, unit)).Replace("/opt/pinger/pinger", _daemon.Program, StringComparison.Ordinal));
+            File.WriteAllText(copy, File.ReadAllText(Path.Combine(deploy, unit)).Replace("/opt/pinger/pinger", _daemon.ProgramPath, StringComparison.Ordinal));
             units.Add(copy);
         }
 
-        ProgramResult verified = DaemonProgram.Exec(analyze, new[] { "verify" }.Concat(units));
+        CommandResult verified = _daemon.Exec(new[] { "verify" }.Concat(units), null, analyze);
         Assert.That(verified.ExitCode, Is.EqualTo(0), verified.ToString());
         Assert.That(verified.Output + verified.Error, Does.Not.Contain("pinger"), "no warning about the units");
     }
 
     private static string DaemonCoreVersion()
     {
-        string project = File.ReadAllText(Path.Combine(RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"));
+        string project = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"));
         return Regex.Match(project, "<Version>([^<]+)</Version>").Groups[1].Value;
     }
 
@@ -205,7 +187,7 @@ public sealed class DaemonTemplateTests
         };
         // The dotnet host that runs these tests, when the SDK says which; else the one on PATH.
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { } host && File.Exists(host) ? host : "dotnet";
-        ProgramResult result = DaemonProgram.Exec(dotnet, args, environment, workingDirectory, TimeSpan.FromSeconds(180));
+        CommandResult result = _daemon.Exec(args, environment, dotnet, workingDirectory, TimeSpan.FromSeconds(180));
         Assert.That(result.ExitCode, Is.EqualTo(0), $"dotnet {string.Join(' ', args)}: {result}");
     }
 }
