@@ -19,8 +19,7 @@ internal static class DetachStage
             Descriptors.StandardStreamsToNull();
             Descriptors.CloseOnExecAllBut(new List<int>(keepDescriptors) { stage.ReadyFd });
 
-            // The daemon inherits the mask of the thread that starts it: start it with none blocked.
-            Posix.UnblockAllSignals();
+            // Spawned with no signal blocked and the stop signals at their defaults.
             SelfExec.Start(StageKind.Daemon, stage.ReadyFd);
             return ExitCodes.Success;
         }

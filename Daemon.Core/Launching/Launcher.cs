@@ -1,7 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using Daemon.Interop;
@@ -130,38 +128,49 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
 /// <summary>Starts another copy of this very program in a given stage.</summary>
 internal static class SelfExec
 {
+    /// <summary>The stop and reload signals: whatever the caller ignored, the next stage gets at their defaults.</summary>
+    private static readonly int[] _defaultSignals = { 1 /* HUP */, 2 /* INT */, 3 /* QUIT */, 10 /* USR1 */, 12 /* USR2 */, 15 /* TERM */ };
+
     /// <summary>
     /// Starts this program again, with the command line it was started with, as stage
     /// <paramref name="kind"/>. The whole original command line, not what reached
     /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first.
     /// </summary>
+    /// <returns>The pid of the new stage.</returns>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static void Start(StageKind kind, int readyFd)
+    public static int Start(StageKind kind, int readyFd)
     {
         string[] commandLine = Environment.GetCommandLineArgs();
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
-        var start = new ProcessStartInfo(program) { UseShellExecute = false };
+        var argv = new List<string> { program };
 
         // Under "dotnet app.dll" the process is the dotnet host: the app is its first argument.
         if (Path.GetFileNameWithoutExtension(program) == "dotnet")
         {
-            start.ArgumentList.Add(commandLine[0]);
+            argv.Add(commandLine[0]);
         }
 
-        foreach (string arg in commandLine.AsSpan(1))
+        argv.AddRange(commandLine.AsSpan(1));
+        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), _defaultSignals, out int pid);
+        return errno == 0 ? pid : throw DaemonException.FromErrno($"cannot start {program}", errno);
+    }
+
+    /// <summary>This process's environment (the marker already taken out of it) plus the next stage's marker.</summary>
+    private static string[] StageEnvironment(StageKind kind, int readyFd)
+    {
+        var variables = new List<string>
         {
-            start.ArgumentList.Add(arg);
+            $"{Stage.KindVariable}={Stage.Name(kind)}",
+            $"{Stage.ReadyFdVariable}={readyFd.ToString(CultureInfo.InvariantCulture)}",
+        };
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            if (entry.Key is string key && key != Stage.KindVariable && key != Stage.ReadyFdVariable)
+            {
+                variables.Add($"{key}={entry.Value}");
+            }
         }
 
-        start.Environment[Stage.KindVariable] = Stage.Name(kind);
-        start.Environment[Stage.ReadyFdVariable] = readyFd.ToString(CultureInfo.InvariantCulture);
-        try
-        {
-            using Process? child = Process.Start(start);
-        }
-        catch (Win32Exception e)
-        {
-            throw new DaemonException($"cannot start {program}: {e.Message}", e);
-        }
+        return [.. variables];
     }
 }

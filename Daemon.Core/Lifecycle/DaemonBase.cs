@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
+using Daemon.Interop;
 using Daemon.Launching;
 using Daemon.Lifecycle;
 using Daemon.Options;
@@ -46,6 +47,7 @@ public abstract partial class DaemonBase
     /// <summary>For testing: a daemon that speaks to the given system.</summary>
     internal DaemonBase(string? name, DaemonSystem? system)
     {
+        NativeLibraries.Install();
         _system = system ?? DaemonSystem.CreateReal();
         Name = name ?? ProgramName();
         _paths = DaemonPaths.ForCurrentUser(Name, _system.IsRoot, _system.Home);
