@@ -1,0 +1,110 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>
+/// The example published with Native AOT, as users deploy it: a clean publish (no trimming or AOT
+/// warning), and a daemon started through the native detach stage linked into the executable.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class NativeAotTests
+{
+    private static string _folder = null!;
+    private static string _binary = null!;
+    private static string _publishOutput = null!;
+    private ExampleDaemon _daemon = null!;
+
+    [OneTimeSetUp]
+    public static void PublishTheExample()
+    {
+        _folder = TestEnvironment.CreateTestFolder("aot");
+        string project = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "Daemon.Example.csproj");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", "linux-x64", "-o", Path.Combine(_folder, "out"),
+            "--artifacts-path", Path.Combine(_folder, "artifacts"), "-p:TreatWarningsAsErrors=false", "-nodeReuse:false" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+        using Process publish = Process.Start(start)!;
+        var error = publish.StandardError.ReadToEndAsync();
+        _publishOutput = publish.StandardOutput.ReadToEnd() + error.Result;
+        Assert.That(publish.WaitForExit(600_000), Is.True, "publish finished");
+        Assert.That(publish.ExitCode, Is.EqualTo(0), _publishOutput);
+        _binary = Path.Combine(_folder, "out", "Daemon.Example");
+    }
+
+    [OneTimeTearDown]
+    public static void RemoveThePublishFolder()
+    {
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [SetUp]
+    public void SetUp() => _daemon = new ExampleDaemon(_binary, "aotd", takesPort: true);
+
+    [TearDown]
+    public void TearDown() => _daemon.Dispose();
+
+    [Test]
+    public void Publish_GivesNoTrimmingOrAotWarning()
+    {
+        string[] warnings = _publishOutput.Split('\n').Where(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"\bwarning [A-Z]+\d+")).ToArray();
+        Assert.That(_publishOutput, Does.Contain("Daemon.Example ->"), "the publish output was read");
+        Assert.That(warnings, Is.Empty, string.Join("\n", warnings));
+        Assert.That(File.Exists(Path.Combine(_folder, "out", "libMonoPosixHelper.so")), Is.True, "Mono.Posix's native helper is published next to the binary");
+    }
+
+    [Test]
+    public void NativeDetachStage_GivesAProperDaemon()
+    {
+        string options = string.Join(' ', _daemon.CommonOptions.Select(a => $"'{a}'"));
+        CommandResult started = _daemon.Exec(new[] { "-c", $"trap '' HUP; exec 7>'{Path.Combine(_daemon.Folder, "leak")}'; exec '{_binary}' start {options}" }, null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        string[] stat = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var targets = Directory.GetFileSystemEntries($"/proc/{pid}/fd").Select(f => new FileInfo(f).LinkTarget ?? "").ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(int.Parse(stat[3]), Is.Not.EqualTo(pid), "not a session leader");
+            Assert.That(int.Parse(stat[4]), Is.EqualTo(0), "no controlling terminal");
+            Assert.That(ExampleDaemon.StatusField(pid, "SigBlk"), Is.EqualTo("0000000000000000"), "no signal blocked");
+            Assert.That(Convert.ToUInt64(ExampleDaemon.StatusField(pid, "SigIgn"), 16) & 1, Is.EqualTo(0UL), "SIGHUP not ignored");
+            Assert.That(new FileInfo($"/proc/{pid}/fd/0").LinkTarget, Is.EqualTo("/dev/null"));
+            Assert.That(targets, Has.None.EqualTo(Path.Combine(_daemon.Folder, "leak")), "the shell's descriptor is closed");
+        });
+        Assert.That(_daemon.Echo("aot"), Is.EqualTo("aot"));
+
+        Assert.That(_daemon.Run("reload").ExitCode, Is.EqualTo(0));
+        Assert.That(_daemon.WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+    }
+
+    [Test]
+    public void NativeDetachStage_ReportsTheDaemonsFailure()
+    {
+        using var squatter = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        squatter.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, _daemon.Port));
+        squatter.Listen(1);
+        CommandResult started = _daemon.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use\n"));
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+}
