@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# The benchmark of issue 5: Daemon.NET's example daemon (Native AOT and JIT) against a C double-fork
+# daemon and a python-daemon one. Run from anywhere: bash bench/run.sh
+# Everything runs on 127.0.0.1; every daemon it starts has its pid file in a private temp folder
+# and is stopped (or killed, by pid) on exit. Results: bench/out/results.md, raw data: bench/out/data.
+# BENCH_RUNS=N changes the hyperfine run count (default 30); BENCH_QUIET_WAIT=S how long each section
+# waits for the CPUs to be idle first (default 30 s; 0 to not wait).
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+OUT="$BENCH/out"
+DATA="$OUT/data"
+PY=/usr/bin/python3 # Debian's python, where python3-daemon lives (not a pyenv one on PATH)
+MEASURE=("$PY" "$BENCH/tools/measure.py")
+RUNS="${BENCH_RUNS:-30}"
+QUIET_WAIT="${BENCH_QUIET_WAIT:-30}" # seconds each section may wait for other work to finish
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 PYTHONDONTWRITEBYTECODE=1
+
+section() { printf '\n=== %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+# ---- a private folder, and cleanup of everything started from it ----------------------------
+WORK="$(mktemp -d /tmp/daemon-bench.XXXXXX)"
+
+# A daemon is ours when its command line names a file in $WORK (all of them get their pid file there).
+ours() { [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF "$WORK/"; }
+
+cleanup() {
+    local rc=$? f pid pids=()
+    trap - EXIT INT TERM
+    for f in "$WORK"/*.pid; do
+        [ -e "$f" ] || continue
+        pid="$(head -n1 "$f" 2>/dev/null | tr -dc 0-9)" || true
+        if [ -n "$pid" ] && ours "$pid"; then
+            pids+=("$pid")
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    if ((${#pids[@]})); then
+        echo "cleanup: stopping leftover daemon(s) ${pids[*]}" >&2
+        sleep 1
+        for pid in "${pids[@]}"; do
+            if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+        done
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 1000 client connections in one process, and as many in the daemon: more than a default 1024.
+ulimit -n 4096 2>/dev/null || true
+
+# ---- what the benchmark needs ---------------------------------------------------------------
+section "tools"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+"$PY" -c 'import daemon' 2>/dev/null || need+=(python3-daemon)
+if ((${#need[@]})); then
+    note "installing ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+note "$(hyperfine --version), $("$PY" --version), python-daemon $("$PY" -c 'import daemon; print(daemon.__version__)' 2>/dev/null || dpkg-query -W -f='${Version}' python3-daemon)"
+note "dotnet $(dotnet --version), $(nproc) cores, kernel $(uname -r)"
+
+# ---- builds ---------------------------------------------------------------------------------
+section "build"
+mkdir -p "$OUT" "$DATA"
+rm -f "$DATA"/*.json
+CBIN="$OUT/cdaemon"
+gcc -O2 -Wall -Wextra -Werror -o "$CBIN" "$BENCH/c/cdaemon.c"
+PROBE="$OUT/stagetimes.so"
+gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$PROBE" "$BENCH/c/stagetimes.c" -ldl
+note "C baseline: $CBIN; start-up probe: $PROBE"
+
+# --artifacts-path keeps these Release builds out of the projects' own bin/ and obj/ folders.
+AOT_LOG="$OUT/publish-aot.log"
+dotnet publish "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release -r linux-x64 -p:PublishAot=true \
+    -o "$OUT/aot" --artifacts-path "$OUT/artifacts" >"$AOT_LOG" 2>&1 || {
+    cat "$AOT_LOG"
+    echo "AOT publish failed" >&2
+    exit 1
+}
+AOT="$OUT/aot/Daemon.Example"
+AOT_WARNINGS="$(grep -E ': (warning|error) [A-Z]+[0-9]+' "$AOT_LOG" | sort -u || true)"
+if [ -n "$AOT_WARNINGS" ]; then
+    note "AOT publish WARNINGS:"
+    printf '%s\n' "$AOT_WARNINGS" | sed 's/^/      /'
+else
+    note "AOT publish: no warnings ($AOT, $(du -k "$AOT" | cut -f1) KiB)"
+fi
+
+JIT_LOG="$OUT/build-jit.log"
+dotnet build "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release --artifacts-path "$OUT/artifacts" >"$JIT_LOG" 2>&1 || {
+    cat "$JIT_LOG"
+    echo "JIT build failed" >&2
+    exit 1
+}
+JIT="$OUT/artifacts/bin/Daemon.Example/release/Daemon.Example" # the apphost
+note "JIT build: $JIT ($(grep -E '^\s+[0-9]+ Warning' "$JIT_LOG" | xargs))"
+
+# ---- the four daemons, each with its own files and free port --------------------------------
+read -r P_C P_PY P_AOT P_JIT P_DRAIN P_ST < <("${MEASURE[@]}" freeports 6)
+q() { printf '%q ' "$@"; } # a command line, quoted for hyperfine's shell
+C_START="$(q "$CBIN" start "$WORK/c.pid" "$P_C")"
+C_STOP="$(q "$CBIN" stop "$WORK/c.pid")"
+PY_START="$(q "$PY" "$BENCH/python/pydaemon.py" start "$WORK/py.pid" "$P_PY")"
+PY_STOP="$(q "$PY" "$BENCH/python/pydaemon.py" stop "$WORK/py.pid")"
+AOT_OPTS="$(q --pid-file "$WORK/aot.pid" --log-file "$WORK/aot.log" --port "$P_AOT")"
+AOT_START="$(q "$AOT") start $AOT_OPTS"
+AOT_STOP="$(q "$AOT") stop $AOT_OPTS"
+AOT_RESTART="$(q "$AOT") restart $AOT_OPTS"
+JIT_OPTS="$(q --pid-file "$WORK/jit.pid" --log-file "$WORK/jit.log" --port "$P_JIT")"
+JIT_START="$(q "$JIT") start $JIT_OPTS"
+JIT_STOP="$(q "$JIT") stop $JIT_OPTS"
+JIT_RESTART="$(q "$JIT") restart $JIT_OPTS"
+
+# Smoke test: each one starts, answers on its port, and stops.
+for impl in C PY AOT JIT; do
+    start="${impl}_START" stop="${impl}_STOP" port="P_${impl}"
+    eval "${!start}" >/dev/null
+    "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2).close()" "${!port}"
+    eval "${!stop}" >/dev/null
+done
+note "smoke test: all four start, accept a connection on 127.0.0.1 and stop"
+
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
+note "load average now: $LOAD0 (other work on these 2 cores skews every number)"
+HF=(hyperfine --style basic --warmup 3 --runs "$RUNS")
+
+# ---- 1. start+stop cycle --------------------------------------------------------------------
+section "1. start+stop cycle (hyperfine, $RUNS runs, medians)"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+"${HF[@]}" --export-json "$DATA/cycle.json" \
+    -n c "$C_START && $C_STOP" \
+    -n python "$PY_START && $PY_STOP" \
+    -n aot "$AOT_START && $AOT_STOP" \
+    -n jit "$JIT_START && $JIT_STOP"
+
+# ---- 2. start alone -------------------------------------------------------------------------
+section "2. 'start' alone (hyperfine -N, no shell; --prepare stops the previous run's daemon, untimed)"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+for impl in c python aot jit; do
+    case $impl in
+        c) s="$C_START" t="$C_STOP" ;;
+        python) s="$PY_START" t="$PY_STOP" ;;
+        aot) s="$AOT_START" t="$AOT_STOP" ;;
+        jit) s="$JIT_START" t="$JIT_STOP" ;;
+    esac
+    "${HF[@]}" -N --export-json "$DATA/start-$impl.json" --prepare "$t" -n "$impl" "$s"
+    eval "$t" >/dev/null
+done
+
+# ---- 3. stop latency ------------------------------------------------------------------------
+section "3. stop latency: daemon exit -> 'stop' returns"
+note "Method: the harness starts the daemon, opens a pidfd on it, launches 'stop' and records"
+note "t0 (stop launched), t_exit (the pidfd turns readable: the daemon's last thread is gone, the"
+note "same event 'stop' waits for) and t_ret (waitpid on 'stop' returns). exit->return = t_ret - t_exit"
+note "is the latency of the target; the C baseline shows the floor of the method (scheduling on 2 cores)."
+note "20 runs each after 2 warm-ups, medians."
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+"${MEASURE[@]}" stoplat --name c --start "$C_START" --stop "$C_STOP" --pidfile "$WORK/c.pid" --out "$DATA/stoplat-c.json"
+"${MEASURE[@]}" stoplat --name python --start "$PY_START" --stop "$PY_STOP" --pidfile "$WORK/py.pid" --out "$DATA/stoplat-python.json"
+"${MEASURE[@]}" stoplat --name aot --start "$AOT_START" --stop "$AOT_STOP" --pidfile "$WORK/aot.pid" --out "$DATA/stoplat-aot.json"
+"${MEASURE[@]}" stoplat --name jit --start "$JIT_START" --stop "$JIT_STOP" --pidfile "$WORK/jit.pid" --out "$DATA/stoplat-jit.json"
+
+# ---- 4. start-up stages ---------------------------------------------------------------------
+section "4. where 'start' spends its time (LD_PRELOAD probe bench/c/stagetimes.c: timestamps at exec, at"
+note "the exec of the next stage, at bind(), at the READY write and at exit(); no tracer)"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+"${MEASURE[@]}" stages --name aot --bin "$AOT" --dir "$WORK" --port "$P_ST" --probe "$PROBE" --out "$DATA/stages-aot.json"
+"${MEASURE[@]}" stages --name jit --bin "$JIT" --dir "$WORK" --port "$P_ST" --probe "$PROBE" --out "$DATA/stages-jit.json"
+
+# ---- 5. idle --------------------------------------------------------------------------------
+section "5. idle daemons: voluntary context switches over 10 s (all threads), VmRSS"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+eval "$C_START" >/dev/null
+eval "$PY_START" >/dev/null
+eval "$AOT_START" >/dev/null
+eval "$JIT_START" >/dev/null
+"${MEASURE[@]}" idle --out "$DATA/idle.json" --seconds 10 --settle 3 \
+    c="$WORK/c.pid" python="$WORK/py.pid" aot="$WORK/aot.pid" jit="$WORK/jit.pid"
+for t in "$C_STOP" "$PY_STOP" "$AOT_STOP" "$JIT_STOP"; do eval "$t" >/dev/null; done
+
+# ---- 6. drain -------------------------------------------------------------------------------
+section "6. drain: AOT 'stop' with N idle client connections open (--stop-timeout 10: grace 5 s)"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+"${MEASURE[@]}" drain --out "$DATA/drain.json" --bin "$AOT" --dir "$WORK" --port "$P_DRAIN" --counts 10,100,1000 --runs 3
+
+# ---- 7. restart downtime --------------------------------------------------------------------
+section "7. restart downtime under load (a connect every 2 ms, at most 10 s / 5000 attempts)"
+note "The refusal window runs from the last accepted connection before the first refused one"
+note "to the first accepted one after it (2 ms resolution). The C baseline restarts as stop && start."
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+"${MEASURE[@]}" gap --name c --start "$C_START" --restart "sh -c $(q "$C_STOP >/dev/null && $C_START >/dev/null")" \
+    --stop "$C_STOP" --port "$P_C" --out "$DATA/gap-c.json"
+"${MEASURE[@]}" gap --name aot --start "$AOT_START" --restart "$AOT_RESTART" --stop "$AOT_STOP" --port "$P_AOT" --out "$DATA/gap-aot.json"
+"${MEASURE[@]}" gap --name jit --start "$JIT_START" --restart "$JIT_RESTART" --stop "$JIT_STOP" --port "$P_JIT" --out "$DATA/gap-jit.json"
+
+# ---- results --------------------------------------------------------------------------------
+section "results"
+COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+DIRTY="$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain -- Daemon.Core Daemon.Example 2>/dev/null | wc -l)"
+HEADER="$(date -u +%Y-%m-%dT%H:%MZ), load average at start $LOAD0 and end $(cut -d' ' -f1-3 /proc/loadavg), commit $COMMIT ($DIRTY uncommitted change(s) in Daemon.Core/Daemon.Example), \
+$(nproc) cores, kernel $(uname -r), dotnet $(dotnet --version), hyperfine runs $RUNS. \
+AOT publish warnings: $( [ -n "$AOT_WARNINGS" ] && printf '%s' "$(printf '%s\n' "$AOT_WARNINGS" | wc -l)" || echo none). Produced by bench/run.sh."
+"${MEASURE[@]}" report --data "$DATA" --out "$OUT/results.md" --header "$HEADER"
+note "written to $OUT/results.md"

@@ -1,0 +1,571 @@
+#!/usr/bin/python3
+"""Measurement helpers for bench/run.sh. Every client talks to 127.0.0.1 only, every loop is
+bounded in count and time, and every daemon a helper starts is stopped by the helper itself.
+
+Subcommands (each writes one JSON file, merged by `report`):
+  freeports N                       print N free loopback TCP ports
+  quiet                             wait (bounded) until no other work keeps the CPUs busy
+  stoplat  NAME START STOP PIDFILE  exit of the daemon -> return of `stop` (pidfd watcher)
+  idle     OUT NAME=PIDFILE...      context switches over an idle window, and RSS
+  drain    OUT BIN DIR PORT         `stop` with 10/100/1000 idle client connections open
+  gap      NAME START RESTART STOP PIDFILE PORT   longest refusal window across a restart
+  stages   NAME BIN DIR PORT        launcher / detach / daemon split of `start` (LD_PRELOAD probe)
+  report   DATA_DIR OUT_MD          the final table
+"""
+import argparse
+import json
+import os
+import select
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+NS = 1_000_000_000
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+
+
+def run(argv, what):
+    """Runs a command to completion; its stdout is discarded, a failure shows its stderr."""
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    if done.returncode != 0:
+        raise SystemExit(f"measure: {what} failed ({done.returncode}): {' '.join(argv)}\n{done.stderr.decode()}")
+
+
+def read_pid(pidfile):
+    with open(pidfile) as f:
+        return int(f.read().split()[0])
+
+
+def wait_pidfd(pidfd, timeout_s):
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(int(timeout_s * 1000)))
+
+
+def freeports(n):
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+# ---- a quiet machine -------------------------------------------------------------------------
+
+def cpu_busy(seconds):
+    """The share of all CPUs that was busy (not idle, not iowait) over `seconds`."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet(threshold=0.15, max_wait=5.0, sample=0.3):
+    """Waits, at most max_wait s, for a sample window with the CPUs less than threshold busy."""
+    end = time.monotonic() + max_wait
+    while cpu_busy(sample) > threshold and time.monotonic() < end:
+        pass
+
+
+def quiet(args):
+    """Waits (up to --max-wait s) until the CPUs were less than --threshold busy for one second:
+    other work on a 2-core machine delays every short process by whole time slices."""
+    start = time.monotonic()
+    busy = cpu_busy(1)
+    while busy > args.threshold and time.monotonic() - start < args.max_wait:
+        busy = cpu_busy(1)
+    waited = time.monotonic() - start
+    state = "quiet" if busy <= args.threshold else "STILL BUSY (numbers below are skewed by other work)"
+    print(f"    machine {state}: {busy:.0%} busy over the last second (waited {waited:.0f} s)")
+
+
+# ---- stop latency ----------------------------------------------------------------------------
+
+def stoplat(args):
+    """Starts the daemon, holds a pidfd on it, runs `stop` and records three instants: stop
+    launched (t0), daemon exited (the pidfd turns readable, as it does for `stop` itself), and
+    `stop` returned (waitpid). exit->return is the latency the target is about."""
+    start, stop = shlex.split(args.start), shlex.split(args.stop)
+    samples = []
+    for i in range(args.warmup + args.runs):
+        run(start, f"{args.name} start")
+        pid = read_pid(args.pidfile)
+        pidfd = os.pidfd_open(pid)
+        try:
+            time.sleep(0.05)  # let a freshly started runtime settle
+            t0 = time.monotonic_ns()
+            proc = subprocess.Popen(stop, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if not wait_pidfd(pidfd, 15):
+                proc.kill()
+                raise SystemExit(f"measure: {args.name}: daemon {pid} did not exit")
+            t_exit = time.monotonic_ns()
+            rc = proc.wait(timeout=15)
+            t_ret = time.monotonic_ns()
+        finally:
+            os.close(pidfd)
+        if rc != 0:
+            raise SystemExit(f"measure: {args.name} stop exited {rc}")
+        if i >= args.warmup:
+            samples.append((t_exit - t0, t_ret - t_exit, t_ret - t0))
+    # The daemon's own shutdown: SIGTERM straight from the harness (no `stop` process) -> exit.
+    shutdown = []
+    for i in range(args.runs // 2):
+        run(start, f"{args.name} start")
+        pidfd = os.pidfd_open(read_pid(args.pidfile))
+        try:
+            time.sleep(0.05)
+            t0 = time.monotonic_ns()
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+            if not wait_pidfd(pidfd, 15):
+                raise SystemExit(f"measure: {args.name}: daemon did not exit on SIGTERM")
+            shutdown.append(time.monotonic_ns() - t0)
+        finally:
+            os.close(pidfd)
+        run(stop, f"{args.name} stop (removes a pid file left behind)")
+    result = {
+        "name": args.name,
+        "runs": args.runs,
+        "sigterm_to_exit_ms": statistics.median(ms(t) for t in shutdown),
+        "signal_to_exit_ms": statistics.median(ms(s[0]) for s in samples),
+        "exit_to_return_ms": statistics.median(ms(s[1]) for s in samples),
+        "exit_to_return_max_ms": max(ms(s[1]) for s in samples),
+        "stop_total_ms": statistics.median(ms(s[2]) for s in samples),
+    }
+    write_json(args.out, result)
+    print(f"  {args.name:8} stop total {result['stop_total_ms']:7.2f} ms = launch+signal->exit "
+          f"{result['signal_to_exit_ms']:6.2f} ms + exit->return {result['exit_to_return_ms']:5.2f} ms "
+          f"(max {result['exit_to_return_max_ms']:.2f}); the daemon alone, SIGTERM -> exit: "
+          f"{result['sigterm_to_exit_ms']:.2f} ms")
+
+
+# ---- idle --------------------------------------------------------------------------------------
+
+def task_switches(pid):
+    """Voluntary and involuntary switches of each live thread, by thread id."""
+    counts = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        vol = invol = 0
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        vol = int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        invol = int(line.split()[1])
+        except FileNotFoundError:
+            continue  # a thread that ended between listdir and open
+        counts[tid] = (vol, invol)
+    return counts
+
+
+def delta(before, after):
+    """Switches made in the window by the threads alive at its end (a thread born in it counts
+    all of its switches); a thread that ended in the window is lost, and reported."""
+    vol = sum(v - before.get(t, (0, 0))[0] for t, (v, _) in after.items())
+    invol = sum(i - before.get(t, (0, 0))[1] for t, (_, i) in after.items())
+    return vol, invol, len(set(before) - set(after)), len(set(after) - set(before))
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def idle(args):
+    pids = {}
+    for item in args.daemons:
+        name, pidfile = item.split("=", 1)
+        pids[name] = read_pid(pidfile)
+    time.sleep(args.settle)
+    before = {n: task_switches(p) for n, p in pids.items()}
+    time.sleep(args.seconds)
+    result = {}
+    for name, pid in pids.items():
+        after = task_switches(pid)
+        vol, invol, ended, born = delta(before[name], after)
+        result[name] = {
+            "pid": pid,
+            "seconds": args.seconds,
+            "voluntary": vol,
+            "nonvoluntary": invol,
+            "threads": len(after),
+            "threads_ended": ended,
+            "threads_born": born,
+            "rss_kb": status_field(pid, "VmRSS"),
+            "rss_anon_kb": status_field(pid, "RssAnon"),
+        }
+        r = result[name]
+        churn = f" ({ended} thread(s) ended, {born} born in the window)" if ended or born else ""
+        print(f"  {name:8} {vol:4} voluntary / {invol:3} involuntary switches in {args.seconds:g} s, "
+              f"{len(after)} threads{churn}, VmRSS {r['rss_kb'] / 1024:.1f} MiB (anon {r['rss_anon_kb'] / 1024:.1f})")
+    write_json(args.out, result)
+
+
+# ---- drain -------------------------------------------------------------------------------------
+
+def socket_count(pid):
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass
+    return count
+
+
+def drain(args):
+    base = [args.bin]
+    opts = ["--pid-file", os.path.join(args.dir, "drain.pid"), "--log-file", os.path.join(args.dir, "drain.log"),
+            "--port", str(args.port), "--stop-timeout", str(args.stop_timeout)]
+    result = {"stop_timeout_s": args.stop_timeout, "counts": {}}
+    for count in [int(c) for c in args.counts.split(",")]:
+        times = []
+        for _ in range(args.runs):
+            run(base + ["start"] + opts, "drain start")
+            pid = read_pid(opts[1])
+            clients = []
+            try:
+                time.sleep(0.1)
+                idle_sockets = socket_count(pid)  # the listener
+                for _ in range(count):
+                    clients.append(socket.create_connection(("127.0.0.1", args.port), timeout=5))
+                deadline = time.monotonic() + 20
+                while socket_count(pid) < idle_sockets + count:  # every connection accepted by the daemon
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"measure: drain: daemon accepted only {socket_count(pid) - idle_sockets} of {count}")
+                    time.sleep(0.01)
+                time.sleep(0.2)
+                t0 = time.monotonic_ns()
+                run(base + ["stop"] + opts, "drain stop")
+                times.append(ms(time.monotonic_ns() - t0))
+                closed = 0
+                for c in clients:  # the daemon closed every connection: each reads EOF
+                    c.settimeout(0.5)
+                    try:
+                        closed += c.recv(1) == b""
+                    except OSError:
+                        closed += 1
+            finally:
+                for c in clients:
+                    c.close()
+                if os.path.exists(opts[1]):
+                    run(base + ["stop", "--force"] + opts, "drain cleanup stop")
+        result["counts"][str(count)] = {"stop_ms": statistics.median(times), "all_ms": times, "closed_by_daemon": closed}
+        print(f"  {count:5} idle connections: stop {statistics.median(times):7.1f} ms (median of {args.runs}: "
+              f"{', '.join(f'{t:.0f}' for t in times)}), {closed}/{count} closed by the daemon")
+    write_json(args.out, result)
+
+
+# ---- restart downtime --------------------------------------------------------------------------
+
+def gap(args):
+    start, restart, stop = shlex.split(args.start), shlex.split(args.restart), shlex.split(args.stop)
+    runs = []
+    for _ in range(args.runs):
+        run(start, f"{args.name} start")
+        attempts = []  # (monotonic ns, connected?)
+        done = threading.Event()
+
+        def load():
+            end = time.monotonic() + args.max_seconds
+            next_at = time.monotonic()
+            while not done.is_set() and len(attempts) < args.max_attempts and time.monotonic() < end:
+                t = time.monotonic_ns()
+                try:
+                    with socket.create_connection(("127.0.0.1", args.port), timeout=1):
+                        attempts.append((t, True))
+                except OSError:
+                    attempts.append((t, False))
+                next_at += args.interval_ms / 1000
+                pause = next_at - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                else:
+                    next_at = time.monotonic()
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            time.sleep(0.3)
+            t0 = time.monotonic_ns()
+            run(restart, f"{args.name} restart")
+            restart_ms = ms(time.monotonic_ns() - t0)
+            time.sleep(0.3)
+        finally:
+            done.set()
+            loader.join()
+            run(stop, f"{args.name} stop")
+        longest, refused, last_ok = 0, 0, None
+        in_gap = False
+        for t, ok in attempts:
+            if ok:
+                if in_gap and last_ok is not None:
+                    longest = max(longest, t - last_ok)
+                in_gap, last_ok = False, t
+            else:
+                refused += 1
+                in_gap = True
+        if in_gap:
+            raise SystemExit(f"measure: {args.name}: still refused at the end of the load")
+        runs.append({"gap_ms": ms(longest), "refused": refused, "attempts": len(attempts), "restart_ms": restart_ms})
+    result = {
+        "name": args.name,
+        "gap_ms": statistics.median(r["gap_ms"] for r in runs),
+        "gap_max_ms": max(r["gap_ms"] for r in runs),
+        "restart_ms": statistics.median(r["restart_ms"] for r in runs),
+        "runs": runs,
+    }
+    write_json(args.out, result)
+    print(f"  {args.name:8} longest refusal window {result['gap_ms']:7.1f} ms (median of {args.runs}, max "
+          f"{result['gap_max_ms']:.1f}); restart command {result['restart_ms']:.0f} ms; refused "
+          f"{'/'.join(str(r['refused']) for r in runs)} of {'/'.join(str(r['attempts']) for r in runs)} attempts")
+
+
+# ---- start-up stages, timestamped by the LD_PRELOAD probe bench/c/stagetimes.c --------------
+
+STAGES = [
+    ("launcher: spawn, exec, libraries loaded", "h0", "L.loaded"),
+    ("launcher: runtime init + command, up to exec of detach stage", "L.loaded", "D.execve"),
+    ("hop: exec + libraries of the detach stage", "D.execve", "D.loaded"),
+    ("detach stage: runtime init + setsid + exec of daemon", "D.loaded", "M.execve"),
+    ("hop: exec + libraries of the daemon", "M.execve", "M.loaded"),
+    ("daemon stage: runtime init .. READY", "M.loaded", "M.ready"),
+    ("  of which loaded -> bind (runtime, signals, log, pid file)", "M.loaded", "M.bind"),
+    ("  of which bind -> READY", "M.bind", "M.ready"),
+    ("launcher tail: READY -> exit()", "M.ready", "L.exit"),
+    ("launcher exit() -> reaped by the caller", "L.exit", "h1"),
+    ("total `start`", "h0", "h1"),
+    ("(detach stage lifetime, loaded -> exit)", "D.loaded", "D.exit"),
+]
+
+
+def parse_stages(path, h0, h1):
+    order, marks = [], {"h0": h0, "h1": h1}
+    with open(path) as f:
+        rows = [line.split() for line in f if line.strip()]
+    for pid, event, _ in rows:
+        if event == "loaded" and pid not in order:
+            order.append(pid)
+    if len(order) < 3:
+        raise SystemExit(f"measure: stages: expected 3 processes in {path}, saw {len(order)}")
+    names = dict(zip(order[:3], "LDM"))
+    for pid, event, t in rows:
+        if pid in names:
+            marks.setdefault(f"{names[pid]}.{event}", int(t))
+    # A stage started with posix_spawn execs inside glibc, and .NET binds posix_spawn with dlsym
+    # on its own libc handle: the probe sees neither. Then the hop (exec + libraries) is folded
+    # into the row before it and shows as 0.
+    for child in ("D", "M"):
+        if f"{child}.execve" not in marks and f"{child}.loaded" in marks:
+            marks[f"{child}.execve"] = marks[f"{child}.loaded"]
+    # A mark can be missing: the native detach stage (Native AOT) ends with _exit(), so no "exit".
+    return {label: (marks[b] - marks[a]) / 1e6 if a in marks and b in marks else None for label, a, b in STAGES}
+
+
+def stages(args):
+    opts = ["--pid-file", os.path.join(args.dir, f"st-{args.name}.pid"), "--log-file",
+            os.path.join(args.dir, f"st-{args.name}.log"), "--port", str(args.port)]
+    log = os.path.join(args.dir, f"stagetimes-{args.name}.txt")
+    env = dict(os.environ, LD_PRELOAD=args.probe, STAGETIMES_LOG=log)
+    runs = []
+    for i in range(args.warmup + args.runs):
+        if os.path.exists(log):
+            os.unlink(log)
+        wait_quiet()  # one start is short: a burst of other work would land in a single stage
+        h0 = time.monotonic_ns()
+        done = subprocess.run([args.bin, "start"] + opts, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        h1 = time.monotonic_ns()
+        run([args.bin, "stop"] + opts, f"{args.name} stop after probe")
+        if done.returncode != 0:
+            raise SystemExit(f"measure: stages: {args.name} start failed: {done.stderr.decode()}")
+        if i >= args.warmup:
+            runs.append(parse_stages(log, h0, h1))
+    result = {k: statistics.median(v) if (v := [r[k] for r in runs if r[k] is not None]) else None for k in runs[0]}
+    write_json(args.out, {"name": args.name, "runs": args.runs, "ms": result})
+    print(f"  {args.name} (median of {args.runs} probed starts, ms):")
+    for k, v in result.items():
+        print(f"    {k:62} {'—' if v is None else f'{v:7.2f}'}")
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+def load(data, name):
+    with open(os.path.join(data, name)) as f:
+        return json.load(f)
+
+
+def report(args):
+    d = args.data
+    cycle = {r["command"]: r for r in load(d, "cycle.json")["results"]}
+    starts = {}
+    for impl in ("c", "python", "aot", "jit"):
+        for r in load(d, f"start-{impl}.json")["results"]:
+            starts[impl] = r
+    lat = {n: load(d, f"stoplat-{n}.json") for n in ("c", "python", "aot", "jit")}
+    idle_r = load(d, "idle.json")
+    drain_r = load(d, "drain.json")
+    gaps = {n: load(d, f"gap-{n}.json") for n in ("c", "aot", "jit")}
+
+    rows = []
+
+    def row(metric, value, baseline, ratio, target, met):
+        rows.append((metric, value, baseline, ratio, target, "—" if met is None else ("MET" if met else "NOT MET")))
+
+    med = {k: v["median"] * 1000 for k, v in cycle.items()}
+    r_c = med["aot"] / med["c"]
+    r_py = med["aot"] / med["python"]
+    row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"C {med['c']:.1f} ms", f"{r_c:.2f}x", "<= 4x C", r_c <= 4)
+    row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"python-daemon {med['python']:.1f} ms", f"{r_py:.2f}x",
+        "<= 0.5x python", r_py <= 0.5)
+    row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"C {med['c']:.1f} ms", f"{med['jit'] / med['c']:.2f}x", "info", None)
+    row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"python-daemon {med['python']:.1f} ms",
+        f"{med['jit'] / med['python']:.2f}x", "info", None)
+    s = {k: v["median"] * 1000 for k, v in starts.items()}
+    row("`start` alone, JIT", f"{s['jit']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['jit'] / s['c']:.1f}x", "< 250 ms", s["jit"] < 250)
+    row("`start` alone, AOT", f"{s['aot']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['aot'] / s['c']:.1f}x", "info", None)
+    row("`start` alone, python-daemon", f"{s['python']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['python'] / s['c']:.1f}x", "info", None)
+    for impl in ("aot", "jit"):
+        v, b = lat[impl]["exit_to_return_ms"], lat["c"]["exit_to_return_ms"]
+        row(f"stop latency (daemon exit -> `stop` returns), {impl.upper()}", f"{v:.2f} ms",
+            f"C {b:.2f} ms, python {lat['python']['exit_to_return_ms']:.2f} ms",
+            f"{v / b:.1f}x", "<= 10 ms", v <= 10)
+    for impl in ("aot", "jit"):
+        v, b = lat[impl]["sigterm_to_exit_ms"], lat["c"]["sigterm_to_exit_ms"]
+        row(f"daemon shutdown (SIGTERM -> exit, no clients), {impl.upper()}", f"{v:.2f} ms",
+            f"C {b:.2f} ms, python {lat['python']['sigterm_to_exit_ms']:.2f} ms", f"{v / b:.1f}x", "info", None)
+    for impl in ("aot", "jit"):
+        v, b = lat[impl]["stop_total_ms"], lat["c"]["stop_total_ms"]
+        row(f"`stop` wall time, {impl.upper()}", f"{v:.1f} ms", f"C {b:.1f} ms, python {lat['python']['stop_total_ms']:.1f} ms", f"{v / b:.1f}x", "info", None)
+    a, c, p = idle_r["aot"], idle_r["c"], idle_r["python"]
+    secs = a["seconds"]
+    row(f"idle voluntary ctx switches / {secs} s, AOT", f"{a['voluntary']}", f"C {c['voluntary']}, python {p['voluntary']}",
+        "—", "info (0 = truly asleep)", None)
+    if "jit" in idle_r:
+        j = idle_r["jit"]
+        row(f"idle voluntary ctx switches / {secs} s, JIT", f"{j['voluntary']}", f"C {c['voluntary']}", "—", "info", None)
+    rr = a["rss_kb"] / p["rss_kb"]
+    row("idle RSS (VmRSS), AOT", f"{a['rss_kb'] / 1024:.1f} MiB", f"python-daemon {p['rss_kb'] / 1024:.1f} MiB",
+        f"{rr:.2f}x", "<= 1.5x python", rr <= 1.5)
+    if "jit" in idle_r:
+        j = idle_r["jit"]
+        row("idle RSS (VmRSS), JIT", f"{j['rss_kb'] / 1024:.1f} MiB", f"python-daemon {p['rss_kb'] / 1024:.1f} MiB",
+            f"{j['rss_kb'] / p['rss_kb']:.2f}x", "info", None)
+    grace_ms = drain_r["stop_timeout_s"] * 1000 / 2
+    for count, v in drain_r["counts"].items():
+        row(f"drain: AOT `stop` with {count} idle connections", f"{v['stop_ms']:.0f} ms",
+            f"AOT `stop`, none: {lat['aot']['stop_total_ms']:.0f} ms", "—",
+            f"< 1 s (quiet close ~200 ms; grace {grace_ms / 1000:.0f} s)", v["stop_ms"] < 1000)
+    def window(g):
+        return f"{g:.1f} ms" if g > 0 else "0 (no connection refused)"
+
+    for impl in ("aot", "jit"):
+        g, b = gaps[impl]["gap_ms"], gaps["c"]["gap_ms"]
+        row(f"restart downtime (longest refusal window), {impl.upper()}", window(g),
+            f"C stop+start {window(b)}", f"{g / b:.1f}x" if b > 0 else "—", "info", None)
+
+    head = ("metric", "value", "baseline", "ratio", "target", "result")
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    st = {n: load(d, f"stages-{n}.json") for n in ("aot", "jit")}
+    lines += ["", "Start-up stages of `start` (LD_PRELOAD timestamp probe bench/c/stagetimes.c, median of "
+              f"{st['aot']['runs']} runs, ms; medians per row, so rows need not add up exactly):", "",
+              "| stage | AOT | JIT |", "|---|---|---|"]
+    def cell(v):
+        return "—" if v is None else f"{v:.1f}"
+    for k in st["aot"]["ms"]:
+        lines.append(f"| {k} | {cell(st['aot']['ms'][k])} | {cell(st['jit']['ms'][k])} |")
+    text = "\n".join(lines) + "\n"
+    with open(args.out, "w") as f:
+        f.write(f"# Daemon.NET benchmark results\n\n{args.header}\n\n" + text)
+    print(text)
+    missed = [r for r in rows if r[5] == "NOT MET"]
+    print(f"{sum(r[5] == 'MET' for r in rows)} targets met, {len(missed)} not met")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("freeports")
+    p.add_argument("n", type=int)
+    p = sub.add_parser("quiet")
+    p.add_argument("--threshold", type=float, default=0.15)
+    p.add_argument("--max-wait", type=float, default=30)
+    p = sub.add_parser("stoplat")
+    p.add_argument("--name", required=True)
+    p.add_argument("--start", required=True)
+    p.add_argument("--stop", required=True)
+    p.add_argument("--pidfile", required=True)
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("idle")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--settle", type=float, default=2)
+    p.add_argument("daemons", nargs="+")
+    p = sub.add_parser("drain")
+    p.add_argument("--out", required=True)
+    p.add_argument("--bin", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--counts", default="10,100,1000")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--stop-timeout", type=int, default=10)
+    p = sub.add_parser("gap")
+    p.add_argument("--name", required=True)
+    p.add_argument("--start", required=True)
+    p.add_argument("--restart", required=True)
+    p.add_argument("--stop", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--interval-ms", type=float, default=2)
+    p.add_argument("--max-seconds", type=float, default=10)
+    p.add_argument("--max-attempts", type=int, default=5000)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("stages")
+    p.add_argument("--name", required=True)
+    p.add_argument("--bin", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--probe", required=True)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("report")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--header", default="")
+    args = ap.parse_args()
+    if args.cmd == "freeports":
+        print(" ".join(map(str, freeports(args.n))))
+    else:
+        {"quiet": quiet, "stoplat": stoplat, "idle": idle, "drain": drain, "gap": gap, "stages": stages, "report": report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
