@@ -229,10 +229,6 @@ internal static unsafe partial class Posix
 
     public static uint GetEffectiveUid() => Syscall.geteuid();
 
-    public static uint GetUid() => Syscall.getuid();
-
-    public static int GetSessionId(int pid) => Syscall.getsid(pid);
-
     public static int CreateSession(out int errno)
     {
         int result = Syscall.setsid();

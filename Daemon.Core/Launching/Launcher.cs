@@ -5,6 +5,7 @@ using System.IO;
 using Daemon.Interop;
 using Daemon.PidFiles;
 using Daemon.Processes;
+using Daemon.Signals;
 
 namespace Daemon.Launching;
 
@@ -128,9 +129,6 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
 /// <summary>Starts another copy of this very program in a given stage.</summary>
 internal static class SelfExec
 {
-    /// <summary>The stop and reload signals: whatever the caller ignored, the next stage gets at their defaults.</summary>
-    private static readonly int[] _defaultSignals = { 1 /* HUP */, 2 /* INT */, 3 /* QUIT */, 10 /* USR1 */, 12 /* USR2 */, 15 /* TERM */ };
-
     /// <summary>
     /// Starts this program again, with the command line it was started with, as stage
     /// <paramref name="kind"/>. The whole original command line, not what reached
@@ -151,7 +149,7 @@ internal static class SelfExec
         }
 
         argv.AddRange(commandLine.AsSpan(1));
-        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), _defaultSignals, out int pid);
+        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), DaemonSignals.InheritedDispositions, out int pid);
         return errno == 0 ? pid : throw DaemonException.FromErrno($"cannot start {program}", errno);
     }
 

@@ -11,7 +11,11 @@ namespace Daemon.Signals;
 /// </summary>
 internal sealed class DaemonSignals : IDisposable
 {
-    private static readonly int[] _inheritedDispositions = { 1 /* HUP */, 2 /* INT */, 3 /* QUIT */, 10 /* USR1 */, 12 /* USR2 */, 15 /* TERM */ };
+    /// <summary>
+    /// The stop and reload signals (HUP, INT, QUIT, USR1, USR2, TERM): an "ignore" inherited for any
+    /// of them is undone, here and when a stage starts the next one.
+    /// </summary>
+    internal static readonly int[] InheritedDispositions = { 1, 2, 3, 10, 12, 15 };
 
     private readonly List<PosixSignalRegistration> _registrations = new();
 
@@ -26,7 +30,7 @@ internal sealed class DaemonSignals : IDisposable
     public static void ResetInherited()
     {
         Posix.UnblockAllSignals();
-        foreach (int signal in _inheritedDispositions)
+        foreach (int signal in InheritedDispositions)
         {
             if (Posix.IsIgnored(signal))
             {
