@@ -215,6 +215,19 @@ public sealed class LifecycleTests
     }
 
     [Test]
+    public void Run_WithALogFile_StillSaysOnStderrWhyStartupFailed()
+    {
+        using var squatter = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        squatter.Bind(new IPEndPoint(IPAddress.Loopback, _daemon.Port));
+        squatter.Listen(1);
+        CommandResult run = _daemon.Run("run");
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use\n"));
+        Assert.That(_daemon.Log, Does.Contain("Address already in use"), "and the log has it too");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+    }
+
+    [Test]
     public void PidFile_IsLockedSoThatPgrepSeesIt()
     {
         int pid = _daemon.Start();

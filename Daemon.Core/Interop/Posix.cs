@@ -62,6 +62,18 @@ internal static unsafe partial class Posix
         return result;
     }
 
+    /// <summary>A close-on-exec copy of <paramref name="fd"/> at 3 or above, or -1.</summary>
+    public static int Duplicate(int fd)
+    {
+        int copy = Syscall.fcntl(fd, FcntlCommand.F_DUPFD, 3);
+        if (copy >= 0)
+        {
+            _ = SetCloseOnExec(copy, true);
+        }
+
+        return copy;
+    }
+
     public static int Pipe(out int readEnd, out int writeEnd, out int errno)
     {
         int result = Syscall.pipe(out readEnd, out writeEnd);

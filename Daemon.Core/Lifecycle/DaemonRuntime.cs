@@ -25,6 +25,7 @@ internal sealed class DaemonRuntime
     private LockedPidFile? _pidFile;
     private volatile bool _ready;
     private string _stopSignal = "a signal";
+    private int _terminal = -1;
 
     public DaemonRuntime(DaemonBase owner, bool background)
     {
@@ -58,6 +59,8 @@ internal sealed class DaemonRuntime
             }
             else if (_options.LogFile is not null)
             {
+                // Whoever runs "run --log-file" still hears why startup failed, not only the log.
+                _terminal = OperatingSystem.IsLinux() ? Posix.Duplicate(Posix.StandardError) : -1;
                 OpenLog(_options.LogFile);
             }
             else
@@ -81,6 +84,11 @@ internal sealed class DaemonRuntime
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
             Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(ReadinessMessage.Error, reason);
+            if (_terminal >= 0)
+            {
+                _ = Posix.WriteAll(_terminal, System.Text.Encoding.UTF8.GetBytes($"{_owner.Name}: {reason}\n"), out _);
+            }
+
             return exitCode = ExitCodes.Failure;
         }
         catch (Exception e)
@@ -90,6 +98,7 @@ internal sealed class DaemonRuntime
         }
         finally
         {
+            CloseTerminal();
             launcher?.Dispose();
             _pidFile?.Remove();
             signals?.Dispose();
@@ -197,9 +206,19 @@ internal sealed class DaemonRuntime
         }
 
         launcher?.Dispose();
+        CloseTerminal();
         _ready = true;
         _notifier.Ready();
         Log.Line($"ready (pid file {_pidFile?.Path ?? "none"})");
+    }
+
+    private void CloseTerminal()
+    {
+        if (_terminal >= 0)
+        {
+            Posix.Close(_terminal);
+            _terminal = -1;
+        }
     }
 
     private void RequestStop(string signal)
