@@ -49,6 +49,21 @@ public sealed class ProductionTests
         Assert.That(_daemon.Log, Does.Contain("stopped (exit 0)"));
     }
 
+    [TestCase("--user", "root")]
+    [TestCase("--group", "root")]
+    public void Start_Refuses_AnotherUserOrGroup_WhenNotRoot(string option, string value)
+    {
+        TestEnvironment.RequireRoot();   // to become nobody first
+        string setpriv = TestEnvironment.RequireTool("/usr/bin/setpriv");
+        var args = new[] { "--reuid=65534", "--regid=65534", "--clear-groups", ExampleDaemon.Program, "start" }
+            .Concat(_daemon.CommonOptions).Concat(new[] { option, value });
+        CommandResult started = _daemon.Exec(args, null, setpriv);
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo("Daemon.Example: only root can run the daemon as another user or group (you are uid 65534)\n"));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
     [TestCase("--user", "no-such-user-9z", "unknown user 'no-such-user-9z'")]
     [TestCase("--group", "no-such-group-9z", "unknown group 'no-such-group-9z'")]
     public void Start_Fails_ForAnUnknownUserOrGroup_LeavingNothing(string option, string value, string message)
