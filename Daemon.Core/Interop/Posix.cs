@@ -300,7 +300,7 @@ internal static unsafe partial class Posix
 
         IntPtr pathBytes = Marshal.StringToCoTaskMemUTF8(path);
         IntPtr* argvBytes = stackalloc IntPtr[argv.Length + 1];
-        IntPtr* envpBytes = (IntPtr*)NativeMemory.Alloc((nuint)(envp.Length + 1), (nuint)sizeof(IntPtr));
+        IntPtr* envpBytes = (IntPtr*)NativeMemory.AllocZeroed((nuint)(envp.Length + 1), (nuint)sizeof(IntPtr));
         try
         {
             ToCStrings(argv, argvBytes);

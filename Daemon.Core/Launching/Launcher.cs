@@ -134,9 +134,8 @@ internal static class SelfExec
     /// <paramref name="kind"/>. The whole original command line, not what reached
     /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first.
     /// </summary>
-    /// <returns>The pid of the new stage.</returns>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static int Start(StageKind kind, int readyFd)
+    public static void Start(StageKind kind, int readyFd)
     {
         string[] commandLine = Environment.GetCommandLineArgs();
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
@@ -149,8 +148,12 @@ internal static class SelfExec
         }
 
         argv.AddRange(commandLine.AsSpan(1));
-        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), DaemonSignals.InheritedDispositions, out int pid);
-        return errno == 0 ? pid : throw DaemonException.FromErrno($"cannot start {program}", errno);
+        // The stage reports its pid itself, over the readiness pipe.
+        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), DaemonSignals.InheritedDispositions, out _);
+        if (errno != 0)
+        {
+            throw DaemonException.FromErrno($"cannot start {program}", errno);
+        }
     }
 
     /// <summary>This process's environment (the marker already taken out of it) plus the next stage's marker.</summary>
