@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using Daemon.Interop;
 using Daemon.Launching;
+using Daemon.Logging;
 using Daemon.PidFiles;
 using Daemon.Processes;
 
@@ -51,6 +52,11 @@ internal sealed class DaemonSystem
 
         var processes = ProcessTable.Instance;
         var pidFiles = PidFileStore.Instance;
-        return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), Console.Out, Console.Error, isRoot, home);
+        return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), CommandStream(Posix.StandardOutput), CommandStream(Posix.StandardError), isRoot, home);
     }
+
+    // Not System.Console: its first use starts a thread, a cost every start, stop and status would pay.
+    private static TextWriter CommandStream(int fd) => OperatingSystem.IsLinux()
+        ? DescriptorWriter.CreateOnCopy(fd)
+        : fd == Posix.StandardOutput ? Console.Out : Console.Error;
 }

@@ -39,8 +39,10 @@ internal sealed class DaemonLog
     {
         _path = path;
         RedirectStandardStreams(path);
-        Console.SetOut(CreateWriter(Posix.StandardOutput));
-        Console.SetError(CreateWriter(Posix.StandardError));
+        // Console copied descriptors 1 and 2 at its first use; these writers follow whatever 1 and 2
+        // are now, so a reopened log is picked up without touching Console again.
+        Console.SetOut(DescriptorWriter.Create(Posix.StandardOutput));
+        Console.SetError(DescriptorWriter.Create(Posix.StandardError));
         byte[] line = Encoding.UTF8.GetBytes(Format(firstLine));
         if (!Posix.WriteAll(Posix.StandardError, line, out int errno))
         {
@@ -126,39 +128,5 @@ internal sealed class DaemonLog
         {
             Posix.Close(fd);
         }
-    }
-
-    // Console copies descriptors 1 and 2 at first use; these writers follow whatever 1 and 2
-    // are now, so a reopened log is picked up without touching Console again.
-    private static TextWriter CreateWriter(int fd) =>
-        TextWriter.Synchronized(new StreamWriter(new DescriptorStream(fd), new UTF8Encoding(false), 4096) { AutoFlush = true });
-
-    /// <summary>A write-only stream straight onto a descriptor, with no position of its own.</summary>
-    private sealed class DescriptorStream(int fd) : Stream
-    {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        // A full disk must not take the daemon down: the line is lost, the daemon goes on.
-        public override void Write(ReadOnlySpan<byte> buffer) => _ = Posix.WriteAll(fd, buffer, out _);
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

@@ -1,0 +1,57 @@
+using System;
+using System.IO;
+using System.Text;
+using Daemon.Interop;
+
+namespace Daemon.Logging;
+
+/// <summary>
+/// UTF-8 text writers straight onto a descriptor, with no <see cref="Console"/> behind them.
+/// The first use of System.Console on Unix starts a signal-handling thread and installs terminal
+/// handlers; a <c>start</c>, <c>stop</c> or <c>status</c> that only prints one line would pay for
+/// that thread's creation and, at exit, wait for it to be torn down.
+/// </summary>
+internal static class DescriptorWriter
+{
+    /// <summary>
+    /// A synchronized, auto-flushing writer onto whatever <paramref name="fd"/> is at each write
+    /// (one write(2) per line, EINTR and short writes retried, a failing write dropped).
+    /// </summary>
+    public static TextWriter Create(int fd) =>
+        TextWriter.Synchronized(new StreamWriter(new DescriptorStream(fd), new UTF8Encoding(false), 4096) { AutoFlush = true });
+
+    /// <summary>
+    /// A writer onto a close-on-exec copy of <paramref name="fd"/>, made now: like Console's own
+    /// streams it keeps reaching the caller's terminal after 1 and 2 are pointed at a log.
+    /// </summary>
+    public static TextWriter CreateOnCopy(int fd) => Create(Posix.Duplicate(fd));
+
+    /// <summary>A write-only stream straight onto a descriptor, with no position of its own.</summary>
+    private sealed class DescriptorStream(int fd) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        // A full disk or a closed pipe must not take the process down: the text is lost, nothing else.
+        public override void Write(ReadOnlySpan<byte> buffer) => _ = fd >= 0 && Posix.WriteAll(fd, buffer, out _);
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
