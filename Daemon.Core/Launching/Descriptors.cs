@@ -20,6 +20,17 @@ internal static class Descriptors
     /// <summary>Marks every descriptor above 2 close-on-exec except those in <paramref name="keep"/>.</summary>
     public static void CloseOnExecAllBut(IReadOnlyCollection<int> keep)
     {
+        // One system call where the kernel has close_range(2), instead of a /proc/self/fd walk.
+        if (Posix.SetCloseOnExecFrom(Posix.StandardError + 1))
+        {
+            foreach (int fd in keep)
+            {
+                _ = Posix.SetCloseOnExec(fd, false);
+            }
+
+            return;
+        }
+
         foreach (int fd in OpenDescriptors())
         {
             if (fd > Posix.StandardError)
