@@ -97,6 +97,16 @@ public sealed class NativeAotTests
     }
 
     [Test]
+    public void Publish_BindsMonoPosixHelperAtLinkTime()
+    {
+        // Found next to the executable by the loader, not dlopen()ed by the runtime in every process.
+        CommandResult dynamic = _daemon.Exec(new[] { "-d", _binary }, null, "readelf");
+        Assert.That(dynamic.ExitCode, Is.EqualTo(0), dynamic.ToString());
+        Assert.That(dynamic.Output, Does.Match(@"\(NEEDED\)\s+Shared library: \[libMonoPosixHelper\.so\]"));
+        Assert.That(dynamic.Output, Does.Match(@"\(RUNPATH\)\s+Library runpath: \[\$ORIGIN\]"));
+    }
+
+    [Test]
     public void NativeDetachStage_ReportsTheDaemonsFailure()
     {
         using var squatter = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);

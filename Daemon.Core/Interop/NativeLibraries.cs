@@ -24,6 +24,12 @@ internal static class NativeLibraries
             return;
         }
 
+        // A Native AOT build with Daemon.Core.targets binds both at link time: nothing to resolve.
+        if (AppContext.TryGetSwitch("Daemon.Core.NativeLibrariesLinked", out bool linked) && linked)
+        {
+            return;
+        }
+
         // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
         // errno is still to be read, and its own file look-ups were seen to clobber it.
         _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
