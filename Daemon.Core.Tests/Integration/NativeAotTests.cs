@@ -86,6 +86,7 @@ public sealed class NativeAotTests
             Assert.That(Convert.ToUInt64(ExampleDaemon.StatusField(pid, "SigIgn"), 16) & 1, Is.EqualTo(0UL), "SIGHUP not ignored");
             Assert.That(new FileInfo($"/proc/{pid}/fd/0").LinkTarget, Is.EqualTo("/dev/null"));
             Assert.That(targets, Has.None.EqualTo(Path.Combine(_daemon.Folder, "leak")), "the shell's descriptor is closed");
+            Assert.That(File.ReadAllText($"/proc/{pid}/comm").Trim(), Is.EqualTo("Daemon.Example"), "named after the program, as top and pgrep show it");
         });
         Assert.That(_daemon.Echo("aot"), Is.EqualTo("aot"));
 

@@ -51,8 +51,16 @@ __attribute__((constructor)) static void daemon_net_detach_stage(int argc, char 
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setsigmask(&attributes, &none);
     posix_spawnattr_setsigdefault(&attributes, &defaults);
+    /* The program by its own path, not as /proc/self/exe: the kernel names the process (comm,
+     * what top, ps -e, pgrep and the journal show) after the last part of the path it executes. */
+    char self[4096];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    const char *program = "/proc/self/exe";
+    if (length > 0 && length < (ssize_t)sizeof self - 1) { self[length] = '\0'; program = self; }
     pid_t daemon;
-    int err = posix_spawn(&daemon, "/proc/self/exe", NULL, &attributes, argv, environ);
+    int err = posix_spawn(&daemon, program, NULL, &attributes, argv, environ);
+    if (err == ENOENT && program == self) /* replaced or removed since: run the file we came from */
+        err = posix_spawn(&daemon, "/proc/self/exe", NULL, &attributes, argv, environ);
     if (err != 0) { report(fd, "cannot start the daemon", err); _exit(1); }
     _exit(0);
 }
