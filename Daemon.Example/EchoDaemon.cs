@@ -102,6 +102,12 @@ public sealed class EchoDaemon : DaemonBase
         }
 
         // Drain: let clients get the echo of what they already sent, then close.
+        if (_connections.IsEmpty)
+        {
+            Log("stopped accepting; no connections to drain");
+            return;
+        }
+
         TimeSpan grace = TimeSpan.FromTicks(Options.StopTimeout.Ticks / 2);
         Log($"stopped accepting; draining {_connections.Count} connection(s) for up to {grace.TotalSeconds:0.###} s");
         closeConnections.CancelAfter(grace);
