@@ -86,15 +86,15 @@ public sealed class EchoDaemon : DaemonBase
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                Socket client;
-                try
-                {
-                    client = await listener.AcceptAsync(stoppingToken).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException && stoppingToken.IsCancellationRequested)
+                // Awaited without throwing: a stop is the normal way out of this loop, not an error.
+                Task<Socket> accepting = listener.AcceptAsync(stoppingToken).AsTask();
+                await ((Task)accepting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (!accepting.IsCompletedSuccessfully && stoppingToken.IsCancellationRequested)
                 {
                     break;
                 }
+
+                Socket client = await accepting.ConfigureAwait(false);
 
                 int id = Interlocked.Increment(ref _nextConnection);
                 _connections[id] = ServeAsync(id, client, stoppingToken, closeConnections.Token);
