@@ -108,6 +108,18 @@ public sealed class NativeAotTests
     }
 
     [Test]
+    public void CopiedWithoutTheHelper_TheLoaderSaysWhatIsMissing()
+    {
+        string alone = Path.Combine(_daemon.Folder, "alone");
+        Directory.CreateDirectory(alone);
+        File.Copy(_binary, Path.Combine(alone, "Daemon.Example"));
+        CommandResult status = _daemon.Exec(new[] { "status" }, null, Path.Combine(alone, "Daemon.Example"));
+        Assert.That(status.ExitCode, Is.EqualTo(127), status.ToString());
+        Assert.That(status.Error, Does.Contain("libMonoPosixHelper.so: cannot open shared object file"));
+        Assert.That(status.Error.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), "one line");
+    }
+
+    [Test]
     public void NativeDetachStage_ReportsTheDaemonsFailure()
     {
         using var squatter = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
