@@ -96,6 +96,18 @@ else
     note "AOT publish: no warnings ($AOT, $(du -k "$AOT" | cut -f1) KiB)"
 fi
 
+# The same example linked as a fixed-address (non-PIE) executable: not what we ship, but it shows
+# what ASLR of the executable image costs at every start (the data relocations and their pages).
+NOPIE_LOG="$OUT/publish-aot-nopie.log"
+dotnet publish "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release -r linux-x64 -p:PublishAot=true \
+    -p:PositionIndependentExecutable=false -o "$OUT/aot-nopie" --artifacts-path "$OUT/artifacts-nopie" >"$NOPIE_LOG" 2>&1 || {
+    cat "$NOPIE_LOG"
+    echo "non-PIE AOT publish failed" >&2
+    exit 1
+}
+NOPIE="$OUT/aot-nopie/Daemon.Example"
+note "AOT without PIE, for comparison: $NOPIE"
+
 JIT_LOG="$OUT/build-jit.log"
 dotnet build "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release --artifacts-path "$OUT/artifacts" >"$JIT_LOG" 2>&1 || {
     cat "$JIT_LOG"
@@ -106,7 +118,7 @@ JIT="$OUT/artifacts/bin/Daemon.Example/release/Daemon.Example" # the apphost
 note "JIT build: $JIT ($(grep -E '^\s+[0-9]+ Warning' "$JIT_LOG" | xargs))"
 
 # ---- the four daemons, each with its own files and free port --------------------------------
-read -r P_C P_PY P_AOT P_JIT P_DRAIN P_ST < <("${MEASURE[@]}" freeports 6)
+read -r P_C P_PY P_AOT P_JIT P_DRAIN P_ST P_NOPIE < <("${MEASURE[@]}" freeports 7)
 q() { printf '%q ' "$@"; } # a command line, quoted for hyperfine's shell
 C_START="$(q "$CBIN" start "$WORK/c.pid" "$P_C")"
 C_STOP="$(q "$CBIN" stop "$WORK/c.pid")"
@@ -116,19 +128,22 @@ AOT_OPTS="$(q --pid-file "$WORK/aot.pid" --log-file "$WORK/aot.log" --port "$P_A
 AOT_START="$(q "$AOT") start $AOT_OPTS"
 AOT_STOP="$(q "$AOT") stop $AOT_OPTS"
 AOT_RESTART="$(q "$AOT") restart $AOT_OPTS"
+NOPIE_OPTS="$(q --pid-file "$WORK/nopie.pid" --log-file "$WORK/nopie.log" --port "$P_NOPIE")"
+NOPIE_START="$(q "$NOPIE") start $NOPIE_OPTS"
+NOPIE_STOP="$(q "$NOPIE") stop $NOPIE_OPTS"
 JIT_OPTS="$(q --pid-file "$WORK/jit.pid" --log-file "$WORK/jit.log" --port "$P_JIT")"
 JIT_START="$(q "$JIT") start $JIT_OPTS"
 JIT_STOP="$(q "$JIT") stop $JIT_OPTS"
 JIT_RESTART="$(q "$JIT") restart $JIT_OPTS"
 
 # Smoke test: each one starts, answers on its port, and stops.
-for impl in C PY AOT JIT; do
+for impl in C PY AOT NOPIE JIT; do
     start="${impl}_START" stop="${impl}_STOP" port="P_${impl}"
     eval "${!start}" >/dev/null
     "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2).close()" "${!port}"
     eval "${!stop}" >/dev/null
 done
-note "smoke test: all four start, accept a connection on 127.0.0.1 and stop"
+note "smoke test: all five start, accept a connection on 127.0.0.1 and stop"
 
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 note "load average now: $LOAD0 (other work on these 2 cores skews every number)"
@@ -141,6 +156,7 @@ section "1. start+stop cycle (hyperfine, $RUNS runs, medians)"
     -n c "$C_START && $C_STOP" \
     -n python "$PY_START && $PY_STOP" \
     -n aot "$AOT_START && $AOT_STOP" \
+    -n aot-nopie "$NOPIE_START && $NOPIE_STOP" \
     -n jit "$JIT_START && $JIT_STOP"
 
 # ---- 2. start alone -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Subcommands (each writes one JSON file, merged by `report`):
   drain    OUT BIN DIR PORT         `stop` with 10/100/1000 idle client connections open
   gap      NAME START RESTART STOP PIDFILE PORT   longest refusal window across a restart
   stages   NAME BIN DIR PORT        launcher / detach / daemon split of `start` (LD_PRELOAD probe)
+  cycles   OUT NAME=START::STOP...  start+stop cycles, the variants interleaved run by run
   report   DATA_DIR OUT_MD          the final table
 """
 import argparse
@@ -412,6 +413,44 @@ def stages(args):
         print(f"    {k:62} {'—' if v is None else f'{v:7.2f}'}")
 
 
+# ---- interleaved cycles (bench/floor.sh) ------------------------------------------------------
+
+def cycles(args):
+    """start && stop of each variant in turn, run after run, so that a slow moment of the machine
+    hits every variant alike; medians, and ratios against the first variant."""
+    variants = []
+    for spec in args.variants:
+        name, commands = spec.split("=", 1)
+        start, stop = commands.split("::", 1)
+        variants.append((name, shlex.split(start), shlex.split(stop)))
+    times = {name: [] for name, _, _ in variants}
+    null = os.open(os.devnull, os.O_RDWR)
+
+    def spawn(argv, what):
+        # posix_spawn (vfork + exec) and waitpid: ~0.1 ms of harness per command, where
+        # subprocess.run costs ~1 ms and would hide the differences being measured.
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if status != 0:
+            raise SystemExit(f"measure: {what} failed ({status}): {' '.join(argv)}")
+
+    for i in range(args.warmup + args.runs):
+        for name, start, stop in variants:
+            t0 = time.monotonic_ns()
+            spawn(start, f"{name} start")
+            spawn(stop, f"{name} stop")
+            if i >= args.warmup:
+                times[name].append(ms(time.monotonic_ns() - t0))
+    base = statistics.median(times[variants[0][0]])
+    result = {name: statistics.median(v) for name, v in times.items()}
+    write_json(args.out, {"runs": args.runs, "median_ms": result})
+    ref = args.delta_from or variants[0][0]
+    print(f"  {'variant':24} {'median':>9} {'x ' + variants[0][0]:>8} {'vs ' + ref:>12}")
+    for name, value in result.items():
+        print(f"  {name:24} {value:6.2f} ms {value / base:7.2f}x {value - result[ref]:+9.2f} ms")
+
+
 # ---- report ------------------------------------------------------------------------------------
 
 def load(data, name):
@@ -442,6 +481,10 @@ def report(args):
     row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"C {med['c']:.1f} ms", f"{r_c:.2f}x", "<= 4x C", r_c <= 4)
     row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"python-daemon {med['python']:.1f} ms", f"{r_py:.2f}x",
         "<= 0.5x python", r_py <= 0.5)
+    if "aot-nopie" in med:
+        r_n = med["aot-nopie"] / med["c"]
+        row("start+stop cycle, AOT linked without PIE (not shipped)", f"{med['aot-nopie']:.1f} ms", f"C {med['c']:.1f} ms",
+            f"{r_n:.2f}x", "info (the cost of ASLR for the executable)", None)
     row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"C {med['c']:.1f} ms", f"{med['jit'] / med['c']:.2f}x", "info", None)
     row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"python-daemon {med['python']:.1f} ms",
         f"{med['jit'] / med['python']:.2f}x", "info", None)
@@ -556,6 +599,12 @@ def main():
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("cycles")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--out", required=True)
+    p.add_argument("--delta-from", help="also print each median's difference from this variant's")
+    p.add_argument("variants", nargs="+")
     p = sub.add_parser("report")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
@@ -564,7 +613,7 @@ def main():
     if args.cmd == "freeports":
         print(" ".join(map(str, freeports(args.n))))
     else:
-        {"quiet": quiet, "stoplat": stoplat, "idle": idle, "drain": drain, "gap": gap, "stages": stages, "report": report}[args.cmd](args)
+        {"quiet": quiet, "stoplat": stoplat, "idle": idle, "drain": drain, "gap": gap, "stages": stages, "cycles": cycles, "report": report}[args.cmd](args)
 
 
 if __name__ == "__main__":
