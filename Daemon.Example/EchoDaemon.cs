@@ -82,11 +82,14 @@ public sealed class EchoDaemon : DaemonBase
 
         Socket listener = _listener!;
         using var closeConnections = new CancellationTokenSource();
-        using (stoppingToken.Register(listener.Dispose))
+        // Closed as soon as the loop ends: no new connection is queued while the open ones drain.
+        using (listener)
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 // Awaited without throwing: a stop is the normal way out of this loop, not an error.
+                // The token cancels the pending accept; the listener stays open until the loop ends,
+                // so AcceptAsync never meets a socket disposed under it.
                 Task<Socket> accepting = listener.AcceptAsync(stoppingToken).AsTask();
                 await ((Task)accepting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 if (!accepting.IsCompletedSuccessfully && stoppingToken.IsCancellationRequested)
