@@ -16,6 +16,13 @@ internal static class NativeLibraries
     private static IntPtr _libc;
     private static IntPtr _helper;
 
+    /// <summary>
+    /// Why Mono.Posix's native helper could not be loaded, as one line; null when it was (or off
+    /// Linux). Nearly every Mono.Posix call needs it, so a program copied without its
+    /// <c>libMonoPosixHelper.so</c> must say so instead of dying at its first system call.
+    /// </summary>
+    public static string? HelperProblem { get; private set; }
+
     /// <summary>Installs the resolver for Daemon.Core and Mono.Posix, once; harmless if someone else did.</summary>
     public static void Install()
     {
@@ -24,21 +31,17 @@ internal static class NativeLibraries
             return;
         }
 
-        // A Native AOT build with Daemon.Core.targets binds both at link time: nothing to resolve.
-        if (AppContext.TryGetSwitch("Daemon.Core.NativeLibrariesLinked", out bool linked) && linked)
-        {
-            return;
-        }
-
         // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
         // errno is still to be read, and its own file look-ups were seen to clobber it.
         _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
 
-        // Native AOT publishes the helper next to the executable; the JIT build finds it through deps.json.
+        // Native AOT publishes the helper next to the executable; the JIT build finds it through
+        // deps.json, which the runtime's own probing (the one DllImport would use) reads.
         string local = Path.Combine(AppContext.BaseDirectory, "libMonoPosixHelper.so");
-        if (File.Exists(local))
+        if ((!File.Exists(local) || !NativeLibrary.TryLoad(local, out _helper))
+            && !NativeLibrary.TryLoad("MonoPosixHelper", typeof(Mono.Unix.Native.Syscall).Assembly, null, out _helper))
         {
-            _ = NativeLibrary.TryLoad(local, out _helper);
+            HelperProblem = $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)}";
         }
 
         TrySet(typeof(NativeLibraries).Assembly);

@@ -29,6 +29,7 @@ public abstract partial class DaemonBase
     private readonly DaemonSystem _system;
     private readonly DaemonOptionSet _optionSet = new();
     private readonly DaemonPaths _paths;
+    private readonly string? _helperProblem;
 
     /// <summary>Creates a daemon named after the program (its executable or entry assembly).</summary>
     protected DaemonBase()
@@ -48,6 +49,7 @@ public abstract partial class DaemonBase
     internal DaemonBase(string? name, DaemonSystem? system)
     {
         NativeLibraries.Install();
+        _helperProblem = system is null ? NativeLibraries.HelperProblem : null;
         _system = system ?? DaemonSystem.CreateReal();
         Name = name ?? ProgramName();
         _paths = DaemonPaths.ForCurrentUser(Name, _system.IsRoot, _system.Home);
@@ -101,6 +103,12 @@ public abstract partial class DaemonBase
 
             _system.Error.WriteLine($"{Name}: {e.Message} (try '{Name} --help')");
             return ExitCodes.Usage;
+        }
+
+        if (_helperProblem is not null && stage.Kind == StageKind.Command && command != Command.Help)
+        {
+            _system.Error.WriteLine($"{Name}: {_helperProblem}");
+            return command == Command.Status ? ExitCodes.Unknown : ExitCodes.NotInstalled;
         }
 
         return stage.Kind switch

@@ -45,7 +45,7 @@ internal sealed class DaemonSystem
         bool linux = OperatingSystem.IsLinux();
         bool isRoot = linux && Posix.GetEffectiveUid() == 0;
         string? home = Environment.GetEnvironmentVariable("HOME");
-        if (string.IsNullOrEmpty(home) && linux)
+        if (string.IsNullOrEmpty(home) && linux && NativeLibraries.HelperProblem is null)
         {
             home = Posix.GetUserById(Posix.GetEffectiveUid())?.pw_dir;
         }
@@ -55,8 +55,9 @@ internal sealed class DaemonSystem
         return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), CommandStream(Posix.StandardOutput), CommandStream(Posix.StandardError), isRoot, home);
     }
 
-    // Not System.Console: its first use starts a thread, a cost every start, stop and status would pay.
-    private static TextWriter CommandStream(int fd) => OperatingSystem.IsLinux()
+    // Not System.Console: its first use starts a thread, a cost every start, stop and status would
+    // pay. Console all the same when Mono.Posix cannot work, to say so.
+    private static TextWriter CommandStream(int fd) => OperatingSystem.IsLinux() && NativeLibraries.HelperProblem is null
         ? DescriptorWriter.CreateOnCopy(fd)
         : fd == Posix.StandardOutput ? Console.Out : Console.Error;
 }

@@ -21,6 +21,9 @@ public static class ExitCodes
     /// <summary><c>status</c>: the state cannot be determined (an unreadable pid file, say).</summary>
     public const int Unknown = 4;
 
+    /// <summary>The program is not installed properly: a file it needs beside it is missing.</summary>
+    public const int NotInstalled = 5;
+
     /// <summary><c>reload</c>: the daemon is not running.</summary>
     public const int ReloadNotRunning = 7;
 }
