@@ -159,6 +159,12 @@ section "1. start+stop cycle (hyperfine, $RUNS runs, medians)"
     -n aot-nopie "$NOPIE_START && $NOPIE_STOP" \
     -n jit "$JIT_START && $JIT_STOP"
 
+# The same cycles again, the variants interleaved run by run (posix_spawn from Python, ~0.1 ms of
+# harness per command): slower and faster moments of this VM then hit C and AOT alike.
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+"${MEASURE[@]}" cycles --runs 100 --out "$DATA/cycle-interleaved.json" \
+    "c=$C_START::$C_STOP" "aot=$AOT_START::$AOT_STOP" "aot-nopie=$NOPIE_START::$NOPIE_STOP"
+
 # ---- 2. start alone -------------------------------------------------------------------------
 section "2. 'start' alone (hyperfine -N, no shell; --prepare stops the previous run's daemon, untimed)"
 "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"

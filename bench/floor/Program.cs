@@ -18,8 +18,11 @@ internal static unsafe partial class Program
     private static int Main(string[] args)
     {
 #if FLOOR_MONO_POSIX
-        // A call that goes through MonoPosixHelper (most of Mono.Posix does): the helper is then
-        // loaded in every process, as in Daemon.Core.
+        // The helper loaded by its path and handed to Mono.Posix through a resolver, as Daemon.Core
+        // does (the runtime's own probing would try a dozen names first), then a call that goes
+        // through it, as most of Mono.Posix does.
+        IntPtr helper = NativeLibrary.Load(System.IO.Path.Combine(AppContext.BaseDirectory, "libMonoPosixHelper.so"));
+        NativeLibrary.SetDllImportResolver(typeof(Mono.Unix.Native.Syscall).Assembly, (name, _, _) => name == "MonoPosixHelper" ? helper : IntPtr.Zero);
         _ = Mono.Unix.Native.Syscall.fcntl(0, Mono.Unix.Native.FcntlCommand.F_GETFD);
 #endif
         if (Environment.GetEnvironmentVariable("DAEMON_NET_STAGE") == "daemon")

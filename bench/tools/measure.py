@@ -481,6 +481,13 @@ def report(args):
     row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"C {med['c']:.1f} ms", f"{r_c:.2f}x", "<= 4x C", r_c <= 4)
     row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"python-daemon {med['python']:.1f} ms", f"{r_py:.2f}x",
         "<= 0.5x python", r_py <= 0.5)
+    inter = os.path.join(d, "cycle-interleaved.json")
+    if os.path.exists(inter):
+        im = load(d, "cycle-interleaved.json")["median_ms"]
+        row("start+stop cycle, AOT, interleaved with C run by run", f"{im['aot']:.1f} ms", f"C {im['c']:.1f} ms",
+            f"{im['aot'] / im['c']:.2f}x", "info (steadier on a noisy machine)", None)
+        row("start+stop cycle, AOT without PIE, interleaved (not shipped)", f"{im['aot-nopie']:.1f} ms", f"C {im['c']:.1f} ms",
+            f"{im['aot-nopie'] / im['c']:.2f}x", "info", None)
     if "aot-nopie" in med:
         r_n = med["aot-nopie"] / med["c"]
         row("start+stop cycle, AOT linked without PIE (not shipped)", f"{med['aot-nopie']:.1f} ms", f"C {med['c']:.1f} ms",
