@@ -111,6 +111,42 @@ public sealed class NativeAotTests
     }
 
     [Test]
+    public void ClosedStandardStreams_AreOnDevNull_BeforeTheRuntimeStarts()
+    {
+        // Without this, the runtime's first descriptors (/dev/urandom, its pipes) take 0 and 1, and
+        // what the program writes to "standard output" goes into them.
+        // No --log-file: 1 and 2 stay what the caller gave (closed, and a file).
+        string errors = Path.Combine(_daemon.Folder, "run.err");
+        string options = $"--pid-file '{_daemon.PidFile}' --port {_daemon.Port}";
+        var start = new ProcessStartInfo("/bin/bash") { UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add($"exec 0<&- 1>&-; exec '{_binary}' run {options} 2>'{errors}'");
+        using Process run = Process.Start(start)!;
+        try
+        {
+            Assert.That(ExampleDaemon.Eventually(() => File.Exists(errors) && File.ReadAllText(errors).Contains(": ready", StringComparison.Ordinal)), Is.True, "ready");
+            Assert.Multiple(() =>
+            {
+                Assert.That(new FileInfo($"/proc/{run.Id}/fd/0").LinkTarget, Is.EqualTo("/dev/null"));
+                Assert.That(new FileInfo($"/proc/{run.Id}/fd/1").LinkTarget, Is.EqualTo("/dev/null"));
+                Assert.That(new FileInfo($"/proc/{run.Id}/fd/2").LinkTarget, Is.EqualTo(errors));
+            });
+            Assert.That(_daemon.Echo("still serving"), Is.EqualTo("still serving"));
+        }
+        finally
+        {
+            if (!run.HasExited)
+            {
+                Mono.Unix.Native.Syscall.kill(run.Id, Mono.Unix.Native.Signum.SIGTERM);
+            }
+
+            Assert.That(run.WaitForExit(10_000), Is.True);
+        }
+
+        Assert.That(run.ExitCode, Is.EqualTo(0), File.ReadAllText(errors));
+    }
+
+    [Test]
     public void NativeDetachStage_ReportsTheDaemonsFailure()
     {
         using var squatter = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);

@@ -5,8 +5,9 @@
  * and does the detach stage's whole job: leave the caller's session, point 0-2 at /dev/null, start
  * the program again marked DAEMON_NET_STAGE=daemon, and exit, so the daemon is orphaned, is not a
  * session leader and has no controlling terminal. This saves one .NET runtime start per `start`.
- * Every other run, and every JIT build (which does the same in managed code), is untouched.
- * Descriptors need no care here: the launcher marked all it inherited close-on-exec already. */
+ * Every other run, and every JIT build (which does the same in managed code), passes through.
+ * Descriptors need no care here: the launcher marked all it inherited close-on-exec already.
+ * A second constructor, run first in every process, reopens closed standard streams. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,18 @@ static void report(int fd, const char *step, int err) {
     if (n > 0) (void)!write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-__attribute__((constructor)) static void daemon_net_detach_stage(int argc, char **argv) {
+/* Every run of the program, first: a descriptor among 0, 1 and 2 that the caller closed
+ * (`prog start >&-`) is opened on /dev/null. Otherwise the runtime's first descriptors
+ * (/dev/urandom, its signal pipe) would land there and the program's output would go into them. */
+__attribute__((constructor(101))) static void daemon_net_standard_streams(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        int null = open("/dev/null", O_RDWR); /* the lowest free number: fd itself */
+        if (null >= 0 && null != fd) { (void)dup2(null, fd); (void)close(null); }
+    }
+}
+
+__attribute__((constructor(102))) static void daemon_net_detach_stage(int argc, char **argv) {
     (void)argc;
     const char *stage = getenv("DAEMON_NET_STAGE");
     const char *ready = getenv("DAEMON_NET_READY_FD");
@@ -59,7 +71,7 @@ __attribute__((constructor)) static void daemon_net_detach_stage(int argc, char 
     if (length > 0 && length < (ssize_t)sizeof self - 1) { self[length] = '\0'; program = self; }
     pid_t daemon;
     int err = posix_spawn(&daemon, program, NULL, &attributes, argv, environ);
-    if (err == ENOENT && program == self) /* replaced or removed since: run the file we came from */
+    if (err != 0 && program == self) /* replaced, removed or unreachable since: the file we came from */
         err = posix_spawn(&daemon, "/proc/self/exe", NULL, &attributes, argv, environ);
     if (err != 0) { report(fd, "cannot start the daemon", err); _exit(1); }
     _exit(0);
