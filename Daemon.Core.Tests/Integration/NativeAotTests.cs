@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using Daemon;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
@@ -104,9 +105,10 @@ public sealed class NativeAotTests
         Directory.CreateDirectory(alone);
         string copy = Path.Combine(alone, "Daemon.Example");
         File.Copy(_binary, copy);
-        CommandResult result = _daemon.Exec(new[] { command, "--pid-file", _daemon.PidFile }, null, copy);
+        CommandResult result = _daemon.Exec(new[] { command }.Concat(_daemon.CommonOptions), null, copy);
         Assert.That(result.ExitCode, Is.EqualTo(command == "status" ? ExitCodes.Unknown : ExitCodes.NotInstalled), result.ToString());
-        Assert.That(result.Error, Is.EqualTo($"Daemon.Example: cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {alone}\n"));
+        // The folder as the kernel resolved it (a symbolic link on the way would be followed).
+        Assert.That(result.Error, Does.Match(@"^Daemon\.Example: cannot load libMonoPosixHelper\.so, Mono\.Posix's native helper: it must be in /\S*/alone\n$"));
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
     }
 

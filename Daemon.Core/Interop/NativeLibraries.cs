@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Reflection;
 using System.Runtime.InteropServices;
@@ -12,40 +13,75 @@ namespace Daemon.Interop;
 /// </summary>
 internal static class NativeLibraries
 {
-    private static int _installed;
+    private static readonly object _gate = new();
+    private static bool _installed;
     private static IntPtr _libc;
     private static IntPtr _helper;
+    private static string? _helperProblem;
 
     /// <summary>
     /// Why Mono.Posix's native helper could not be loaded, as one line; null when it was (or off
     /// Linux). Nearly every Mono.Posix call needs it, so a program copied without its
     /// <c>libMonoPosixHelper.so</c> must say so instead of dying at its first system call.
     /// </summary>
-    public static string? HelperProblem { get; private set; }
+    public static string? HelperProblem
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _helperProblem;
+            }
+        }
+    }
 
     /// <summary>Installs the resolver for Daemon.Core and Mono.Posix, once; harmless if someone else did.</summary>
     public static void Install()
     {
-        if (!OperatingSystem.IsLinux() || System.Threading.Interlocked.Exchange(ref _installed, 1) == 1)
+        if (!OperatingSystem.IsLinux())
         {
             return;
         }
 
-        // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
-        // errno is still to be read, and its own file look-ups were seen to clobber it.
-        _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
-
-        // Native AOT publishes the helper next to the executable; the JIT build finds it through
-        // deps.json, which the runtime's own probing (the one DllImport would use) reads.
-        string local = Path.Combine(AppContext.BaseDirectory, "libMonoPosixHelper.so");
-        if ((!File.Exists(local) || !NativeLibrary.TryLoad(local, out _helper))
-            && !NativeLibrary.TryLoad("MonoPosixHelper", typeof(Mono.Unix.Native.Syscall).Assembly, null, out _helper))
+        lock (_gate)
         {
-            HelperProblem = $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)}";
+            if (_installed)
+            {
+                return;
+            }
+
+            _installed = true;
+
+            // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
+            // errno is still to be read, and its own file look-ups were seen to clobber it.
+            _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
+            _helperProblem = LoadHelper();
+            TrySet(typeof(NativeLibraries).Assembly);
+            TrySet(typeof(Mono.Unix.Native.Syscall).Assembly);
+        }
+    }
+
+    private static string? LoadHelper()
+    {
+        // Native AOT publishes the helper next to the executable. A JIT build has it where its
+        // deps.json says, in the folders the host hands the runtime. Nowhere else: a system-wide
+        // libMonoPosixHelper.so may belong to another Mono.
+        string folder = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+        var folders = new List<string> { folder };
+        string? hostFolders = AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string;
+        folders.AddRange((hostFolders ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        foreach (string candidate in folders)
+        {
+            string path = Path.Combine(candidate, "libMonoPosixHelper.so");
+            if (File.Exists(path) && NativeLibrary.TryLoad(path, out _helper))
+            {
+                return null;
+            }
         }
 
-        TrySet(typeof(NativeLibraries).Assembly);
-        TrySet(typeof(Mono.Unix.Native.Syscall).Assembly);
+        return string.IsNullOrEmpty(hostFolders)
+            ? $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {folder}"
+            : "cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it is in none of the program's native library folders (runtimes/RID/native of Mono.Posix.NETStandard)";
     }
 
     private static void TrySet(Assembly assembly)
