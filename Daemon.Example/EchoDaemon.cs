@@ -100,7 +100,13 @@ public sealed class EchoDaemon : DaemonBase
                 Socket client = await accepting.ConfigureAwait(false);
 
                 int id = Interlocked.Increment(ref _nextConnection);
-                _connections[id] = ServeAsync(id, client, stoppingToken, closeConnections.Token);
+                Task serving = ServeAsync(id, client, stoppingToken, closeConnections.Token);
+                _connections[id] = serving;
+                if (serving.IsCompleted)
+                {
+                    // It ended before it was added (its own removal came first): do not keep it.
+                    _connections.TryRemove(id, out _);
+                }
             }
         }
 
