@@ -16,6 +16,7 @@ Subcommands (each writes one JSON file, merged by `report`):
 import argparse
 import json
 import os
+import random
 import select
 import shlex
 import signal
@@ -424,7 +425,11 @@ def cycles(args):
         start, stop = commands.split("::", 1)
         variants.append((name, shlex.split(start), shlex.split(stop)))
     times = {name: [] for name, _, _ in variants}
+    ref = args.delta_from or variants[0][0]
+    if ref not in times:
+        raise SystemExit(f"measure: --delta-from {ref}: no such variant")
     null = os.open(os.devnull, os.O_RDWR)
+    order = random.Random(1)  # a fixed seed: the same shuffles every time the script runs
 
     def spawn(argv, what):
         # posix_spawn (vfork + exec) and waitpid: ~0.1 ms of harness per command, where
@@ -436,7 +441,8 @@ def cycles(args):
             raise SystemExit(f"measure: {what} failed ({status}): {' '.join(argv)}")
 
     for i in range(args.warmup + args.runs):
-        for name, start, stop in variants:
+        # A new order each round, so that no variant always runs right after the same other one.
+        for name, start, stop in order.sample(variants, len(variants)):
             t0 = time.monotonic_ns()
             spawn(start, f"{name} start")
             spawn(stop, f"{name} stop")
@@ -445,7 +451,6 @@ def cycles(args):
     base = statistics.median(times[variants[0][0]])
     result = {name: statistics.median(v) for name, v in times.items()}
     write_json(args.out, {"runs": args.runs, "median_ms": result})
-    ref = args.delta_from or variants[0][0]
     print(f"  {'variant':24} {'median':>9} {'x ' + variants[0][0]:>8} {'vs ' + ref:>12}")
     for name, value in result.items():
         print(f"  {name:24} {value:6.2f} ms {value / base:7.2f}x {value - result[ref]:+9.2f} ms")
