@@ -139,7 +139,10 @@ internal static unsafe partial class Posix
         return result;
     }
 
-    /// <summary>Writes all of <paramref name="data"/>, retrying on EINTR and short writes.</summary>
+    /// <summary>
+    /// Writes all of <paramref name="data"/>, retrying on EINTR and short writes, and waiting up to
+    /// a second for room when the descriptor is non-blocking and full (a caller's O_NONBLOCK pipe).
+    /// </summary>
     public static bool WriteAll(int fd, ReadOnlySpan<byte> data, out int errno)
     {
         errno = 0;
@@ -152,7 +155,7 @@ internal static unsafe partial class Posix
                 if (n < 0)
                 {
                     errno = LastErrno();
-                    if (errno == (int)Errno.EINTR)
+                    if (errno == (int)Errno.EINTR || (errno == (int)Errno.EAGAIN && WaitFor(fd, PollEvents.POLLOUT, 1000, out _)))
                     {
                         continue;
                     }
@@ -199,9 +202,12 @@ internal static unsafe partial class Posix
     }
 
     /// <summary>Waits until <paramref name="fd"/> is readable or hung up; false on timeout.</summary>
-    public static bool WaitReadable(int fd, int timeoutMilliseconds, out int errno)
+    public static bool WaitReadable(int fd, int timeoutMilliseconds, out int errno) =>
+        WaitFor(fd, PollEvents.POLLIN, timeoutMilliseconds, out errno);
+
+    private static bool WaitFor(int fd, PollEvents events, int timeoutMilliseconds, out int errno)
     {
-        var fds = new[] { new Pollfd { fd = fd, events = PollEvents.POLLIN } };
+        var fds = new[] { new Pollfd { fd = fd, events = events } };
         long deadline = Environment.TickCount64 + timeoutMilliseconds;
         while (true)
         {
