@@ -235,6 +235,9 @@ public abstract partial class DaemonBase
 
     internal void InvokeLogged(string message) => OnLogged(message);
 
+    /// <summary>Where the commands write their errors: the caller's standard error, as it was at start.</summary>
+    internal TextWriter CommandError => _system.Error;
+
     private int Dispatch(Command command) => command switch
     {
         Command.Help => Help(),

@@ -25,7 +25,7 @@ internal sealed class DaemonRuntime
     private LockedPidFile? _pidFile;
     private volatile bool _ready;
     private string _stopSignal = "a signal";
-    private int _terminal = -1;
+    private bool _tellCaller;
 
     public DaemonRuntime(DaemonBase owner, bool background)
     {
@@ -59,8 +59,9 @@ internal sealed class DaemonRuntime
             }
             else if (_options.LogFile is not null)
             {
-                // Whoever runs "run --log-file" still hears why startup failed, not only the log.
-                _terminal = OperatingSystem.IsLinux() ? Posix.Duplicate(Posix.StandardError) : -1;
+                // Whoever runs "run --log-file" still hears why startup failed, not only the log:
+                // through the command's error stream, a copy of 2 made before the log took it over.
+                _tellCaller = true;
                 OpenLog(_options.LogFile);
             }
             else
@@ -84,9 +85,9 @@ internal sealed class DaemonRuntime
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
             Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(ReadinessMessage.Error, reason);
-            if (_terminal >= 0)
+            if (_tellCaller)
             {
-                _ = Posix.WriteAll(_terminal, System.Text.Encoding.UTF8.GetBytes($"{_owner.Name}: {reason}\n"), out _);
+                _owner.CommandError.WriteLine($"{_owner.Name}: {reason}");
             }
 
             return exitCode = ExitCodes.Failure;
@@ -98,7 +99,6 @@ internal sealed class DaemonRuntime
         }
         finally
         {
-            CloseTerminal();
             launcher?.Dispose();
             _pidFile?.Remove();
             signals?.Dispose();
@@ -206,19 +206,9 @@ internal sealed class DaemonRuntime
         }
 
         launcher?.Dispose();
-        CloseTerminal();
         _ready = true;
         _notifier.Ready();
         Log.Line($"ready (pid file {_pidFile?.Path ?? "none"})");
-    }
-
-    private void CloseTerminal()
-    {
-        if (_terminal >= 0)
-        {
-            Posix.Close(_terminal);
-            _terminal = -1;
-        }
     }
 
     private void RequestStop(string signal)
