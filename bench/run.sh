@@ -18,6 +18,16 @@ QUIET_WAIT="${BENCH_QUIET_WAIT:-30}" # seconds each section may wait for other w
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 PYTHONDONTWRITEBYTECODE=1
 
 section() { printf '\n=== %s\n' "$*"; }
+# logged LOG WHAT COMMAND...: runs COMMAND with its output in LOG; on failure shows LOG and stops.
+logged() {
+    local log="$1" what="$2"
+    shift 2
+    "$@" >"$log" 2>&1 || {
+        cat "$log"
+        echo "$what failed" >&2
+        exit 1
+    }
+}
 note() { printf '    %s\n' "$*"; }
 
 # ---- a private folder, and cleanup of everything started from it ----------------------------
@@ -81,12 +91,8 @@ note "C baseline: $CBIN; start-up probe: $PROBE"
 
 # --artifacts-path keeps these Release builds out of the projects' own bin/ and obj/ folders.
 AOT_LOG="$OUT/publish-aot.log"
-dotnet publish "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release -r linux-x64 -p:PublishAot=true \
-    -o "$OUT/aot" --artifacts-path "$OUT/artifacts" >"$AOT_LOG" 2>&1 || {
-    cat "$AOT_LOG"
-    echo "AOT publish failed" >&2
-    exit 1
-}
+logged "$AOT_LOG" "AOT publish" dotnet publish "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release -r linux-x64 \
+    -p:PublishAot=true -o "$OUT/aot" --artifacts-path "$OUT/artifacts"
 AOT="$OUT/aot/Daemon.Example"
 AOT_WARNINGS="$(grep -E ': (warning|error) [A-Z]+[0-9]+' "$AOT_LOG" | sort -u || true)"
 if [ -n "$AOT_WARNINGS" ]; then
@@ -99,21 +105,13 @@ fi
 # The same example linked as a fixed-address (non-PIE) executable: not what we ship, but it shows
 # what ASLR of the executable image costs at every start (the data relocations and their pages).
 NOPIE_LOG="$OUT/publish-aot-nopie.log"
-dotnet publish "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release -r linux-x64 -p:PublishAot=true \
-    -p:PositionIndependentExecutable=false -o "$OUT/aot-nopie" --artifacts-path "$OUT/artifacts-nopie" >"$NOPIE_LOG" 2>&1 || {
-    cat "$NOPIE_LOG"
-    echo "non-PIE AOT publish failed" >&2
-    exit 1
-}
+logged "$NOPIE_LOG" "non-PIE AOT publish" dotnet publish "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release -r linux-x64 \
+    -p:PublishAot=true -p:PositionIndependentExecutable=false -o "$OUT/aot-nopie" --artifacts-path "$OUT/artifacts-nopie"
 NOPIE="$OUT/aot-nopie/Daemon.Example"
 note "AOT without PIE, for comparison: $NOPIE"
 
 JIT_LOG="$OUT/build-jit.log"
-dotnet build "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release --artifacts-path "$OUT/artifacts" >"$JIT_LOG" 2>&1 || {
-    cat "$JIT_LOG"
-    echo "JIT build failed" >&2
-    exit 1
-}
+logged "$JIT_LOG" "JIT build" dotnet build "$ROOT/Daemon.Example/Daemon.Example.csproj" -c Release --artifacts-path "$OUT/artifacts"
 JIT="$OUT/artifacts/bin/Daemon.Example/release/Daemon.Example" # the apphost
 note "JIT build: $JIT ($(grep -E '^\s+[0-9]+ Warning' "$JIT_LOG" | xargs))"
 
