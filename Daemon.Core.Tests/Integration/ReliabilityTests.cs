@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Net;
@@ -37,7 +38,7 @@ public sealed class ReliabilityTests
         EX="$1"; PIDF="$2"; LOG="$3"; PORT="$4"; CONTENT="$5"; LOCKED="$6"
         sleep 300 & s1=$!
         sleep 300 & s2=$!
-        write() { if [ "$CONTENT" = SLEEPER ]; then printf '%s\n' "$s1" > "$PIDF"; else printf "$CONTENT" > "$PIDF"; fi; }
+        write() { if [ "$CONTENT" = SLEEPER ]; then printf '%s\n' "$s1" > "$PIDF"; else printf -- "$CONTENT" > "$PIDF"; fi; }
         write
         if [ "$LOCKED" = 1 ]; then
             python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"r+"); fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB); print("locked", flush=True); time.sleep(300)' "$PIDF" > "$PIDF.locked" &
@@ -53,6 +54,8 @@ public sealed class ReliabilityTests
         if [ "$LOCKED" = 1 ]; then kill -0 $holder && echo "holder=alive"; fi
         """;
 
+    private static readonly string[] _hostileLockedContents = { "abc\\n", "-1\\n", "0\\n", "99999999999999\\n", "12 34\\n", "123junk\\n", "SLEEPER" };
+
     private static readonly string[] _hostileContents = { "", "abc\\n", "-1\\n", "0\\n", "99999999999999\\n", "12 34\\n", "123junk\\n", "SLEEPER" };
 
     [Test]
@@ -65,12 +68,23 @@ public sealed class ReliabilityTests
     }
 
     [Test]
-    public void HostilePidFileContent_Locked_IsNeverSignalled([ValueSource(nameof(_hostileContents))] string content)
+    public void HostilePidFileContent_Locked_IsNeverSignalled([ValueSource(nameof(_hostileLockedContents))] string content)
     {
+        // Write-locked by a process the file does not name: no daemon, and nothing to signal or reuse.
         string output = RunInPidNamespace(content, locked: true);
-        Assert.That(output, Does.Contain("status=0").And.Contain("stop=1").And.Contain("file=kept")
-            .And.Contain("start=0").And.Contain("stop2=1").And.Contain("sleepers=alive").And.Contain("holder=alive"), output);
-        Assert.That(output, Does.Contain("not signalling anything").And.Contain("already running (pid"), output);
+        Assert.That(output, Does.Contain("status=4").And.Contain("stop=1").And.Contain("file=kept")
+            .And.Contain("start=1").And.Contain("stop2=1").And.Contain("sleepers=alive").And.Contain("holder=alive"), output);
+        Assert.That(output, Does.Contain("not signalling anything").And.Not.Contain("running (pid"), output);
+        Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
+    }
+
+    [Test]
+    public void EmptyPidFile_WriteLockedByALiveProcess_IsADaemonStillStarting()
+    {
+        // The protocol: a daemon holds its file locked and empty until it is ready.
+        string output = RunInPidNamespace("", locked: true);
+        Assert.That(output, Does.Contain("starting (pid").And.Contain("status=150").And.Not.Contain("running (pid"), output);
+        Assert.That(output, Does.Contain("sleepers=alive"), output);
         Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
     }
 
@@ -179,7 +193,7 @@ public sealed class ReliabilityTests
         string log = Path.Combine(_daemon.Folder, "missing", "x.log");
         CommandResult started = _daemon.Run("start", "--log-file", log);
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
-        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot open log file {log}: its folder does not exist\n"));
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot create log file {log}: its folder does not exist\n"));
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
     }
@@ -274,7 +288,7 @@ public sealed class ReliabilityTests
     {
         string fifo = MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForPidFile();
+        int daemon = WaitForStartingDaemon();
         launcher.Kill();
         launcher.WaitForExit();
 
@@ -315,9 +329,9 @@ public sealed class ReliabilityTests
     {
         string fifo = MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForPidFile();
+        int daemon = WaitForStartingDaemon();
         Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
-        Thread.Sleep(100);
+        Assert.That(_daemon.WaitForLog("stopping (SIGTERM)", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
         File.WriteAllText(fifo, "hello\n");
 
         Assert.That(launcher.WaitForExit(30_000), Is.True);
@@ -338,6 +352,145 @@ public sealed class ReliabilityTests
         Assert.That(started.Error, Is.EqualTo($"Daemon.Example: the daemon was not ready within 1 s and was killed (see {_daemon.LogFile})\n"));
         Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(8)));
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(WaitForProcesses(0), Is.Empty);
+    }
+
+    [Test]
+    public void ReadyTimeoutBeforeTheDaemonSaidItsPid_StillKillsIt([Range(1, 8)] int round)
+    {
+        // 10 ms: the deadline passes while the daemon's runtime is still starting, before it can
+        // say its pid; the launcher must kill it all the same, and say so truthfully.
+        CommandResult started = _daemon.Run("start", "--ready-timeout", "0.01");
+        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: the daemon was not ready within 0.01 s and was killed (see {_daemon.LogFile})\n"));
+        Assert.That(WaitForProcesses(0), Is.Empty, "nothing lives on");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+    }
+
+    [Test]
+    public void SecondStart_DuringTheFirstsStartupHook_WaitsForItAndSaysAlreadyRunning()
+    {
+        string fifo = MakeFifo();
+        using Process first = StartLauncher("--greeting-file", fifo);
+        int daemon = WaitForStartingDaemon();
+        CommandResult status = _daemon.Run("status");
+        Assert.That((status.ExitCode, status.Output), Is.EqualTo((150, $"starting (pid {daemon})\n")));
+
+        using Process second = StartLauncher("--greeting-file", fifo);
+        Assert.That(second.WaitForExit(300), Is.False, "the second start waits for the first one's outcome");
+        File.WriteAllText(fifo, "hello\n");
+
+        Assert.That(first.WaitForExit(30_000) && second.WaitForExit(30_000), Is.True);
+        Assert.That(first.StandardOutput.ReadToEnd(), Is.EqualTo($"started (pid {daemon})\n"));
+        Assert.That((second.ExitCode, second.StandardOutput.ReadToEnd()), Is.EqualTo((0, $"already running (pid {daemon})\n")));
+        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {daemon})\n"));
+    }
+
+    [Test]
+    public void SecondStart_DuringTheFirstsStartupHook_ReportsItsFailure_NotAlreadyRunning()
+    {
+        string fifo = MakeFifo();
+        using Process first = StartLauncher("--greeting-file", fifo);
+        int daemon = WaitForStartingDaemon();
+        using Process second = StartLauncher("--greeting-file", fifo);
+        Assert.That(second.WaitForExit(300), Is.False, "the second start waits for the first one's outcome");
+
+        Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));   // the first start fails
+        Assert.That(_daemon.WaitForLog("stopping (SIGTERM)", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+        File.WriteAllText(fifo, "hello\n");
+
+        Assert.That(first.WaitForExit(30_000) && second.WaitForExit(30_000), Is.True);
+        Assert.That(first.ExitCode, Is.EqualTo(1));
+        Assert.That(second.ExitCode, Is.EqualTo(1), "nothing runs, so the second start did not succeed either");
+        Assert.That(second.StandardError.ReadToEnd(), Is.EqualTo($"Daemon.Example: pid {daemon}, started by another 'start', stopped before it was ready (see {_daemon.LogFile})\n"));
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void StopOfAStaleFile_RacingStart_NeverNamesTheStopCommand()
+    {
+        // stop takes a brief lock on a stale file to remove it; start must not take that for a daemon.
+        const string script = """
+            set -u
+            EX="$1"; shift
+            for i in $(seq 60); do
+                printf '999999\n' > "$PIDF"
+                "$EX" stop "$@" > /dev/null & s=$!
+                out=$("$EX" start "$@"); rc=$?
+                wait $s
+                pid=$(cat "$PIDF" 2>/dev/null)
+                case "$out" in
+                    "started (pid $pid)"|"already running (pid $pid)") ;;
+                    *) echo "round $i: start said '$out' (exit $rc) but the file names '$pid'"; ;;
+                esac
+                "$EX" stop "$@" > /dev/null || echo "round $i: stop failed"
+            done
+            echo done
+            """;
+        var environment = new Dictionary<string, string?> { ["PIDF"] = _daemon.PidFile };
+        CommandResult result = _daemon.Exec(new[] { "-c", script, "race", ExampleDaemon.Program }.Concat(_daemon.CommonOptions), environment, "/bin/bash", timeout: TimeSpan.FromMinutes(5));
+        Assert.That(result.Output, Is.EqualTo("done\n"), result.ToString());
+        Assert.That(WaitForProcesses(0), Is.Empty);
+    }
+
+    [Test]
+    public void SignalStorm_WhileRunExits_StillEndsWithExitZero([Range(1, 5)] int round)
+    {
+        using Process run = _daemon.StartForeground();
+        string stderr = "";
+        var reader = System.Threading.Tasks.Task.Run(() => stderr = run.StandardError.ReadToEnd());
+        var signals = new[] { Signum.SIGTERM, Signum.SIGHUP, Signum.SIGINT, Signum.SIGQUIT };
+        for (int i = 0; ExampleDaemon.IsAlive(run.Id) && i < 100_000; i++)
+        {
+            _ = Syscall.kill(run.Id, signals[i % signals.Length]);
+        }
+
+        Assert.That(run.WaitForExit(30_000), Is.True);
+        reader.Wait(30_000);
+        Assert.That(run.ExitCode, Is.EqualTo(0), "no late signal took its default action: " + stderr);
+        Assert.That(stderr, Does.Contain("stopped (exit 0)"));
+    }
+
+    [Test]
+    public void StoppedDaemon_SIGSTOP_IsStoppedAllTheSame()
+    {
+        int pid = _daemon.Start();
+        Assert.That(Syscall.kill(pid, Signum.SIGSTOP), Is.EqualTo(0));
+        Assert.That(ExampleDaemon.Eventually(() => ProcessState(pid) == 'T'), Is.True);
+
+        CommandResult stopped = _daemon.Run("stop", "--stop-timeout", "30");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Output, Is.EqualTo($"stopped (pid {pid})\n"));
+        Assert.That(_daemon.Log, Does.Contain("stopped (exit 0)"));
+    }
+
+    [Test]
+    public void Restart_WithAStopTimeoutTooShort_SaysWhatHappenedAndWhatToDo()
+    {
+        int pid = _daemon.Start("--simulate-fault", "ignore-stop");
+        CommandResult restarted = _daemon.Run("restart", "--stop-timeout", "0.5");
+        Assert.That(restarted.ExitCode, Is.EqualTo(1), restarted.ToString());
+        Assert.That(restarted.Error, Is.EqualTo($"Daemon.Example: pid {pid} did not stop within 0.5 s and may still stop on its own; nothing new was started: run 'Daemon.Example start' once it has stopped, or restart with a longer --stop-timeout (or --force)\n"));
+        Assert.That(_daemon.Run("stop", "--stop-timeout", "1", "--force").ExitCode, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void NumericUserAndGroup_AreAccepted()
+    {
+        TestEnvironment.RequireRoot();
+        int pid = _daemon.Start("--user", "65534", "--group", "65534");
+        Assert.That(ExampleDaemon.StatusField(pid, "Uid"), Does.StartWith("65534\t65534"));
+        Assert.That(ExampleDaemon.StatusField(pid, "Gid"), Does.StartWith("65534\t65534"));
+        Assert.That(_daemon.Echo("numeric"), Is.EqualTo("numeric"));
+    }
+
+    [Test]
+    public void UnknownNumericUser_IsRefusedBeforeAnythingStarts()
+    {
+        TestEnvironment.RequireRoot();
+        CommandResult started = _daemon.Run("start", "--user", "4000000");
+        Assert.That(started.ExitCode, Is.EqualTo(1));
+        Assert.That(started.Error, Is.EqualTo("Daemon.Example: unknown user '4000000'\n"));
         Assert.That(WaitForProcesses(0), Is.Empty);
     }
 
@@ -490,6 +643,12 @@ public sealed class ReliabilityTests
 
     // ---- helpers -------------------------------------------------------------------------------------
 
+    private static char ProcessState(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[stat.LastIndexOf(')') + 2];
+    }
+
     private static string ReadToEnd(Socket socket)
     {
         var received = new List<byte>();
@@ -512,14 +671,33 @@ public sealed class ReliabilityTests
 
     private Process StartLauncher(params string[] extra) => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra));
 
-    private int WaitForPidFile()
+    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
+    private int WaitForStartingDaemon()
     {
-        if (!ExampleDaemon.Eventually(() => File.Exists(_daemon.PidFile) && File.ReadAllText(_daemon.PidFile).EndsWith('\n'), TimeSpan.FromSeconds(20), pollMilliseconds: 5))
+        int pid = 0;
+        bool starting = ExampleDaemon.Eventually(
+            () =>
+            {
+                CommandResult status = _daemon.Run("status");
+                return status.ExitCode == ExitCodes.Starting && TryParseStarting(status.Output, out pid);
+            },
+            TimeSpan.FromSeconds(30),
+            pollMilliseconds: 10);
+        if (!starting)
         {
-            throw new AssertionException("the daemon never wrote its pid file");
+            throw new AssertionException("the daemon never held its pid file");
         }
 
-        return _daemon.ReadPid();
+        _daemon.Track(pid);
+        return pid;
+    }
+
+    private static bool TryParseStarting(string output, out int pid)
+    {
+        pid = 0;
+        const string prefix = "starting (pid ";
+        return output.StartsWith(prefix, StringComparison.Ordinal)
+            && int.TryParse(output.AsSpan(prefix.Length, output.IndexOf(')', StringComparison.Ordinal) - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out pid);
     }
 
     private int WaitForChild(int parent)

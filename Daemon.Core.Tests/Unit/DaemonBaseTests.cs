@@ -145,12 +145,14 @@ public sealed class DaemonBaseTests
         GivenStaleRemovalSucceeds();
         _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
         _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.Signal(18)).Returns(true);
         _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(3))).Returns(true);
 
         Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "3"), Is.EqualTo(ExitCodes.Success));
         Assert.That(_out.ToString().Trim(), Is.EqualTo($"stopped (pid {Pid})"));
         _process.Verify(p => p.Signal(9), Times.Never);
         _process.Verify(p => p.Signal(15), Times.Once);
+        _process.Verify(p => p.Signal(18), Times.Once, "SIGCONT after SIGTERM, for a stopped daemon");
     }
 
     [Test]
@@ -159,6 +161,7 @@ public sealed class DaemonBaseTests
         GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
         _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
         _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.Signal(18)).Returns(true);
         _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(2))).Returns(false);
 
         Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "2"), Is.EqualTo(ExitCodes.Failure));
@@ -173,6 +176,7 @@ public sealed class DaemonBaseTests
         GivenStaleRemovalSucceeds();
         _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
         _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.Signal(18)).Returns(true);
         _process.Setup(p => p.Signal(9)).Returns(true);
         _process.SetupSequence(p => p.WaitForExit(It.IsAny<TimeSpan>())).Returns(false).Returns(true);
 
@@ -272,10 +276,77 @@ public sealed class DaemonBaseTests
     [Test]
     public void Start_ReportsAlreadyRunning_WhenItLosesTheRace()
     {
-        GivenPidFile(PidFileState.Missing);
+        GivenPidFile(PidFileState.Missing, Locked(Pid, Pid));
         _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(new LaunchResult(LaunchOutcome.AlreadyRunning, Pid, null));
         Assert.That(Main("start", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
         Assert.That(_out.ToString().Trim(), Is.EqualTo($"already running (pid {Pid})"));
+    }
+
+    [Test]
+    public void Start_WaitsForAStartingDaemon_AndSaysAlreadyRunningOnceItIsReady()
+    {
+        GivenPidFile(PidFileState.Starting(Pid), PidFileState.Starting(Pid), PidFileState.Starting(Pid), Locked(Pid, Pid));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.WaitForExit(It.IsAny<TimeSpan>())).Returns(false);
+
+        Assert.That(Main("start", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString().Trim(), Is.EqualTo($"already running (pid {Pid})"));
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    [Test]
+    public void Start_Fails_WhenTheDaemonAnotherStartLaunchedDiesBeforeItIsReady()
+    {
+        GivenPidFile(PidFileState.Missing, PidFileState.Starting(Pid), PidFileState.Missing);
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(new LaunchResult(LaunchOutcome.AlreadyRunning, Pid, null));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.WaitForExit(It.IsAny<TimeSpan>())).Returns(true);
+
+        Assert.That(Main("start", "--pid-file", PidPath, "--log-file", "/var/log/t.log"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid {Pid}, started by another 'start', stopped before it was ready (see /var/log/t.log)\n"));
+        Assert.That(_out.ToString(), Is.Empty, "never 'already running' for a daemon that is not");
+    }
+
+    [Test]
+    public void Start_Fails_WhenAnotherStartsDaemonIsNotReadyWithinTheReadyTimeout()
+    {
+        _pidFiles.Setup(p => p.Inspect(PidPath)).Returns(PidFileState.Starting(Pid));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.WaitForExit(It.IsAny<TimeSpan>())).Returns(false);
+
+        Assert.That(Main("start", "--pid-file", PidPath, "--log-file", "/var/log/t.log", "--ready-timeout", "0.1"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid {Pid}, started by another 'start', is still not ready after 0.1 s (see /var/log/t.log)\n"));
+    }
+
+    [Test]
+    public void Status_SaysStarting_WithItsOwnExitCode_WhileTheDaemonIsNotReady()
+    {
+        GivenPidFile(PidFileState.Starting(Pid));
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Starting));
+        Assert.That(_out.ToString(), Is.EqualTo($"starting (pid {Pid})\n"));
+    }
+
+    [Test]
+    public void Status_IsUnknown_WhenTheLockHolderIsNotThePidTheFileNames()
+    {
+        GivenPidFile(Locked(Pid, Pid + 1));
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Unknown));
+        Assert.That(_err.ToString(), Does.Contain("not signalling anything"));
+        Assert.That(_out.ToString(), Is.Empty, "never 'running' for a holder the file does not name");
+    }
+
+    [Test]
+    public void Restart_SaysWhatToDo_WhenTheDaemonOutlivesTheStopTimeout()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.Signal(18)).Returns(true);
+        _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(1))).Returns(false);
+
+        Assert.That(Main("restart", "--pid-file", PidPath, "--stop-timeout", "1"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid {Pid} did not stop within 1 s and may still stop on its own; nothing new was started: run 'test start' once it has stopped, or restart with a longer --stop-timeout (or --force)\n"));
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
     }
 
     [Test]

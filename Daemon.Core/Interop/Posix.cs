@@ -16,6 +16,7 @@ internal static unsafe partial class Posix
     public const int StandardError = 2;
 
     private const int FdCloseOnExec = 1;
+    private const int LinuxNonBlocking = 0x800; // O_NONBLOCK, raw, as F_GETFL returns it (x86-64, arm64)
     private const int SigSetMask = 2;
     private const int SigSetBytes = 128;
     private const int SigActionBytes = 256;
@@ -102,7 +103,25 @@ internal static unsafe partial class Posix
     /// </summary>
     public static bool SetCloseOnExecFrom(int first) => SysCall(SysCloseRange, first, -1, CloseRangeCloseOnExec) == 0;
 
-    public static bool IsOpen(int fd) => Syscall.fcntl(fd, FcntlCommand.F_GETFD) >= 0;
+    /// <summary>Sets or clears O_NONBLOCK on the open file description of <paramref name="fd"/>.</summary>
+    public static bool SetNonBlocking(int fd, bool nonBlocking)
+    {
+        int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFL);
+        if (flags < 0)
+        {
+            return false;
+        }
+
+        int wanted = nonBlocking ? flags | LinuxNonBlocking : flags & ~LinuxNonBlocking;
+        return wanted == flags || Syscall.fcntl(fd, FcntlCommand.F_SETFL, wanted) == 0;
+    }
+
+    /// <summary>True when <paramref name="fd"/> is open for writing only (O_WRONLY).</summary>
+    public static bool IsWriteOnly(int fd)
+    {
+        int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFL);
+        return flags >= 0 && (flags & 3) == 1;
+    }
 
     public static int Fstat(int fd, out Stat stat, out int errno)
     {
@@ -239,13 +258,45 @@ internal static unsafe partial class Posix
         return result;
     }
 
-    /// <summary>The pid holding a lock that conflicts with a write lock on the whole file, or 0 when none.</summary>
-    public static int GetLockHolder(int fd, out int holder, out int errno)
+    /// <summary>
+    /// Who holds a lock that conflicts with a write lock on the whole file: <paramref name="type"/>
+    /// F_UNLCK when nobody, F_WRLCK or F_RDLCK otherwise, and <paramref name="holder"/> the owner's
+    /// pid (-1 for an open file description lock, which names no process).
+    /// </summary>
+    public static int GetLock(int fd, out LockType type, out int holder, out int errno)
     {
         var probe = new Flock { l_type = LockType.F_WRLCK, l_whence = SeekFlags.SEEK_SET, l_start = 0, l_len = 0 };
         int result = Syscall.fcntl(fd, FcntlCommand.F_GETLK, ref probe);
         errno = result < 0 ? LastErrno() : 0;
-        holder = result == 0 && probe.l_type != LockType.F_UNLCK ? probe.l_pid : 0;
+        type = result == 0 ? probe.l_type : LockType.F_UNLCK;
+        holder = type == LockType.F_UNLCK ? 0 : probe.l_pid;
+        return result;
+    }
+
+    // ---- Paths ---------------------------------------------------------------------------------
+
+    public static int Rename(string from, string to, out int errno)
+    {
+        int result = Syscall.rename(from, to);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    public static int ChangeMode(int fd, uint mode, out int errno)
+    {
+        int result = Syscall.fchmod(fd, (FilePermissions)mode);
+        errno = result < 0 ? LastErrno() : 0;
+        return result;
+    }
+
+    /// <summary>The f_type of the file system <paramref name="fd"/> lives on (statfs(2) magic numbers).</summary>
+    public static int FileSystemType(int fd, out long type, out int errno)
+    {
+        // struct statfs starts with f_type (a long) on every 64-bit Linux ABI; 120 bytes in all.
+        byte* buffer = stackalloc byte[256];
+        int result = Fstatfs(fd, buffer);
+        errno = result < 0 ? LastErrno() : 0;
+        type = result == 0 ? *(long*)buffer : 0;
         return result;
     }
 
@@ -401,6 +452,8 @@ internal static unsafe partial class Posix
 
     public static Group? GetGroupByName(string name) => Syscall.getgrnam(name);
 
+    public static Group? GetGroupById(uint gid) => Syscall.getgrgid(gid);
+
     public static uint[] GetGroupList(string user)
     {
         Group[] groups = Syscall.getgrouplist(user);
@@ -477,6 +530,9 @@ internal static unsafe partial class Posix
 
     [LibraryImport("libc", EntryPoint = "sigaddset")]
     private static partial int SigAddSet(byte* set, int signal);
+
+    [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static partial int Fstatfs(int fd, byte* buffer);
 
     [LibraryImport("libc", EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Unsetenv(string name);

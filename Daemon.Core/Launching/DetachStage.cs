@@ -19,8 +19,10 @@ internal static class DetachStage
             Descriptors.StandardStreamsToNull();
             Descriptors.CloseOnExecAllBut(new List<int>(keepDescriptors) { stage.ReadyFd });
 
-            // Spawned with no signal blocked and the stop signals at their defaults.
-            SelfExec.Start(StageKind.Daemon, stage.ReadyFd);
+            // Spawned with no signal blocked and the stop signals at their defaults. Its pid goes to
+            // the launcher at once, so a launcher that gives up can name what to kill.
+            int daemon = SelfExec.Start(StageKind.Daemon, stage.ReadyFd);
+            _ = ready.Send(ReadinessMessage.Pid, ReadinessMessage.Format(daemon));
             return ExitCodes.Success;
         }
         catch (DaemonException e)

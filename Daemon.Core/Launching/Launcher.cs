@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using Daemon.Files;
 using Daemon.Interop;
 using Daemon.PidFiles;
 using Daemon.Processes;
@@ -44,6 +45,7 @@ internal interface IDaemonLauncher
 /// </summary>
 internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidFiles) : IDaemonLauncher
 {
+    private const int SigKill = 9;
     private static readonly TimeSpan _exitGrace = TimeSpan.FromSeconds(5);
 
     public LaunchResult Launch(LaunchRequest request)
@@ -56,11 +58,12 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
 
         _ = Posix.SetCloseOnExec(readEnd, true);
         using var reader = new ReadinessReader(readEnd);
+        int detachStage;
         try
         {
             var keep = new List<int>(request.KeepDescriptors) { writeEnd };
             Descriptors.CloseOnExecAllBut(keep);
-            SelfExec.Start(StageKind.Detach, writeEnd);
+            detachStage = SelfExec.Start(StageKind.Detach, writeEnd);
         }
         finally
         {
@@ -68,10 +71,10 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
             Posix.Close(writeEnd);
         }
 
-        return AwaitReadiness(reader, request);
+        return AwaitReadiness(reader, request, detachStage);
     }
 
-    private LaunchResult AwaitReadiness(ReadinessReader reader, LaunchRequest request)
+    private LaunchResult AwaitReadiness(ReadinessReader reader, LaunchRequest request, int detachStage)
     {
         long deadline = Environment.TickCount64 + (long)request.ReadyTimeout.TotalMilliseconds;
         IProcessHandle? daemon = null;
@@ -83,7 +86,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                 switch (message?.Kind)
                 {
                     case null:
-                        return LaunchResult.Fail($"the daemon exited before it was ready (see {request.LogFile})");
+                        return LaunchResult.Fail($"the daemon exited before it was ready (see {PathText.Quote(request.LogFile)})");
                     case ReadinessMessage.Pid when daemon is null && TryParsePid(message.Value.Argument, out int pid):
                         daemon = processes.Open(pid);
                         break;
@@ -98,7 +101,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                         _ = daemon?.WaitForExit(_exitGrace);
                         return LaunchResult.Fail(message.Value.Argument);
                     case "TIMEOUT":
-                        return GiveUp(daemon, request);
+                        return GiveUp(reader, daemon, detachStage, request);
                     default:
                         break;
                 }
@@ -110,16 +113,27 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         }
     }
 
-    private LaunchResult GiveUp(IProcessHandle? daemon, LaunchRequest request)
+    /// <summary>
+    /// Kills what this launch started, whether or not the daemon said its pid yet. The detach stage
+    /// is our child, not yet reaped, so its pid cannot be reused: first the stage itself, so it
+    /// starts nothing more; then its process group, which setsid() made its own and in which it
+    /// started the daemon. The readiness pipe's end of file then says that every holder is gone.
+    /// </summary>
+    private LaunchResult GiveUp(ReadinessReader reader, IProcessHandle? daemon, int detachStage, LaunchRequest request)
     {
         string seconds = request.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
-        if (daemon is not null && daemon.Signal(9))
+        _ = Posix.Kill(detachStage, SigKill, out _);
+        _ = Posix.Kill(-detachStage, SigKill, out _);
+        _ = daemon?.Signal(SigKill);
+        long deadline = Environment.TickCount64 + (long)_exitGrace.TotalMilliseconds;
+        while (reader.Next(deadline) is { Kind: not "TIMEOUT" })
         {
-            _ = daemon.WaitForExit(_exitGrace);
+            // A PID line written just before the kill: whoever wrote it is dead now too.
         }
 
+        _ = daemon?.WaitForExit(_exitGrace);
         _ = pidFiles.TryRemoveStale(request.PidFile, out _);
-        return LaunchResult.Fail($"the daemon was not ready within {seconds} s and was killed (see {request.LogFile})");
+        return LaunchResult.Fail($"the daemon was not ready within {seconds} s and was killed (see {PathText.Quote(request.LogFile)})");
     }
 
     private static bool TryParsePid(string text, out int pid) =>
@@ -134,8 +148,9 @@ internal static class SelfExec
     /// <paramref name="kind"/>. The whole original command line, not what reached
     /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first.
     /// </summary>
+    /// <returns>The pid of the started copy.</returns>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static void Start(StageKind kind, int readyFd)
+    public static int Start(StageKind kind, int readyFd)
     {
         string[] commandLine = Environment.GetCommandLineArgs();
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
@@ -148,12 +163,13 @@ internal static class SelfExec
         }
 
         argv.AddRange(commandLine.AsSpan(1));
-        // The stage reports its pid itself, over the readiness pipe.
-        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), DaemonSignals.InheritedDispositions, out _);
+        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), DaemonSignals.InheritedDispositions, out int pid);
         if (errno != 0)
         {
-            throw DaemonException.FromErrno($"cannot start {program}", errno);
+            throw DaemonException.FromErrno($"cannot start {PathText.Quote(program)}", errno);
         }
+
+        return pid;
     }
 
     /// <summary>This process's environment (the marker already taken out of it) plus the next stage's marker.</summary>
@@ -162,7 +178,7 @@ internal static class SelfExec
         var variables = new List<string>
         {
             $"{Stage.KindVariable}={Stage.Name(kind)}",
-            $"{Stage.ReadyFdVariable}={readyFd.ToString(CultureInfo.InvariantCulture)}",
+            $"{Stage.ReadyFdVariable}={Stage.FormatReadyFd(readyFd)}",
         };
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
         {

@@ -39,8 +39,11 @@ internal sealed class ReadinessWriter(int fd) : IDisposable
 {
     private int _fd = fd;
 
-    /// <summary>The descriptor, to keep open across the next exec.</summary>
-    public int Descriptor => _fd;
+    /// <summary>
+    /// Marks the pipe close-on-exec: the daemon's own children must not hold it, or the launcher
+    /// would wait for them too before it sees the end of file.
+    /// </summary>
+    public void KeepFromChildren() => _ = Posix.SetCloseOnExec(_fd, true);
 
     /// <summary>Sends a message; false when the launcher is gone (EPIPE) or the pipe is closed.</summary>
     public bool Send(string kind, string argument)

@@ -29,7 +29,10 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
 
     public static Stage Command { get; } = new(StageKind.Command, -1);
 
-    /// <summary>Reads and removes the marker. A malformed or half marker is no stage at all.</summary>
+    /// <summary>
+    /// Reads and removes the marker. A malformed or half marker, or one whose descriptor is not our
+    /// readiness pipe, is no stage at all.
+    /// </summary>
     public static Stage TakeFromEnvironment()
     {
         string? kind = Environment.GetEnvironmentVariable(KindVariable);
@@ -48,16 +51,47 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
             "daemon" => StageKind.Daemon,
             _ => StageKind.Command,
         };
-        if (parsed == StageKind.Command
-            || !int.TryParse(fd, NumberStyles.None, CultureInfo.InvariantCulture, out int readyFd)
-            || readyFd < 3
-            || !Posix.IsOpen(readyFd))
+        if (parsed == StageKind.Command || !TryParseReadyFd(fd, out int readyFd, out ulong inode) || !IsReadinessPipe(readyFd, inode))
         {
+            // Whatever set these was not our launcher: a command, not a stage.
             return Command;
         }
 
         return new Stage(parsed, readyFd);
     }
+
+    /// <summary>The marker's value for the readiness pipe's write end: "FD:INODE".</summary>
+    public static string FormatReadyFd(int fd)
+    {
+        if (Posix.Fstat(fd, out Mono.Unix.Native.Stat stat, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno("cannot stat the readiness pipe", errno);
+        }
+
+        return $"{fd.ToString(CultureInfo.InvariantCulture)}:{stat.st_ino.ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    private static bool TryParseReadyFd(string? value, out int fd, out ulong inode)
+    {
+        fd = -1;
+        inode = 0;
+        int colon = value?.IndexOf(':', StringComparison.Ordinal) ?? -1;
+        return colon > 0
+            && int.TryParse(value.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out fd)
+            && ulong.TryParse(value.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out inode)
+            && fd > Posix.StandardError;
+    }
+
+    /// <summary>
+    /// True when <paramref name="fd"/> is the write end of the very pipe the launcher made: a fifo,
+    /// open write-only, with the inode the marker names. A marker copied into someone's environment
+    /// points at nothing of the kind, and the command runs as the command it is.
+    /// </summary>
+    private static bool IsReadinessPipe(int fd, ulong inode) =>
+        Posix.Fstat(fd, out Mono.Unix.Native.Stat stat, out _) == 0
+        && (stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) == Mono.Unix.Native.FilePermissions.S_IFIFO
+        && stat.st_ino == inode
+        && Posix.IsWriteOnly(fd);
 
     public static string Name(StageKind kind) => kind == StageKind.Detach ? "detach" : "daemon";
 

@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.IO;
+using Daemon.Files;
 using Daemon.Launching;
 using Daemon.PidFiles;
 using Daemon.Processes;
@@ -14,16 +15,24 @@ public abstract partial class DaemonBase
     private const int SigHup = 1;
     private const int SigKill = 9;
     private const int SigTerm = 15;
+    private const int SigCont = 18;
     private static readonly TimeSpan _killGrace = TimeSpan.FromSeconds(5);
 
     private int StartCore()
     {
         string pidFile = PidFilePath;
         PidFileState state = _system.PidFiles.Inspect(pidFile);
+        if (state.NamesItsHolder)
+        {
+            return Say($"already running (pid {state.Holder})");
+        }
+
         switch (state.Kind)
         {
+            case PidFileKind.Starting:
+                return AwaitOtherStart(pidFile, state.Holder);
             case PidFileKind.Locked:
-                return Say($"already running (pid {state.Holder})");
+                return Fail(Mismatch(pidFile, state));
             case PidFileKind.Unusable:
                 return Fail(state.Problem!);
         }
@@ -37,9 +46,56 @@ public abstract partial class DaemonBase
         return result.Outcome switch
         {
             LaunchOutcome.Ready => Say($"started (pid {result.Pid})"),
-            LaunchOutcome.AlreadyRunning => Say($"already running (pid {result.Pid})"),
+            LaunchOutcome.AlreadyRunning => AwaitOtherStart(pidFile, result.Pid),
             _ => Fail(result.Error ?? "the daemon failed to start"),
         };
+    }
+
+    /// <summary>
+    /// Another <c>start</c> got there first: its daemon counts as running only once it is ready, so
+    /// wait for its outcome (up to the ready timeout) and report that, not "already running".
+    /// </summary>
+    private int AwaitOtherStart(string pidFile, int pid)
+    {
+        long deadline = Environment.TickCount64 + (long)Options.ReadyTimeout.TotalMilliseconds;
+        IProcessHandle? daemon = null;
+        try
+        {
+            while (true)
+            {
+                PidFileState state = _system.PidFiles.Inspect(pidFile);
+                if (state.NamesItsHolder)
+                {
+                    return Say($"already running (pid {state.Holder})");
+                }
+
+                if (state.Kind != PidFileKind.Starting)
+                {
+                    return Fail($"pid {pid}, started by another 'start', stopped before it was ready (see {PathText.Quote(LogFilePath)})");
+                }
+
+                if (state.Holder != pid || daemon is null)
+                {
+                    pid = state.Holder;
+                    daemon?.Dispose();
+                    daemon = _system.Processes.Open(pid);
+                }
+
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    string seconds = Options.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+                    return Fail($"pid {pid}, started by another 'start', is still not ready after {seconds} s (see {PathText.Quote(LogFilePath)})");
+                }
+
+                // The file says "ready" by naming its holder; its exit wakes us at once.
+                _ = daemon?.WaitForExit(TimeSpan.FromMilliseconds(Math.Min(left, 20)));
+            }
+        }
+        finally
+        {
+            daemon?.Dispose();
+        }
     }
 
     private int StopCore()
@@ -57,7 +113,7 @@ public abstract partial class DaemonBase
                 return Say("not running");
         }
 
-        if (!state.NamesItsHolder)
+        if (!state.IsHeldByDaemon)
         {
             return Fail(Mismatch(pidFile, state));
         }
@@ -68,12 +124,16 @@ public abstract partial class DaemonBase
             return Fail(refusal);
         }
 
-        if (daemon is not null && daemon.Signal(SigTerm) && !daemon.WaitForExit(Options.StopTimeout))
+        // SIGCONT right after SIGTERM, as systemd does: a stopped (SIGSTOP) daemon would otherwise
+        // keep the SIGTERM pending for good.
+        if (daemon is not null && daemon.Signal(SigTerm) && daemon.Signal(SigCont) && !daemon.WaitForExit(Options.StopTimeout))
         {
             string seconds = Options.StopTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
             if (!Options.Force)
             {
-                return Fail($"pid {daemon.Pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
+                return Fail(_restarting
+                    ? $"pid {daemon.Pid} did not stop within {seconds} s and may still stop on its own; nothing new was started: run '{Name} start' once it has stopped, or restart with a longer --stop-timeout (or --force)"
+                    : $"pid {daemon.Pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
             }
 
             if (daemon.Signal(SigKill) && !daemon.WaitForExit(_killGrace))
@@ -104,13 +164,17 @@ public abstract partial class DaemonBase
                 _system.Error.WriteLine($"{Name}: {state.Problem}");
                 return ExitCodes.Unknown;
             case PidFileKind.Stale:
-                _system.Output.WriteLine($"not running, but pid file {pidFile} is left (it names {state.Content})");
+                _system.Output.WriteLine($"not running, but pid file {PathText.Quote(pidFile)} is left (it names {state.Content})");
                 return ExitCodes.Failure;
+            case PidFileKind.Starting:
+                _system.Output.WriteLine($"starting (pid {state.Holder})");
+                return ExitCodes.Starting;
         }
 
         if (!state.NamesItsHolder)
         {
             _system.Error.WriteLine($"{Name}: {Mismatch(pidFile, state)}");
+            return ExitCodes.Unknown;
         }
 
         _system.Output.WriteLine($"running (pid {state.Holder})");
@@ -129,6 +193,8 @@ public abstract partial class DaemonBase
                 return ExitCodes.ReloadNotRunning;
             case PidFileKind.Unusable:
                 return Fail(state.Problem!);
+            case PidFileKind.Starting:
+                return Fail($"pid {state.Holder} is still starting; not reloaded (try again once it is ready)");
         }
 
         if (!state.NamesItsHolder)
@@ -165,11 +231,11 @@ public abstract partial class DaemonBase
         }
 
         PidFileState again = _system.PidFiles.Inspect(pidFile);
-        if (again.Kind == PidFileKind.Locked && again.Holder != holder)
+        if (again.IsHeldByDaemon && again.Holder != holder)
         {
-            refusal = $"pid file {pidFile} changed hands (pid {holder}, now {again.Holder}); not signalling";
+            refusal = $"pid file {PathText.Quote(pidFile)} changed hands (pid {holder}, now {again.Holder}); not signalling";
         }
-        else if (again.Kind != PidFileKind.Locked)
+        else if (!again.IsHeldByDaemon)
         {
             // It exited between the two looks: nothing to signal.
             process.Dispose();
@@ -193,7 +259,7 @@ public abstract partial class DaemonBase
     }
 
     private static string Mismatch(string pidFile, PidFileState state) =>
-        $"pid file {pidFile} names {state.Content} but pid {state.Holder} holds its lock; not signalling anything";
+        $"pid file {PathText.Quote(pidFile)} names {state.Content} but pid {state.Holder} holds its lock; not signalling anything";
 
     private void CreateDefaultFolder()
     {
@@ -209,7 +275,7 @@ public abstract partial class DaemonBase
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new DaemonException($"cannot create folder {folder}: {e.Message}", e);
+                throw new DaemonException($"cannot create folder {PathText.Quote(folder)}: {e.Message}", e);
             }
         }
     }

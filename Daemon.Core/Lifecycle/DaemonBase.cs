@@ -30,6 +30,7 @@ public abstract partial class DaemonBase
     private readonly DaemonOptionSet _optionSet = new();
     private readonly DaemonPaths _paths;
     private readonly string? _helperProblem;
+    private bool _restarting;
 
     /// <summary>Creates a daemon named after the program (its executable or entry assembly).</summary>
     protected DaemonBase()
@@ -111,6 +112,12 @@ public abstract partial class DaemonBase
             return command == Command.Status ? ExitCodes.Unknown : ExitCodes.NotInstalled;
         }
 
+        if (stage.Kind == StageKind.Command && command != Command.Help && CheckFilePaths(command) is { } pathProblem)
+        {
+            _system.Error.WriteLine($"{Name}: {pathProblem}");
+            return ExitCodes.Usage;
+        }
+
         return stage.Kind switch
         {
             StageKind.Detach => DetachStage.Run(stage, [.. Options.KeepDescriptors]),
@@ -137,13 +144,21 @@ public abstract partial class DaemonBase
     /// <returns>The exit code.</returns>
     public virtual int Restart()
     {
-        int stopped = Stop();
-        return stopped == ExitCodes.Success ? Start() : stopped;
+        _restarting = true;
+        try
+        {
+            int stopped = Stop();
+            return stopped == ExitCodes.Success ? Start() : stopped;
+        }
+        finally
+        {
+            _restarting = false;
+        }
     }
 
     /// <summary>
     /// Tells whether the daemon runs: 0 running, 1 dead but its pid file is left, 3 not running,
-    /// 4 unknown.
+    /// 4 unknown, 150 starting (not ready yet).
     /// </summary>
     /// <returns>The exit code.</returns>
     public virtual int Status() => Guarded("status", StatusCore, ExitCodes.Unknown);
@@ -238,6 +253,37 @@ public abstract partial class DaemonBase
     /// <summary>Where the commands write their errors: the caller's standard error, as it was at start.</summary>
     internal TextWriter CommandError => _system.Error;
 
+    /// <summary>
+    /// Refuses file paths that cannot work: one whose name had bytes that are not UTF-8 (the
+    /// runtime turned them into U+FFFD, so it is not the file meant), or the pid file and the log
+    /// being one file (the log would overwrite the pid, and stop would refuse forever).
+    /// </summary>
+    private string? CheckFilePaths(Command command)
+    {
+        bool foreground = command == Command.Run;
+        string? pidFile = foreground ? Options.PidFile : PidFilePath;
+        string? logFile = foreground ? Options.LogFile : LogFilePath;
+        foreach (string? path in new[] { pidFile, logFile })
+        {
+            if (path is not null && Files.PathText.MayBeMangled(path))
+            {
+                return $"path {Files.PathText.Quote(path)} is not valid UTF-8 (or holds U+FFFD); name the file by a UTF-8 path";
+            }
+        }
+
+        if (pidFile is null || logFile is null)
+        {
+            return null;
+        }
+
+        bool same = pidFile == logFile
+            || (OperatingSystem.IsLinux()
+                && Posix.Lstat(pidFile, out Mono.Unix.Native.Stat a, out _) == 0
+                && Posix.Lstat(logFile, out Mono.Unix.Native.Stat b, out _) == 0
+                && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+        return same ? $"the pid file and the log file are the same file ({Files.PathText.Quote(pidFile)}); give them different paths" : null;
+    }
+
     private int Dispatch(Command command) => command switch
     {
         Command.Help => Help(),
@@ -257,7 +303,7 @@ public abstract partial class DaemonBase
         help.Append("  start     start the daemon in the background; wait until it is ready\n");
         help.Append("  stop      stop the daemon (SIGTERM, then wait; --force: SIGKILL at the timeout)\n");
         help.Append("  restart   stop the daemon if it runs, then start it\n");
-        help.Append("  status    exit 0 running, 1 dead but pid file left, 3 not running, 4 unknown\n");
+        help.Append("  status    exit 0 running, 1 dead but pid file left, 3 not running, 4 unknown, 150 starting\n");
         help.Append("  reload    ask the daemon to reopen its log and reload (SIGHUP); 7: not running\n");
         help.Append("  run       run in the foreground (systemd Type=notify, containers)\n\n");
         help.Append("Options:\n");

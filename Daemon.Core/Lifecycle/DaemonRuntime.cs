@@ -24,6 +24,7 @@ internal sealed class DaemonRuntime
     private readonly SystemdNotifier _notifier;
     private LockedPidFile? _pidFile;
     private volatile bool _ready;
+    private volatile bool _finished;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
@@ -44,12 +45,12 @@ internal sealed class DaemonRuntime
     public int Execute(ReadinessWriter? launcher)
     {
         int exitCode = ExitCodes.Failure;
-        DaemonSignals? signals = null;
+        launcher?.KeepFromChildren();
         launcher?.Send(ReadinessMessage.Pid, ReadinessMessage.Format(Environment.ProcessId));
         try
         {
             ResetInheritedSignals();
-            signals = DaemonSignals.Register(RequestStop, Reload);
+            DaemonSignals.Register(RequestStop, Reload).KeepUntilExit();
             Identity? identity = Identity.Resolve(_options.User, _options.Group);
             SetFileCreationMask();
             if (_background)
@@ -101,13 +102,16 @@ internal sealed class DaemonRuntime
         {
             launcher?.Dispose();
             _pidFile?.Remove();
-            signals?.Dispose();
             if (_pidFile is not null || _ready)
             {
                 Log.Line($"stopped (exit {exitCode})");
             }
 
             _notifier.Dispose();
+
+            // The handlers stay registered until the process ends (a late SIGTERM must not kill a
+            // daemon that is exiting cleanly with its default action); from here on they do nothing.
+            _finished = true;
         }
     }
 
@@ -146,7 +150,7 @@ internal sealed class DaemonRuntime
             return true;
         }
 
-        _pidFile = LockedPidFile.Acquire(path, Environment.ProcessId, out int holder);
+        _pidFile = LockedPidFile.Acquire(path, out int holder);
         if (_pidFile is not null)
         {
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
@@ -199,6 +203,9 @@ internal sealed class DaemonRuntime
 
     private void DeclareReady(ReadinessWriter? launcher)
     {
+        // The pid goes into the file first: whoever "start" tells that we run finds it there.
+        _pidFile?.Publish(Environment.ProcessId);
+
         // A launcher that was killed while waiting has told nobody that we run: stop, do not linger.
         if (launcher is not null && !launcher.Send(ReadinessMessage.Ready, ReadinessMessage.Format(Environment.ProcessId)))
         {
@@ -213,7 +220,7 @@ internal sealed class DaemonRuntime
 
     private void RequestStop(string signal)
     {
-        if (_stopping.IsCancellationRequested)
+        if (_finished || _stopping.IsCancellationRequested)
         {
             return;
         }
@@ -226,6 +233,12 @@ internal sealed class DaemonRuntime
 
     private void Reload()
     {
+        if (_finished || _stopping.IsCancellationRequested)
+        {
+            // Stopping: the log and the configuration are about to be closed for good.
+            return;
+        }
+
         if (!_ready)
         {
             Log.Line("reload (SIGHUP) ignored: not ready yet");

@@ -45,7 +45,8 @@ internal sealed class DaemonSystem
         bool linux = OperatingSystem.IsLinux();
         bool isRoot = linux && Posix.GetEffectiveUid() == 0;
         string? home = Environment.GetEnvironmentVariable("HOME");
-        if (string.IsNullOrEmpty(home) && linux && NativeLibraries.HelperProblem is null)
+        // A relative HOME names a different folder for the daemon (in "/") than for the commands.
+        if ((string.IsNullOrEmpty(home) || !Path.IsPathRooted(home)) && linux && NativeLibraries.HelperProblem is null)
         {
             home = Posix.GetUserById(Posix.GetEffectiveUid())?.pw_dir;
         }

@@ -24,6 +24,12 @@ public static class ExitCodes
     /// <summary>The program is not installed properly: a file it needs beside it is missing.</summary>
     public const int NotInstalled = 5;
 
+    /// <summary>
+    /// <c>status</c>: the daemon is starting (it holds its pid file but is not ready yet). From the
+    /// LSB range reserved for applications (150-199): scripts that test for 0 see "not yet running".
+    /// </summary>
+    public const int Starting = 150;
+
     /// <summary><c>reload</c>: the daemon is not running.</summary>
     public const int ReloadNotRunning = 7;
 }

@@ -2,6 +2,7 @@ using System;
 using System.Globalization;
 using System.IO;
 using System.Text;
+using Daemon.Files;
 using Daemon.Interop;
 using Mono.Unix.Native;
 
@@ -18,6 +19,8 @@ internal sealed class DaemonLog
     private readonly object _gate = new();
     private readonly Action<string>? _observer;
     private string? _path;
+    private Stat _logStat;
+    private bool _created;
 
     /// <param name="name">The daemon's name, on every line.</param>
     /// <param name="observer">Also receives each lifecycle line (a subclass's other logger).</param>
@@ -46,7 +49,7 @@ internal sealed class DaemonLog
         byte[] line = Encoding.UTF8.GetBytes(Format(firstLine));
         if (!Posix.WriteAll(Posix.StandardError, line, out int errno))
         {
-            throw DaemonException.FromErrno($"cannot write log file {path}", errno);
+            throw DaemonException.FromErrno($"cannot write log file {PathText.Quote(path)}", errno);
         }
     }
 
@@ -59,12 +62,27 @@ internal sealed class DaemonLog
         }
     }
 
-    /// <summary>Gives the log file to the user the daemon drops to, so it stays writable.</summary>
+    /// <summary>
+    /// Gives the log file to the user the daemon drops to, so it stays writable: only a file this
+    /// daemon created, or one that user owns already. Anyone else's file (root's, say) is never
+    /// handed over; the daemon keeps writing through the descriptor it has, and says so.
+    /// </summary>
     public void GiveTo(uint uid, uint gid)
     {
-        if (_path is not null && Posix.ChangeOwner(Posix.StandardError, uid, gid, out int errno) < 0)
+        if (_path is null || _logStat.st_uid == uid)
         {
-            throw DaemonException.FromErrno($"cannot hand log file {_path} to uid {uid}", errno);
+            return;
+        }
+
+        if (!_created)
+        {
+            Line($"log file {PathText.Quote(_path)} belongs to uid {_logStat.st_uid}, not to uid {uid}: left as it is, so reload cannot reopen it after rotation");
+            return;
+        }
+
+        if (Posix.ChangeOwner(Posix.StandardError, uid, gid, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno($"cannot hand log file {PathText.Quote(_path)} to uid {uid}", errno);
         }
     }
 
@@ -94,39 +112,55 @@ internal sealed class DaemonLog
         return $"{now} {_name}[{Environment.ProcessId}]: {message}\n";
     }
 
-    private static void RedirectStandardStreams(string path)
+    private void RedirectStandardStreams(string path)
     {
-        const OpenFlags flags = OpenFlags.O_WRONLY | OpenFlags.O_APPEND | OpenFlags.O_CREAT | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY;
-        int fd = Posix.Open(path, flags, (FilePermissions)0b110_100_000, out int errno);
-        if (fd < 0)
-        {
-            throw errno == (int)Errno.ENOENT
-                ? new DaemonException($"cannot open log file {path}: its folder does not exist")
-                : DaemonException.FromErrno($"cannot open log file {path}", errno);
-        }
-
+        int fd = OpenLogFile(path, out Stat stat, out bool created);
         try
         {
-            if (Posix.Fstat(fd, out Stat stat, out errno) < 0 || (stat.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
+            for (int target = Posix.StandardOutput; target <= Posix.StandardError; target++)
             {
-                // A fifo or a device would block or misbehave; /dev/null is welcome.
-                if (path != "/dev/null")
+                if (Posix.Dup2(fd, target, out int errno) < 0)
                 {
-                    throw new DaemonException($"log file {path} is not a regular file");
+                    throw DaemonException.FromErrno($"cannot redirect descriptor {target} to log file {PathText.Quote(path)}", errno);
                 }
             }
 
-            for (int target = Posix.StandardOutput; target <= Posix.StandardError; target++)
-            {
-                if (Posix.Dup2(fd, target, out errno) < 0)
-                {
-                    throw DaemonException.FromErrno($"cannot redirect descriptor {target} to log file {path}", errno);
-                }
-            }
+            _logStat = stat;
+            _created = created;
         }
         finally
         {
             Posix.Close(fd);
         }
+    }
+
+    /// <summary>
+    /// Opens the log for appending as the pid file is opened: no symbolic link, no blocking on a
+    /// fifo, a regular file with one link on a real file system. /dev/null is welcome as it is.
+    /// </summary>
+    private static int OpenLogFile(string path, out Stat stat, out bool created)
+    {
+        const OpenFlags flags = OpenFlags.O_WRONLY | OpenFlags.O_APPEND | OpenFlags.O_CREAT;
+        if (path == "/dev/null")
+        {
+            created = false;
+            int devNull = Posix.Open(path, OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY, 0, out int errno);
+            if (devNull < 0 || Posix.Fstat(devNull, out stat, out errno) < 0)
+            {
+                throw DaemonException.FromErrno("cannot open log file /dev/null", errno);
+            }
+
+            return devNull;
+        }
+
+        string? problem = GuardedFile.Open("log file", path, flags, (FilePermissions)0b110_100_000, out int fd, out stat, out created);
+        if (problem is not null)
+        {
+            throw new DaemonException(problem);
+        }
+
+        // Opened O_NONBLOCK so that a fifo could not hang us; a regular file's writes need no such flag.
+        _ = Posix.SetNonBlocking(fd, false);
+        return fd;
     }
 }

@@ -11,6 +11,9 @@ internal sealed class DaemonPaths
 {
     public DaemonPaths(string name, bool isRoot, string? runtimeDirectory, string? stateHome, string? home)
     {
+        runtimeDirectory = Absolute(runtimeDirectory);
+        stateHome = Absolute(stateHome);
+        home = Absolute(home);
         if (isRoot)
         {
             DefaultPidFile = $"/run/{name}.pid";
@@ -19,9 +22,9 @@ internal sealed class DaemonPaths
         }
 
         string state = Path.Combine(
-            !string.IsNullOrEmpty(stateHome) ? stateHome : Path.Combine(home ?? "/", ".local", "state"),
+            stateHome ?? Path.Combine(home ?? "/", ".local", "state"),
             name);
-        DefaultPidFile = !string.IsNullOrEmpty(runtimeDirectory)
+        DefaultPidFile = runtimeDirectory is not null
             ? Path.Combine(runtimeDirectory, $"{name}.pid")
             : Path.Combine(state, $"{name}.pid");
         DefaultLogFile = Path.Combine(state, $"{name}.log");
@@ -41,4 +44,11 @@ internal sealed class DaemonPaths
         Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR"),
         Environment.GetEnvironmentVariable("XDG_STATE_HOME"),
         home);
+
+    /// <summary>
+    /// The value when it is an absolute path, otherwise null: the XDG base directory spec says to
+    /// ignore relative values, and a relative one would mean one file for the daemon (after it
+    /// changed to "/") and another for the commands (in the caller's folder).
+    /// </summary>
+    private static string? Absolute(string? path) => !string.IsNullOrEmpty(path) && Path.IsPathRooted(path) ? path : null;
 }

@@ -1,16 +1,20 @@
-using System;
+using System.Threading;
+using Daemon.Files;
 using Daemon.Interop;
 using Mono.Unix.Native;
 
 namespace Daemon.PidFiles;
 
 /// <summary>
-/// The daemon's own pid file: created without following links, locked with a POSIX record lock
-/// for the daemon's whole life (the kernel releases it when the process dies), holding "PID\n".
+/// The daemon's own pid file: created without following links, write-locked with a POSIX record
+/// lock for the daemon's whole life (the kernel releases it when the process dies), empty while
+/// the daemon starts and holding "PID\n" once it is ready.
 /// </summary>
-internal sealed class LockedPidFile : IDisposable
+internal sealed class LockedPidFile : System.IDisposable
 {
-    private const int Attempts = 5;
+    private const int Attempts = 50;
+    private const uint Private = 0b110_000_000;
+    private const uint Public = 0b110_100_100;
 
     private readonly string _path;
     private readonly Stat _stat;
@@ -27,95 +31,180 @@ internal sealed class LockedPidFile : IDisposable
     public string Path => _path;
 
     /// <summary>
-    /// Creates or takes over the pid file at <paramref name="path"/> for process <paramref name="pid"/>.
-    /// Returns null and the holder's pid when another live process holds it.
+    /// Creates or takes over the pid file at <paramref name="path"/>, locked and empty. Returns null
+    /// and the holder's pid when a live daemon, ready or starting, holds it. A stale file that
+    /// someone else holds a (read) lock on is never reused: a fresh one is renamed over it.
     /// </summary>
     /// <exception cref="DaemonException">The file cannot be created, locked or written.</exception>
-    public static LockedPidFile? Acquire(string path, int pid, out int holder)
+    public static LockedPidFile? Acquire(string path, out int holder)
     {
         holder = 0;
+        string shown = PathText.Quote(path);
         for (int attempt = 0; attempt < Attempts; attempt++)
         {
-            string? problem = PidFileDescriptor.Open(path, OpenFlags.O_RDWR | OpenFlags.O_CREAT, out int fd, out Stat stat);
+            if (attempt > 0)
+            {
+                // Another start or stop is in the middle of its own few system calls.
+                Thread.Sleep(2);
+            }
+
+            string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR | OpenFlags.O_CREAT, (FilePermissions)Public, out int fd, out Stat stat, out _);
             if (problem is not null)
             {
                 throw new DaemonException(problem);
             }
 
             var candidate = new LockedPidFile(path, fd, stat);
-            bool locked = false;
             try
             {
-                locked = candidate.TryLock(out holder);
-                if (locked && PidFileDescriptor.PathStillNames(path, stat))
+                CheckOwner(shown, stat);
+                if (Posix.SetLock(fd, LockType.F_WRLCK, out int errno) == 0)
                 {
-                    candidate.WritePid(pid);
+                    if (!GuardedFile.PathStillNames(path, stat))
+                    {
+                        // Removed or replaced between open and lock: this inode is nobody's pid file.
+                        candidate.Close();
+                        continue;
+                    }
+
+                    candidate.Truncate();
                     return candidate;
+                }
+
+                if (errno is not ((int)Errno.EAGAIN or (int)Errno.EACCES))
+                {
+                    throw DaemonException.FromErrno($"cannot lock pid file {shown}", errno);
+                }
+
+                PidFileState state = PidFileStore.Classify(fd, path);
+                if (state.IsHeldByDaemon)
+                {
+                    holder = state.Holder;
+                    candidate.Close();
+                    return null;
+                }
+
+                LockedPidFile? fresh = state.Kind == PidFileKind.Stale ? ReplaceWithFresh(path, fd, stat) : null;
+                candidate.Close();
+                if (fresh is not null)
+                {
+                    return fresh;
                 }
             }
             catch
             {
-                // Only a file we hold locked is ours to remove; anyone else's is left as it was.
-                if (locked)
-                {
-                    candidate.Remove();
-                }
-                else
-                {
-                    candidate.Close();
-                }
-
+                candidate.Close();
                 throw;
             }
+        }
 
-            // Either held by a live daemon, or the path was removed/replaced between open and lock:
-            // drop this descriptor (and any lock on the orphaned inode) and look again.
-            candidate.Close();
-            if (holder > 0)
+        throw new DaemonException($"cannot lock pid file {shown}: it keeps changing hands");
+    }
+
+    /// <summary>
+    /// Replaces the stale file open as <paramref name="staleFd"/>, which someone else holds a lock
+    /// on, by a new inode: created 0600 beside it, locked, made 0644 and renamed over the path.
+    /// Null when another start is doing the same or the file changed meanwhile: try again.
+    /// </summary>
+    private static LockedPidFile? ReplaceWithFresh(string path, int staleFd, in Stat staleStat)
+    {
+        // One fixed name: its lock lets one replacer at a time through, and a replacer that died
+        // leaves an unlocked file that the next one takes over.
+        string freshPath = PidFileStore.FreshPath(path);
+        string? problem = GuardedFile.Open("pid file", freshPath, OpenFlags.O_RDWR | OpenFlags.O_CREAT, (FilePermissions)Private, out int fd, out Stat stat, out _);
+        if (problem is not null)
+        {
+            throw new DaemonException(problem);
+        }
+
+        var fresh = new LockedPidFile(path, fd, stat);
+        bool ours = false;
+        try
+        {
+            CheckOwner(PathText.Quote(freshPath), stat);
+            if (Posix.SetLock(fd, LockType.F_WRLCK, out _) < 0 || !GuardedFile.PathStillNames(freshPath, stat))
             {
+                fresh.Close();
                 return null;
             }
-        }
 
-        throw new DaemonException($"cannot lock pid file {path}: it keeps being replaced");
+            ours = true;
+            fresh.Truncate();
+            fresh.ChangeMode(Private);
+
+            // A read lock of our own on the stale file until the rename: no daemon can take it meanwhile,
+            // and the check below cannot go stale. The lock goes when the caller closes its descriptor.
+            if (Posix.SetLock(staleFd, LockType.F_RDLCK, out _) < 0 || !GuardedFile.PathStillNames(path, staleStat))
+            {
+                fresh.Abandon(freshPath);
+                return null;
+            }
+
+            fresh.ChangeMode(Public);
+            if (Posix.Rename(freshPath, path, out int errno) < 0)
+            {
+                throw DaemonException.FromErrno($"cannot replace pid file {PathText.Quote(path)}", errno);
+            }
+
+            return fresh;
+        }
+        catch
+        {
+            if (ours)
+            {
+                fresh.Abandon(freshPath);
+            }
+
+            fresh.Close();
+            throw;
+        }
     }
 
-    /// <summary>Takes the lock without waiting; false and the holder when a live process has it.</summary>
-    private bool TryLock(out int holder)
+    private static void CheckOwner(string shown, in Stat stat)
     {
-        holder = 0;
-        if (_stat.st_uid != Posix.GetEffectiveUid())
+        if (stat.st_uid != Posix.GetEffectiveUid())
         {
-            throw new DaemonException($"pid file {_path} belongs to uid {_stat.st_uid}; refusing to use it");
+            throw new DaemonException($"pid file {shown} belongs to uid {stat.st_uid}; refusing to use it");
         }
-
-        if (Posix.SetLock(_fd, LockType.F_WRLCK, out int errno) == 0)
-        {
-            return true;
-        }
-
-        if (errno is not ((int)Errno.EAGAIN or (int)Errno.EACCES))
-        {
-            throw DaemonException.FromErrno($"cannot lock pid file {_path}", errno);
-        }
-
-        // The kernel names the holder; 0 means it let go in between, and the caller retries.
-        _ = Posix.GetLockHolder(_fd, out holder, out _);
-        return false;
     }
 
-    private void WritePid(int pid)
+    /// <summary>Writes "PID\n": from now on, the file says the daemon is ready.</summary>
+    /// <exception cref="DaemonException">The pid cannot be written.</exception>
+    public void Publish(int pid)
+    {
+        Truncate();
+        byte[] content = PidFileContent.Format(pid);
+        if (!Posix.WriteAll(_fd, content, out int errno))
+        {
+            throw DaemonException.FromErrno($"cannot write pid file {PathText.Quote(_path)}", errno);
+        }
+    }
+
+    private void Truncate()
     {
         if (Posix.Truncate(_fd, out int errno) < 0)
         {
-            throw DaemonException.FromErrno($"cannot truncate pid file {_path}", errno);
+            throw DaemonException.FromErrno($"cannot truncate pid file {PathText.Quote(_path)}", errno);
+        }
+    }
+
+    private void ChangeMode(uint mode)
+    {
+        if (Posix.ChangeMode(_fd, mode, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno($"cannot set the mode of pid file {PathText.Quote(_path)}", errno);
+        }
+    }
+
+    /// <summary>Removes the fresh file we hold at <paramref name="freshPath"/> and lets it go.</summary>
+    private void Abandon(string freshPath)
+    {
+        if (_fd >= 0 && GuardedFile.PathStillNames(freshPath, _stat))
+        {
+            _ = Posix.Unlink(freshPath, out _);
         }
 
-        byte[] content = PidFileContent.Format(pid);
-        if (!Posix.WriteAll(_fd, content, out errno))
-        {
-            throw DaemonException.FromErrno($"cannot write pid file {_path}", errno);
-        }
+        Close();
     }
 
     /// <summary>
@@ -130,7 +219,7 @@ internal sealed class LockedPidFile : IDisposable
             return;
         }
 
-        if (PidFileDescriptor.PathStillNames(_path, _stat))
+        if (GuardedFile.PathStillNames(_path, _stat))
         {
             _ = Posix.Unlink(_path, out _);
         }

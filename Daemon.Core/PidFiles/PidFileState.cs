@@ -6,10 +6,16 @@ internal enum PidFileKind
     /// <summary>No file at the path: not running.</summary>
     Missing,
 
-    /// <summary>A file nobody holds locked: whatever it names, the daemon is not running.</summary>
+    /// <summary>
+    /// A file no process holds write-locked: whatever it names, the daemon is not running. A read
+    /// lock (anyone who can read the file can take one) does not make a daemon.
+    /// </summary>
     Stale,
 
-    /// <summary>A file a live process holds locked: the daemon is running.</summary>
+    /// <summary>A file a live process holds write-locked but has not written its pid to yet: a daemon in its startup.</summary>
+    Starting,
+
+    /// <summary>A file a live process holds write-locked and that names a pid: the daemon is running when it names the holder.</summary>
     Locked,
 
     /// <summary>Something at the path that cannot be read or is not a regular file.</summary>
@@ -18,7 +24,7 @@ internal enum PidFileKind
 
 /// <summary>The state of a pid file: its kind, the lock holder, the pid it names and its raw text.</summary>
 /// <param name="Kind">What was found.</param>
-/// <param name="Holder">The pid holding the lock (the kernel's word), or 0.</param>
+/// <param name="Holder">The pid holding the write lock (the kernel's word), or 0.</param>
 /// <param name="RecordedPid">The pid the file names, or null when its content is not a valid pid.</param>
 /// <param name="Content">The file's content, quoted for messages.</param>
 /// <param name="Problem">For <see cref="PidFileKind.Unusable"/>: why, as one line.</param>
@@ -28,6 +34,11 @@ internal readonly record struct PidFileState(PidFileKind Kind, int Holder, int? 
 
     public static PidFileState Unusable(string problem) => new(PidFileKind.Unusable, 0, null, "", problem);
 
-    /// <summary>True when the file names the process the kernel says holds its lock.</summary>
+    public static PidFileState Starting(int holder) => new(PidFileKind.Starting, holder, null, "\"\"", null);
+
+    /// <summary>True when the file names the process the kernel says holds its write lock: a daemon that is ready.</summary>
     public bool NamesItsHolder => Kind == PidFileKind.Locked && RecordedPid == Holder && Holder > 0;
+
+    /// <summary>True when a live daemon holds the file, ready or still starting.</summary>
+    public bool IsHeldByDaemon => NamesItsHolder || Kind == PidFileKind.Starting;
 }

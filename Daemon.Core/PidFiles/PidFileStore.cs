@@ -1,4 +1,6 @@
 using System;
+using System.Threading;
+using Daemon.Files;
 using Daemon.Interop;
 using Mono.Unix.Native;
 
@@ -7,12 +9,12 @@ namespace Daemon.PidFiles;
 /// <summary>Looks at pid files from outside the daemon: the seam the commands decide through.</summary>
 internal interface IPidFileStore
 {
-    /// <summary>Reads the file at <paramref name="path"/> and asks the kernel who holds its lock.</summary>
+    /// <summary>Reads the file at <paramref name="path"/> and asks the kernel who holds its write lock.</summary>
     PidFileState Inspect(string path);
 
     /// <summary>
-    /// Removes the file when nobody holds its lock and it is ours. True when no stale file is left
-    /// (removed, missing, or locked by a live daemon); otherwise <paramref name="problem"/> says why.
+    /// Removes the file when nobody holds it locked and it is ours. True when no stale file is left
+    /// (removed, missing, or held by a lock); otherwise <paramref name="problem"/> says why.
     /// </summary>
     bool TryRemoveStale(string path, out string? problem);
 }
@@ -20,11 +22,16 @@ internal interface IPidFileStore
 /// <summary>The real pid files, read with O_NOFOLLOW and POSIX record locks.</summary>
 internal sealed class PidFileStore : IPidFileStore
 {
+    private const int TransientLooks = 50;
+
     public static PidFileStore Instance { get; } = new();
+
+    /// <summary>The name a fresh pid file is made under before it is renamed over the path.</summary>
+    public static string FreshPath(string path) => path + ".new";
 
     public PidFileState Inspect(string path)
     {
-        string? problem = PidFileDescriptor.Open(path, OpenFlags.O_RDONLY, out int fd, out _);
+        string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDONLY, 0, out int fd, out _, out _);
         if (problem is not null)
         {
             return problem.Length == 0 ? PidFileState.Missing : PidFileState.Unusable(problem);
@@ -32,21 +39,16 @@ internal sealed class PidFileStore : IPidFileStore
 
         try
         {
-            Span<byte> buffer = stackalloc byte[PidFileContent.MaxLength + 1];
-            long n = Posix.ReadAt(fd, buffer, 0, out int errno);
-            if (n < 0)
+            PidFileState state = Classify(fd, path);
+            for (int look = 1; look < TransientLooks && IsTransient(state); look++)
             {
-                return PidFileState.Unusable(DaemonException.FromErrno($"cannot read pid file {path}", errno).Message);
+                // A stop removing a stale file, or a daemon between its lock and its truncation,
+                // holds the lock of a file naming someone else for microseconds: look again.
+                Thread.Sleep(2);
+                state = Classify(fd, path);
             }
 
-            ReadOnlySpan<byte> content = buffer[..(int)n];
-            if (Posix.GetLockHolder(fd, out int holder, out errno) < 0)
-            {
-                return PidFileState.Unusable(DaemonException.FromErrno($"cannot test the lock of pid file {path}", errno).Message);
-            }
-
-            var kind = holder > 0 ? PidFileKind.Locked : PidFileKind.Stale;
-            return new PidFileState(kind, holder, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
+            return state;
         }
         finally
         {
@@ -56,7 +58,45 @@ internal sealed class PidFileStore : IPidFileStore
 
     public bool TryRemoveStale(string path, out string? problem)
     {
-        problem = PidFileDescriptor.Open(path, OpenFlags.O_RDWR, out int fd, out Stat stat);
+        // A fresh file left by a daemon that died while replacing a poisoned one goes too.
+        return RemoveIfUnlocked(path, out problem) && RemoveIfUnlocked(FreshPath(path), out problem);
+    }
+
+    /// <summary>
+    /// What the open pid file <paramref name="fd"/> says: only a write lock held by a process makes a
+    /// daemon (a read lock or an open file description lock, whose holder is -1, does not).
+    /// </summary>
+    internal static PidFileState Classify(int fd, string path)
+    {
+        Span<byte> buffer = stackalloc byte[PidFileContent.MaxLength + 1];
+        long n = Posix.ReadAt(fd, buffer, 0, out int errno);
+        if (n < 0)
+        {
+            return PidFileState.Unusable(DaemonException.FromErrno($"cannot read pid file {PathText.Quote(path)}", errno).Message);
+        }
+
+        ReadOnlySpan<byte> content = buffer[..(int)n];
+        if (Posix.GetLock(fd, out LockType type, out int holder, out errno) < 0)
+        {
+            return PidFileState.Unusable(DaemonException.FromErrno($"cannot test the lock of pid file {PathText.Quote(path)}", errno).Message);
+        }
+
+        if (type != LockType.F_WRLCK || holder <= 0)
+        {
+            return new PidFileState(PidFileKind.Stale, 0, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
+        }
+
+        return content.IsEmpty
+            ? PidFileState.Starting(holder)
+            : new PidFileState(PidFileKind.Locked, holder, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
+    }
+
+    /// <summary>A write lock held by a process the file does not name: a passing state, not a daemon.</summary>
+    internal static bool IsTransient(in PidFileState state) => state.Kind == PidFileKind.Locked && !state.NamesItsHolder;
+
+    private static bool RemoveIfUnlocked(string path, out string? problem)
+    {
+        problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR, 0, out int fd, out Stat stat, out _);
         if (problem is not null)
         {
             bool missing = problem.Length == 0;
@@ -68,7 +108,7 @@ internal sealed class PidFileStore : IPidFileStore
         {
             if (stat.st_uid != Posix.GetEffectiveUid())
             {
-                problem = $"pid file {path} belongs to uid {stat.st_uid}; leaving it";
+                problem = $"pid file {PathText.Quote(path)} belongs to uid {stat.st_uid}; leaving it";
                 return false;
             }
 
@@ -76,20 +116,21 @@ internal sealed class PidFileStore : IPidFileStore
             // having locked the old inode, finds the path no longer names it and starts over.
             if (Posix.SetLock(fd, LockType.F_WRLCK, out int errno) < 0)
             {
-                // Held: a daemon (re)started meanwhile, and the file is its own, not stale.
+                // Held: by a daemon (re)started meanwhile, or read-locked by someone, in which case
+                // the next start replaces the file rather than reusing it. Either way, not ours to remove.
                 bool held = errno is (int)Errno.EAGAIN or (int)Errno.EACCES;
-                problem = held ? null : DaemonException.FromErrno($"cannot lock pid file {path}", errno).Message;
+                problem = held ? null : DaemonException.FromErrno($"cannot lock pid file {PathText.Quote(path)}", errno).Message;
                 return held;
             }
 
-            if (!PidFileDescriptor.PathStillNames(path, stat))
+            if (!GuardedFile.PathStillNames(path, stat))
             {
                 return true;
             }
 
             if (Posix.Unlink(path, out errno) < 0 && errno != (int)Errno.ENOENT)
             {
-                problem = DaemonException.FromErrno($"cannot remove stale pid file {path}", errno).Message;
+                problem = DaemonException.FromErrno($"cannot remove stale pid file {PathText.Quote(path)}", errno).Message;
                 return false;
             }
 
@@ -100,52 +141,4 @@ internal sealed class PidFileStore : IPidFileStore
             Posix.Close(fd);
         }
     }
-}
-
-/// <summary>Opening a pid file safely, shared by the reader, the remover and the daemon.</summary>
-internal static class PidFileDescriptor
-{
-    private const OpenFlags SafeFlags = OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY;
-
-    /// <summary>
-    /// Opens a regular file without following a symbolic link and without blocking on a fifo.
-    /// Returns null on success, "" when nothing is at the path, otherwise the problem as one line.
-    /// </summary>
-    public static string? Open(string path, OpenFlags flags, out int fd, out Stat stat)
-    {
-        stat = default;
-        fd = Posix.Open(path, flags | SafeFlags, (FilePermissions)0b110_100_100, out int errno);
-        if (fd < 0)
-        {
-            return errno switch
-            {
-                (int)Errno.ENOENT when (flags & OpenFlags.O_CREAT) == 0 => "",
-                (int)Errno.ENOENT => $"cannot create pid file {path}: its folder does not exist",
-                (int)Errno.ELOOP => $"pid file {path} is a symbolic link; refusing to follow it",
-                (int)Errno.EISDIR => $"pid file {path} is a directory",
-                _ => DaemonException.FromErrno($"cannot open pid file {path}", errno).Message,
-            };
-        }
-
-        if (Posix.Fstat(fd, out stat, out errno) < 0)
-        {
-            Posix.Close(fd);
-            fd = -1;
-            return DaemonException.FromErrno($"cannot stat pid file {path}", errno).Message;
-        }
-
-        FilePermissions type = stat.st_mode & FilePermissions.S_IFMT;
-        if (type != FilePermissions.S_IFREG)
-        {
-            Posix.Close(fd);
-            fd = -1;
-            return type == FilePermissions.S_IFDIR ? $"pid file {path} is a directory" : $"pid file {path} is not a regular file";
-        }
-
-        return null;
-    }
-
-    /// <summary>True when <paramref name="path"/> still names the inode <paramref name="opened"/> describes.</summary>
-    public static bool PathStillNames(string path, in Stat opened) =>
-        Posix.Lstat(path, out Stat now, out _) == 0 && now.st_dev == opened.st_dev && now.st_ino == opened.st_ino;
 }

@@ -24,11 +24,11 @@ internal sealed record Identity(string User, uint Uid, uint Gid, uint[] Groups)
         uint euid = Posix.GetEffectiveUid();
         Mono.Unix.Native.Passwd account = user is null
             ? Posix.GetUserById(euid) ?? throw new DaemonException($"cannot find the user of uid {euid}")
-            : Posix.GetUserByName(user) ?? throw new DaemonException($"unknown user '{user}'");
+            : FindUser(user);
         uint gid = account.pw_gid;
         if (group is not null)
         {
-            gid = (Posix.GetGroupByName(group) ?? throw new DaemonException($"unknown group '{group}'")).gr_gid;
+            gid = FindGroup(group).gr_gid;
         }
 
         if (euid != 0)
@@ -44,6 +44,21 @@ internal sealed record Identity(string User, uint Uid, uint Gid, uint[] Groups)
         uint[] groups = Posix.GetGroupList(account.pw_name);
         return new Identity(account.pw_name, account.pw_uid, gid, groups);
     }
+
+    /// <summary>A user by name, or by number as setpriv and start-stop-daemon accept it ("65534").</summary>
+    private static Mono.Unix.Native.Passwd FindUser(string user) =>
+        Posix.GetUserByName(user)
+        ?? (TryParseId(user, out uint uid) ? Posix.GetUserById(uid) : null)
+        ?? throw new DaemonException($"unknown user '{Options.CommandLine.Printable(user)}'");
+
+    /// <summary>A group by name, or by number ("65534").</summary>
+    private static Mono.Unix.Native.Group FindGroup(string group) =>
+        Posix.GetGroupByName(group)
+        ?? (TryParseId(group, out uint gid) ? Posix.GetGroupById(gid) : null)
+        ?? throw new DaemonException($"unknown group '{Options.CommandLine.Printable(group)}'");
+
+    private static bool TryParseId(string text, out uint id) =>
+        uint.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out id) && id != uint.MaxValue;
 
     /// <summary>
     /// Drops to this identity for good: supplementary groups, then the group, then the user (real,

@@ -17,6 +17,10 @@ internal sealed class DaemonSignals : IDisposable
     /// </summary>
     internal static readonly int[] InheritedDispositions = { 1, 2, 3, 10, 12, 15 };
 
+    // Registrations kept for the life of the process: once disposed (or finalized), a late stop
+    // signal would take its default action and kill a daemon that is exiting cleanly.
+    private static readonly List<DaemonSignals> _kept = new();
+
     private readonly List<PosixSignalRegistration> _registrations = new();
 
     private DaemonSignals()
@@ -48,6 +52,15 @@ internal sealed class DaemonSignals : IDisposable
         signals.Add(PosixSignal.SIGQUIT, () => stop("SIGQUIT"));
         signals.Add(PosixSignal.SIGHUP, reload);
         return signals;
+    }
+
+    /// <summary>Keeps the handlers registered until the process ends.</summary>
+    public void KeepUntilExit()
+    {
+        lock (_kept)
+        {
+            _kept.Add(this);
+        }
     }
 
     public void Dispose()

@@ -16,14 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
 
-static void report(int fd, const char *step, int err) {
+static void report(long fd, const char *step, int err) {
     char line[512];
     int n = snprintf(line, sizeof line, "ERROR %s: %s\n", step, strerror(err));
-    if (n > 0) (void)!write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n > 0) (void)!write((int)fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* Every run of the program, first: a descriptor among 0, 1 and 2 that the caller closed
@@ -42,8 +43,18 @@ __attribute__((constructor(102))) static void daemon_net_detach_stage(int argc, 
     const char *stage = getenv("DAEMON_NET_STAGE");
     const char *ready = getenv("DAEMON_NET_READY_FD");
     if (stage == NULL || strcmp(stage, "detach") != 0 || ready == NULL) return;
-    int fd = atoi(ready);
-    if (fd < 3 || fcntl(fd, F_GETFD) < 0) return; /* not a stage of ours: let the program run */
+    /* "FD:INODE": the write end of the launcher's readiness pipe. A marker that someone copied
+     * into an environment names no such pipe: not a stage of ours, let the program run (the
+     * managed code then removes the marker and runs the command). */
+    char *end;
+    long fd = strtol(ready, &end, 10);
+    if (end == ready || *end != ':' || fd < 3 || fd > 1 << 20) return;
+    const char *inode_text = end + 1;
+    unsigned long long inode = strtoull(inode_text, &end, 10);
+    struct stat st;
+    int flags = fcntl((int)fd, F_GETFL);
+    if (end == inode_text || *end != '\0' || flags < 0 || (flags & O_ACCMODE) != O_WRONLY
+        || fstat((int)fd, &st) < 0 || !S_ISFIFO(st.st_mode) || (unsigned long long)st.st_ino != inode) return;
 
     if (setsid() < 0) { report(fd, "cannot create a new session (setsid)", errno); _exit(1); }
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -74,5 +85,9 @@ __attribute__((constructor(102))) static void daemon_net_detach_stage(int argc, 
     if (err != 0 && program == self) /* replaced, removed or unreachable since: the file we came from */
         err = posix_spawn(&daemon, "/proc/self/exe", NULL, &attributes, argv, environ);
     if (err != 0) { report(fd, "cannot start the daemon", err); _exit(1); }
+    /* Its pid to the launcher at once: a launcher that gives up can name what to kill. */
+    char line[32];
+    int n = snprintf(line, sizeof line, "PID %d\n", (int)daemon);
+    if (n > 0) (void)!write((int)fd, line, (size_t)n);
     _exit(0);
 }

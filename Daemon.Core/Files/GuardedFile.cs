@@ -1,0 +1,118 @@
+using Daemon.Interop;
+using Mono.Unix.Native;
+
+namespace Daemon.Files;
+
+/// <summary>
+/// Opens the files a daemon writes as root (its pid file and its log) so that whoever can write
+/// in their folders cannot aim them elsewhere: no symbolic link is followed, a fifo never blocks,
+/// only a regular file with one link is accepted, and never one on a kernel pseudo file system.
+/// </summary>
+internal static class GuardedFile
+{
+    private const OpenFlags SafeFlags = OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY;
+
+    /// <summary>
+    /// Opens <paramref name="path"/> (<paramref name="what"/> names it in messages, "pid file").
+    /// With O_CREAT, <paramref name="created"/> says whether this call made the file.
+    /// Returns null on success, "" when nothing is at the path and O_CREAT was not asked,
+    /// otherwise the problem as one line; <paramref name="fd"/> is then -1.
+    /// </summary>
+    public static string? Open(string what, string path, OpenFlags flags, FilePermissions mode, out int fd, out Stat stat, out bool created)
+    {
+        stat = default;
+        created = false;
+        string shown = PathText.Quote(path);
+        int errno = 0;
+        fd = -1;
+        bool create = (flags & OpenFlags.O_CREAT) != 0;
+        for (int attempt = 0; attempt < 5 && fd < 0; attempt++)
+        {
+            // O_EXCL first, so "created" is the kernel's word; an existing file is opened as it is.
+            if (create)
+            {
+                fd = Posix.Open(path, flags | OpenFlags.O_EXCL | SafeFlags, mode, out errno);
+                created = fd >= 0;
+                if (fd >= 0 || errno != (int)Errno.EEXIST)
+                {
+                    break;
+                }
+            }
+
+            // Removed between the two tries: create it after all.
+            fd = Posix.Open(path, (flags & ~OpenFlags.O_CREAT) | SafeFlags, mode, out errno);
+            if (fd >= 0 || !create || errno != (int)Errno.ENOENT)
+            {
+                break;
+            }
+        }
+
+        if (fd < 0)
+        {
+            return errno switch
+            {
+                (int)Errno.ENOENT when !create => "",
+                (int)Errno.ENOENT => $"cannot create {what} {shown}: its folder does not exist",
+                (int)Errno.ELOOP => $"{what} {shown} is a symbolic link; refusing to follow it",
+                (int)Errno.EISDIR => $"{what} {shown} is a directory",
+                (int)Errno.ENXIO => $"{what} {shown} is not a regular file",
+                _ => DaemonException.FromErrno($"cannot open {what} {shown}", errno).Message,
+            };
+        }
+
+        string? problem = Check(what, shown, fd, out stat);
+        if (problem is not null)
+        {
+            Posix.Close(fd);
+            fd = -1;
+        }
+
+        return problem;
+    }
+
+    /// <summary>True when <paramref name="path"/> still names the inode <paramref name="opened"/> describes.</summary>
+    public static bool PathStillNames(string path, in Stat opened) =>
+        Posix.Lstat(path, out Stat now, out _) == 0 && now.st_dev == opened.st_dev && now.st_ino == opened.st_ino;
+
+    private static string? Check(string what, string shown, int fd, out Stat stat)
+    {
+        if (Posix.Fstat(fd, out stat, out int errno) < 0)
+        {
+            return DaemonException.FromErrno($"cannot stat {what} {shown}", errno).Message;
+        }
+
+        FilePermissions type = stat.st_mode & FilePermissions.S_IFMT;
+        if (type != FilePermissions.S_IFREG)
+        {
+            return type == FilePermissions.S_IFDIR ? $"{what} {shown} is a directory" : $"{what} {shown} is not a regular file";
+        }
+
+        if (stat.st_nlink > 1)
+        {
+            // A hard link made by someone who can write in the folder would aim root's writes at its twin.
+            return $"{what} {shown} has {stat.st_nlink} hard links; refusing to use it";
+        }
+
+        if (Posix.FileSystemType(fd, out long fsType, out errno) < 0)
+        {
+            return DaemonException.FromErrno($"cannot tell the file system of {what} {shown}", errno).Message;
+        }
+
+        return PseudoFileSystem(fsType) is { } name ? $"{what} {shown} is on {name}, not a real file system; refusing to write it" : null;
+    }
+
+    /// <summary>The name of a kernel file system whose files are settings or views, not storage.</summary>
+    private static string? PseudoFileSystem(long magic) => magic switch
+    {
+        0x9fa0 => "proc",
+        0x62656572 => "sysfs",
+        0x27e0eb or 0x63677270 => "cgroupfs",
+        0x64626720 => "debugfs",
+        0x74726163 => "tracefs",
+        0x73636673 => "securityfs",
+        0x62656570 => "configfs",
+        0xcafe4a11 => "bpffs",
+        0xde5e81e4 => "efivarfs",
+        _ => null,
+    };
+}

@@ -1,0 +1,65 @@
+using System;
+using System.Globalization;
+using System.Text;
+
+namespace Daemon.Files;
+
+/// <summary>Paths as they may be shown on a terminal or written to a log line.</summary>
+internal static class PathText
+{
+    /// <summary>
+    /// The path as it is when every character is printable; otherwise quoted the way bash's
+    /// <c>$'...'</c> writes it (<c>\n</c>, <c>\e</c>, <c>\u202e</c>), so a newline or an ANSI escape
+    /// in a hostile path never reaches the terminal as is.
+    /// </summary>
+    public static string Quote(string path)
+    {
+        if (!NeedsQuoting(path))
+        {
+            return path;
+        }
+
+        var quoted = new StringBuilder("$'");
+        foreach (char c in path)
+        {
+            quoted.Append(c switch
+            {
+                '\n' => "\\n",
+                '\t' => "\\t",
+                '\r' => "\\r",
+                '\x1b' => "\\e",
+                '\\' => "\\\\",
+                '\'' => "\\'",
+                _ when IsUnsafe(c) && c < 0x100 => "\\x" + ((int)c).ToString("x2", CultureInfo.InvariantCulture),
+                _ when IsUnsafe(c) => "\\u" + ((int)c).ToString("x4", CultureInfo.InvariantCulture),
+                _ => c.ToString(),
+            });
+        }
+
+        return quoted.Append('\'').ToString();
+    }
+
+    /// <summary>
+    /// True when <paramref name="path"/> holds U+FFFD: the runtime decodes argv and the environment
+    /// as UTF-8 and turns every invalid byte into it, so such a path may not be the file meant.
+    /// </summary>
+    public static bool MayBeMangled(string path) => path.Contains('\uFFFD', StringComparison.Ordinal);
+
+    private static bool NeedsQuoting(string path)
+    {
+        foreach (char c in path)
+        {
+            if (IsUnsafe(c))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Control characters (C0, DEL, C1), the bidirectional overrides and isolates that reorder what
+    // a terminal shows, and the replacement character of an undecodable byte.
+    private static bool IsUnsafe(char c) =>
+        char.IsControl(c) || c is >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069' or '\uFFFD' or '\u200e' or '\u200f';
+}
