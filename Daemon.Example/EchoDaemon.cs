@@ -53,7 +53,21 @@ public sealed class EchoDaemon : DaemonBase
         }
 
         LoadGreeting();
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Socket listener;
+        try
+        {
+            listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        }
+        catch (Exception e) when (e is SocketException or TypeInitializationException)
+        {
+            // The first socket starts the runtime's socket engine (epoll, a pipe): out of descriptors,
+            // its type initializer fails with the errno name in an inner exception's text only.
+            string reason = e is SocketException ? e.Message : e.InnerException?.Message.Contains("EMFILE", StringComparison.Ordinal) == true
+                ? "Too many open files"
+                : $"the runtime's socket engine did not start ({e.InnerException?.Message})";
+            throw new DaemonException($"cannot listen on 127.0.0.1:{Port}: {reason}", e);
+        }
+
         try
         {
             listener.Bind(new IPEndPoint(IPAddress.Loopback, Port));
