@@ -130,8 +130,9 @@ public sealed class EchoDaemon : DaemonBase
                     continue;
                 }
 
-                backoff.Accepted();
-                Serve(await accepting.ConfigureAwait(false), stoppingToken, closeConnections.Token);
+                Socket client = await accepting.ConfigureAwait(false);
+                backoff.Accepted(client);
+                Serve(client, stoppingToken, closeConnections.Token);
             }
 
             // The grace period runs from here: open connections drain while the queue is emptied.
@@ -196,7 +197,7 @@ public sealed class EchoDaemon : DaemonBase
             if (accepting.IsCompletedSuccessfully)
             {
                 accepted++;
-                backoff.Accepted();
+                backoff.Accepted(accepting.Result);
                 Serve(accepting.Result, stopping, closeNow);
             }
             else if (AcceptBackoff.IsShortage(accepting.Exception?.InnerException))
@@ -328,6 +329,7 @@ public sealed class EchoDaemon : DaemonBase
         private const int Reserve = 16;
         private static readonly TimeSpan _pause = TimeSpan.FromMilliseconds(50);
         private readonly EchoDaemon _owner;
+        private readonly long _limit = DescriptorLimit();
         private readonly List<SafeFileHandle> _reserve = new();
         private int? _ceiling;
         private Stopwatch? _since;
@@ -391,8 +393,19 @@ public sealed class EchoDaemon : DaemonBase
             return Task.Delay(_pause, cancellationToken);
         }
 
-        public void Accepted()
+        /// <summary>
+        /// A connection was accepted on <paramref name="client"/>. Descriptors are numbered lowest
+        /// free first, so its number tells how close the process is to its limit: within the
+        /// reserve, the connections open now become the ceiling, before any accept fails and while
+        /// the runtime still has room.
+        /// </summary>
+        public void Accepted(Socket client)
         {
+            if (client.SafeHandle.DangerousGetHandle().ToInt64() >= _limit - Reserve)
+            {
+                _ceiling = Math.Min(_ceiling ?? int.MaxValue, _owner._connections.Count + 1);
+            }
+
             if (_since is not null)
             {
                 _owner.Log($"accepting again after {_since.ElapsedMilliseconds} ms ({_pauses} pauses)");
@@ -401,5 +414,27 @@ public sealed class EchoDaemon : DaemonBase
         }
 
         public void Dispose() => _reserve.ForEach(h => h.Dispose());
+
+        /// <summary>The soft RLIMIT_NOFILE as it was when accepting began, from /proc/self/limits.</summary>
+        private static long DescriptorLimit()
+        {
+            try
+            {
+                foreach (string line in File.ReadLines("/proc/self/limits"))
+                {
+                    if (line.StartsWith("Max open files", StringComparison.Ordinal)
+                        && long.TryParse(line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], NumberStyles.None, CultureInfo.InvariantCulture, out long soft))
+                    {
+                        return soft;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            // Unknown ("unlimited", or no /proc): only a failing accept will tell.
+            return long.MaxValue;
+        }
     }
 }
