@@ -159,4 +159,65 @@ public sealed class NativeAotTests
         Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use\n"));
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
     }
+
+    [TestCase(8)]
+    [TestCase(9)]
+    [TestCase(10)]
+    public void LowDescriptorLimit_EachCommandSaysOneClearLine(int limit)
+    {
+        CommandResult started = Limited(limit, "start");
+        AssertOneClearLine(started, ExitCodes.Failure, "start");
+        if (started.ExitCode != 0)
+        {
+            _daemon.Start();
+        }
+
+        AssertOneClearLine(Limited(limit, "status"), ExitCodes.Unknown, "status");
+        CommandResult stopped = Limited(limit, "stop");
+        AssertOneClearLine(stopped, ExitCodes.Failure, "stop");
+        if (stopped.ExitCode != 0)
+        {
+            Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        }
+
+        // run in the foreground: either it fails with one line, or it serves and stops on SIGTERM.
+        int readyBefore = ReadyLines();
+        using Process run = _daemon.Launch(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _binary, "run" }.Concat(_daemon.CommonOptions), program: "/bin/bash");
+        var error = run.StandardError.ReadToEndAsync();
+        Assert.That(ExampleDaemon.Eventually(() => run.HasExited || ReadyLines() > readyBefore, TimeSpan.FromSeconds(60)), Is.True, "run ended or became ready");
+        if (!run.HasExited)
+        {
+            Assert.That(Mono.Unix.Native.Syscall.kill(run.Id, Mono.Unix.Native.Signum.SIGTERM), Is.EqualTo(0));
+        }
+
+        Assert.That(run.WaitForExit(60_000), Is.True, "run exited");
+        AssertOneClearLine(new CommandResult(run.ExitCode, "", error.Result), ExitCodes.Failure, "run");
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
+    }
+
+    private int ReadyLines() => _daemon.Log.Split(": ready").Length - 1;
+
+    private CommandResult Limited(int limit, string command) =>
+        _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _binary, command }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+
+    /// <summary>Success says nothing on standard error; a failure says one line, no stack, with its documented code.</summary>
+    private void AssertOneClearLine(CommandResult result, int failureCode, string command)
+    {
+        string context = $"{command}: {result}\nlog:\n{_daemon.Log}";
+        Assert.That(result.Error, Does.Not.Contain("   at "), context);
+        Assert.That(result.Error, Does.Not.Contain("type initializer"), context);
+        if (result.ExitCode == ExitCodes.Success || (command == "status" && result.ExitCode == ExitCodes.NotRunning))
+        {
+            Assert.That(result.Error, Is.Empty, context);
+            return;
+        }
+
+        Assert.That(result.ExitCode, Is.EqualTo(failureCode), context);
+        Assert.That(result.Error.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), context);
+        Assert.That(result.Error.Trim(), Is.Not.Empty, context);
+        if (result.Error.Contains("(see ", StringComparison.Ordinal))
+        {
+            Assert.That(_daemon.Log, Is.Not.Empty, "a message that points at the log finds something there: " + context);
+        }
+    }
 }

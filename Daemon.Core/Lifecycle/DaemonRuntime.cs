@@ -86,7 +86,8 @@ internal sealed class DaemonRuntime
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
             Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(ReadinessMessage.Error, reason);
-            if (_tellCaller)
+            // Before the log took descriptor 2, the line above already reached the caller.
+            if (_tellCaller && Log.IsOpen)
             {
                 _owner.CommandError.WriteLine($"{_owner.Name}: {reason}");
             }

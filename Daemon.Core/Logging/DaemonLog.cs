@@ -33,6 +33,9 @@ internal sealed class DaemonLog
     /// <summary>The log file, or null when lines go to the process's own standard error.</summary>
     public string? Path => _path;
 
+    /// <summary>True once descriptors 1 and 2 point at the log file (Open got that far).</summary>
+    public bool IsOpen { get; private set; }
+
     /// <summary>
     /// Opens <paramref name="path"/> for appending and makes it descriptors 1 and 2, then writes
     /// <paramref name="firstLine"/> so that a full or read-only destination fails here, at start.
@@ -42,6 +45,7 @@ internal sealed class DaemonLog
     {
         _path = path;
         RedirectStandardStreams(path);
+        IsOpen = true;
         // Console copied descriptors 1 and 2 at its first use; these writers follow whatever 1 and 2
         // are now, so a reopened log is picked up without touching Console again.
         Console.SetOut(DescriptorWriter.Create(Posix.StandardOutput));
@@ -91,8 +95,8 @@ internal sealed class DaemonLog
     {
         lock (_gate)
         {
-            Console.Error.Write(Format(message));
-            Console.Error.Flush();
+            // Not Console.Error before Open: it dup()s 2 at first use, which fails out of descriptors.
+            DescriptorWriter.StandardError.Write(Format(message));
         }
 
         try
@@ -102,7 +106,7 @@ internal sealed class DaemonLog
         catch (Exception e)
         {
             // Another logger failing must not take the daemon down; the line is in the log.
-            Console.Error.Write(Format($"log observer failed: {e.Message}"));
+            DescriptorWriter.StandardError.Write(Format($"log observer failed: {e.Message}"));
         }
     }
 

@@ -13,6 +13,10 @@ namespace Daemon.Logging;
 /// </summary>
 internal static class DescriptorWriter
 {
+    private static readonly Lazy<TextWriter> _standardError = new(() => OperatingSystem.IsLinux() && NativeLibraries.HelperProblem is null
+        ? Create(Posix.StandardError)
+        : Console.Error);
+
     /// <summary>
     /// A synchronized, auto-flushing writer onto whatever <paramref name="fd"/> is at each write
     /// (one write(2) per line, EINTR and short writes retried, a failing write dropped).
@@ -22,9 +26,22 @@ internal static class DescriptorWriter
 
     /// <summary>
     /// A writer onto a close-on-exec copy of <paramref name="fd"/>, made now: like Console's own
-    /// streams it keeps reaching the caller's terminal after 1 and 2 are pointed at a log.
+    /// streams it keeps reaching the caller's terminal after 1 and 2 are pointed at a log. Out of
+    /// descriptors, a writer onto <paramref name="fd"/> itself.
     /// </summary>
-    public static TextWriter CreateOnCopy(int fd) => Create(Posix.Duplicate(fd));
+    public static TextWriter CreateOnCopy(int fd)
+    {
+        // EMFILE (a tiny ulimit -n): the command's one line of error must still reach its caller.
+        int copy = Posix.Duplicate(fd);
+        return Create(copy >= 0 ? copy : fd);
+    }
+
+    /// <summary>
+    /// A writer onto descriptor 2 as it is at each write, needing no descriptor of its own, unlike
+    /// <see cref="Console.Error"/> (its first use dup()s 2, and fails when out of descriptors).
+    /// Console's when Mono.Posix cannot work.
+    /// </summary>
+    public static TextWriter StandardError => _standardError.Value;
 
     /// <summary>A write-only stream straight onto a descriptor, with no position of its own.</summary>
     private sealed class DescriptorStream(int fd) : Stream

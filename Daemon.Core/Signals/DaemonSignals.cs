@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using Daemon.Interop;
@@ -75,11 +76,19 @@ internal sealed class DaemonSignals : IDisposable
 
     private void Add(PosixSignal signal, Action action)
     {
-        _registrations.Add(PosixSignalRegistration.Create(signal, context =>
+        try
         {
-            // Cancel the runtime's default (terminate): the daemon stops in order instead.
-            context.Cancel = true;
-            action();
-        }));
+            _registrations.Add(PosixSignalRegistration.Create(signal, context =>
+            {
+                // Cancel the runtime's default (terminate): the daemon stops in order instead.
+                context.Cancel = true;
+                action();
+            }));
+        }
+        catch (TypeInitializationException e) when (e.InnerException is IOException inner)
+        {
+            // The runtime's signal pipe could not be made (EMFILE under a tiny ulimit -n): say that, not "a type initializer".
+            throw new DaemonException($"cannot handle {signal}: {inner.Message}", e);
+        }
     }
 }

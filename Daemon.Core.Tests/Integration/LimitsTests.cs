@@ -1,0 +1,215 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Mono.Unix.Native;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>
+/// Hard limits met by the example echo daemon: out of descriptors, a full accept queue at stop.
+/// Each test is a row of docs/RELIABILITY-limits.md.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class LimitsTests
+{
+    private static readonly TimeSpan _patience = TimeSpan.FromSeconds(30);
+    private ExampleDaemon _daemon = null!;
+
+    [SetUp]
+    public void SetUp() => _daemon = new ExampleDaemon("lim");
+
+    [TearDown]
+    public void TearDown() => _daemon.Dispose();
+
+    [Test]
+    public void OutOfDescriptors_PausesAccepting_ServesOpenConnections_ThenRecovers()
+    {
+        const int Clients = 100;
+        const int Headroom = 40;
+        // What the daemon holds once it has served a client, whatever its runtime holds; then a
+        // daemon started under a limit 40 above that (the example keeps 16 for the runtime).
+        int first = _daemon.Start();
+        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
+        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        int limit = holds + Headroom;
+        CommandResult started = _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _daemon.ProgramPath, "start" }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+        Assert.That(_daemon.Echo("warm again"), Is.EqualTo("warm again"));
+
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                // The kernel completes each connect into the listener's queue, accepted or not.
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
+                client.Connect(IPAddress.Loopback, _daemon.Port);
+                clients.Add(client);
+            }
+
+            Assert.That(_daemon.WaitForLog("out of file descriptors", _patience), Is.True, _daemon.Log);
+            HashSet<int> acceptedPorts = AcceptedPeerPorts();
+            List<int> accepted = Enumerable.Range(0, Clients).Where(i => acceptedPorts.Contains(((IPEndPoint)clients[i].LocalEndPoint!).Port)).ToList();
+            Assert.That(accepted, Has.Count.InRange(1, Clients - 1), "some clients were accepted before the limit, not all");
+
+            foreach (int i in accepted)
+            {
+                clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
+                Assert.That(ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"accepted client {i} is served at the limit\n{_daemon.Log}");
+            }
+
+            Assert.That(ExampleDaemon.IsAlive(pid), Is.True, _daemon.Log);
+            Assert.That(Occurrences(_daemon.Log, "out of file descriptors"), Is.EqualTo(1), "one line per episode, not one per failed accept");
+
+            clients.ForEach(c => c.Dispose());
+            clients.Clear();
+            Assert.That(ExampleDaemon.Eventually(() => TryEcho("after") == "after", _patience, pollMilliseconds: 50), Is.True, _daemon.Log);
+            Assert.That(_daemon.Log, Does.Match(@"accepting again after \d+ ms \(\d+ pauses\)"));
+            Assert.That(_daemon.Log, Does.Not.Contain("unhandled exception"));
+            Assert.That(ExampleDaemon.IsAlive(pid), Is.True);
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+    }
+
+    [Test]
+    public void ClientsQueuedAtStop_EachGetTheirEcho_NoneAReset()
+    {
+        const int Clients = 300;
+        int pid = _daemon.Start();
+        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
+
+        // A stopped daemon accepts nothing: every connection below completes into the listener's
+        // queue and stays there until the stop request, whatever the machine's speed.
+        Assert.That(Syscall.kill(pid, Signum.SIGSTOP), Is.EqualTo(0));
+        Assert.That(ExampleDaemon.Eventually(() => State(pid) == 'T', _patience), Is.True, "the daemon is stopped");
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
+                client.Connect(IPAddress.Loopback, _daemon.Port);
+                Assert.That(client.Send(Encoding.ASCII.GetBytes($"client-{i}\n")), Is.EqualTo($"client-{i}\n".Length));
+                clients.Add(client);
+            }
+
+            // stop's SIGTERM waits, pending, until the daemon runs again.
+            using Process stop = _daemon.Launch(new[] { "stop" }.Concat(_daemon.CommonOptions));
+            var stopOutput = stop.StandardOutput.ReadToEndAsync();
+            var stopError = stop.StandardError.ReadToEndAsync();
+            Assert.That(ExampleDaemon.Eventually(() => IsPending(pid, Signum.SIGTERM), _patience), Is.True, "stop sent SIGTERM");
+            Assert.That(Syscall.kill(pid, Signum.SIGCONT), Is.EqualTo(0));
+            Assert.That(stop.WaitForExit((int)_patience.TotalMilliseconds), Is.True, "stop finished");
+            Assert.That(stop.ExitCode, Is.EqualTo(0), $"{stopOutput.Result} {stopError.Result}");
+
+            var failures = new List<string>();
+            for (int i = 0; i < Clients; i++)
+            {
+                try
+                {
+                    string echo = ReadToEnd(clients[i]);
+                    if (echo != $"client-{i}\n")
+                    {
+                        failures.Add($"client {i}: '{echo.Trim()}'");
+                    }
+                }
+                catch (SocketException e)
+                {
+                    failures.Add($"client {i}: {e.SocketErrorCode}");
+                }
+            }
+
+            Assert.That(failures, Is.Empty, $"{failures.Count} of {Clients} clients got no echo");
+            Assert.That(_daemon.Log, Does.Contain("queued connection(s) after the stop request"));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------
+
+    /// <summary>The client ports of every connection the latest daemon logged as accepted.</summary>
+    private HashSet<int> AcceptedPeerPorts() =>
+        Regex.Matches(_daemon.Log[_daemon.Log.LastIndexOf(": starting", StringComparison.Ordinal)..], @"connection \d+ from 127\.0\.0\.1:(\d+)\n")
+            .Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))
+            .ToHashSet();
+
+    private string? TryEcho(string text)
+    {
+        try
+        {
+            return _daemon.Echo(text);
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            return null;
+        }
+    }
+
+    private static int Occurrences(string text, string part) => Regex.Matches(text, Regex.Escape(part)).Count;
+
+    /// <summary>The state letter of /proc/PID/stat: R, S, T (stopped), Z...</summary>
+    private static char State(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[stat.LastIndexOf(')') + 2];
+    }
+
+    /// <summary>True when <paramref name="signal"/> waits, sent to the process, in its shared pending set.</summary>
+    private static bool IsPending(int pid, Signum signal)
+    {
+        ulong pending = ulong.Parse(ExampleDaemon.StatusField(pid, "ShdPnd"), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        return (pending & (1UL << ((int)signal - 1))) != 0;
+    }
+
+    private static string ReadLine(Socket socket)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[256];
+        while (!received.Contains((byte)'\n'))
+        {
+            int n = socket.Receive(buffer);
+            if (n == 0)
+            {
+                break;
+            }
+
+            received.AddRange(buffer[..n]);
+        }
+
+        return Encoding.ASCII.GetString(received.ToArray());
+    }
+
+    private static string ReadToEnd(Socket socket)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[256];
+        int n;
+        while ((n = socket.Receive(buffer)) > 0)
+        {
+            received.AddRange(buffer[..n]);
+        }
+
+        return Encoding.ASCII.GetString(received.ToArray());
+    }
+}
