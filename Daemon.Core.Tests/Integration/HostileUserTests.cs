@@ -235,6 +235,16 @@ public sealed class HostileUserTests
     }
 
     [Test]
+    public void Run_WithALogOnProc_SaysWhyOnce()
+    {
+        CommandResult run = _daemon.Exec(new[] { "run", "--log-file", "/proc/self/comm", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) }, null);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        string[] lines = run.Error.TrimEnd('\n').Split('\n');
+        Assert.That(lines, Has.Length.EqualTo(1), run.Error);
+        Assert.That(lines[0], Does.EndWith("log file /proc/self/comm is on proc, not a real file system; refusing to write it"));
+    }
+
+    [Test]
     public void SamePathForPidAndLog_IsAUsageError()
     {
         string path = Path.Combine(_daemon.Folder, "both");

@@ -69,6 +69,19 @@ public sealed class NativeAotTests
         Assert.That(File.Exists(Path.Combine(_folder, "out", "libMonoPosixHelper.so")), Is.True, "Mono.Posix's native helper is published next to the binary");
     }
 
+    [TestCase("detach", "3:1", "3>/dev/null")]
+    [TestCase("detach", "3:1", "3> >(cat >/dev/null)")]
+    [TestCase("detach", "3", "3>/dev/null")]
+    [TestCase("daemon", "3:1", "3>/dev/null")]
+    public void NativeDetachStage_IgnoresAStageMarkerFromTheCaller(string stage, string fd, string redirection)
+    {
+        // The C constructor runs before the runtime: it too must take the marker only with the launcher's pipe.
+        string script = $"DAEMON_NET_STAGE={stage} DAEMON_NET_READY_FD={fd} \"$0\" status \"$@\" {redirection}; echo \"status=$?\"";
+        CommandResult result = _daemon.Exec(new[] { "-c", script, _binary }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+        Assert.That(result.Output, Is.EqualTo("not running\nstatus=3\n"), result.ToString());
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
     [Test]
     public void NativeDetachStage_GivesAProperDaemon()
     {

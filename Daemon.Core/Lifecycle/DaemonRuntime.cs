@@ -86,8 +86,8 @@ internal sealed class DaemonRuntime
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
             Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(ReadinessMessage.Error, reason);
-            // Before the log took descriptor 2, the line above already reached the caller.
-            if (_tellCaller && Log.IsOpen)
+            // Said once: a log that never opened wrote the line to the caller's stderr already.
+            if (_tellCaller && Log.Path is not null)
             {
                 _owner.CommandError.WriteLine($"{_owner.Name}: {reason}");
             }

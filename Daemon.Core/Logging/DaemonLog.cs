@@ -30,11 +30,8 @@ internal sealed class DaemonLog
         _observer = observer;
     }
 
-    /// <summary>The log file, or null when lines go to the process's own standard error.</summary>
+    /// <summary>The log file once it is open, or null while lines go to the process's own standard error.</summary>
     public string? Path => _path;
-
-    /// <summary>True once descriptors 1 and 2 point at the log file (Open got that far).</summary>
-    public bool IsOpen { get; private set; }
 
     /// <summary>
     /// Opens <paramref name="path"/> for appending and makes it descriptors 1 and 2, then writes
@@ -43,9 +40,8 @@ internal sealed class DaemonLog
     /// <exception cref="DaemonException">The file cannot be opened or written.</exception>
     public void Open(string path, string firstLine)
     {
-        _path = path;
         RedirectStandardStreams(path);
-        IsOpen = true;
+        _path = path;
         // Console copied descriptors 1 and 2 at its first use; these writers follow whatever 1 and 2
         // are now, so a reopened log is picked up without touching Console again.
         Console.SetOut(DescriptorWriter.Create(Posix.StandardOutput));
