@@ -21,6 +21,7 @@ public sealed class EchoDaemon : DaemonBase
 {
     private readonly ConcurrentDictionary<int, Task> _connections = new();
     private Socket? _listener;
+    private long _descriptorLimit = long.MaxValue;
     private int _nextConnection;
     private volatile string? _greeting;
 
@@ -80,6 +81,7 @@ public sealed class EchoDaemon : DaemonBase
         }
 
         _listener = listener;
+        _descriptorLimit = AcceptBackoff.DescriptorLimit();
         Log($"listening on 127.0.0.1:{Port}");
         return Task.CompletedTask;
     }
@@ -104,7 +106,7 @@ public sealed class EchoDaemon : DaemonBase
         // Closed as soon as the loop ends: no new connection is queued while the open ones drain.
         using (listener)
         {
-            using var backoff = new AcceptBackoff(this);
+            using var backoff = new AcceptBackoff(this, _descriptorLimit);
             while (!stoppingToken.IsCancellationRequested)
             {
                 if (!backoff.MayAccept)
@@ -329,15 +331,16 @@ public sealed class EchoDaemon : DaemonBase
         private const int Reserve = 16;
         private static readonly TimeSpan _pause = TimeSpan.FromMilliseconds(50);
         private readonly EchoDaemon _owner;
-        private readonly long _limit = DescriptorLimit();
+        private readonly long _limit;
         private readonly List<SafeFileHandle> _reserve = new();
         private int? _ceiling;
         private Stopwatch? _since;
         private int _pauses;
 
-        public AcceptBackoff(EchoDaemon owner)
+        public AcceptBackoff(EchoDaemon owner, long descriptorLimit)
         {
             _owner = owner;
+            _limit = descriptorLimit;
             try
             {
                 for (int i = 0; i < Reserve; i++)
@@ -415,8 +418,8 @@ public sealed class EchoDaemon : DaemonBase
 
         public void Dispose() => _reserve.ForEach(h => h.Dispose());
 
-        /// <summary>The soft RLIMIT_NOFILE as it was when accepting began, from /proc/self/limits.</summary>
-        private static long DescriptorLimit()
+        /// <summary>The soft RLIMIT_NOFILE, from /proc/self/limits (read in the startup hook, before ready).</summary>
+        public static long DescriptorLimit()
         {
             try
             {

@@ -284,14 +284,20 @@ public sealed class ExampleDaemon : IDisposable
     {
         try
         {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            char state = stat[stat.LastIndexOf(')') + 2];
-            return state is not ('Z' or 'X');
+            return State(pid) is not ('Z' or 'X');
         }
         catch (IOException)
         {
             return false;
         }
+    }
+
+    /// <summary>The state letter of /proc/PID/stat: R, S, T (stopped), Z (zombie)...</summary>
+    /// <exception cref="IOException">No such process.</exception>
+    public static char State(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[stat.LastIndexOf(')') + 2];
     }
 
     public static bool WaitUntilGone(int pid, TimeSpan timeout) => Eventually(() => !IsAlive(pid), timeout, pollMilliseconds: 10);

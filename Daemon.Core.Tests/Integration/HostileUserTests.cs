@@ -273,6 +273,8 @@ public sealed class HostileUserTests
 
     // ---- 5. stage markers from the caller's environment -----------------------------------------
 
+    [TestCase("daemon", "3", "3>/dev/null")]
+    [TestCase("detach", "3", "3>/dev/null")]
     [TestCase("daemon", "3:1", "3>/dev/null")]
     [TestCase("detach", "3:1", "3>/dev/null")]
     [TestCase("daemon", "3:1", "3> >(cat >/dev/null)")]

@@ -208,6 +208,22 @@ public sealed class NativeAotTests
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
     }
 
+    [TestCase(20_000)]
+    [TestCase(60_000)]
+    [TestCase(150_000)]
+    public void LowAddressSpaceLimit_EachCommandSaysOneClearLine(int kibibytes)
+    {
+        // Below the floor the runtime crashed at random (exit 255 without a word, SIGSEGV, SIGABRT).
+        foreach (string command in new[] { "start", "status", "stop", "run" })
+        {
+            CommandResult result = _daemon.Exec(new[] { "-c", $"ulimit -v {kibibytes}; exec \"$0\" \"$@\"", _binary, command }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+            Assert.That(result.ExitCode, Is.EqualTo(command == "status" ? ExitCodes.Unknown : ExitCodes.Failure), command + ": " + result);
+            Assert.That(result.Error, Is.EqualTo($"Daemon.Example: the address-space limit (ulimit -v) is {kibibytes} KiB, below the 327680 KiB the .NET runtime needs to start; raise it\n"), command);
+        }
+
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
     private int ReadyLines() => _daemon.Log.Split(": ready").Length - 1;
 
     private CommandResult Limited(int limit, string command) =>

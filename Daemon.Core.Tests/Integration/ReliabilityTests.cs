@@ -359,8 +359,10 @@ public sealed class ReliabilityTests
     public void ReadyTimeoutBeforeTheDaemonSaidItsPid_StillKillsIt([Range(1, 8)] int round)
     {
         // 10 ms: the deadline passes while the daemon's runtime is still starting, before it can
-        // say its pid; the launcher must kill it all the same, and say so truthfully.
-        CommandResult started = _daemon.Run("start", "--ready-timeout", "0.01");
+        // say its pid; the launcher must kill it all the same, and say so truthfully. Its startup
+        // hook then blocks on a fifo nobody writes: a daemon left alive would stay.
+        string fifo = MakeFifo();
+        CommandResult started = _daemon.Run("start", "--ready-timeout", "0.01", "--greeting-file", fifo);
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
         Assert.That(started.Error, Is.EqualTo($"Daemon.Example: the daemon was not ready within 0.01 s and was killed (see {_daemon.LogFile})\n"));
         Assert.That(WaitForProcesses(0), Is.Empty, "nothing lives on");
@@ -456,7 +458,7 @@ public sealed class ReliabilityTests
     {
         int pid = _daemon.Start();
         Assert.That(Syscall.kill(pid, Signum.SIGSTOP), Is.EqualTo(0));
-        Assert.That(ExampleDaemon.Eventually(() => ProcessState(pid) == 'T'), Is.True);
+        Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(pid) == 'T'), Is.True);
 
         CommandResult stopped = _daemon.Run("stop", "--stop-timeout", "30");
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
@@ -642,12 +644,6 @@ public sealed class ReliabilityTests
     }
 
     // ---- helpers -------------------------------------------------------------------------------------
-
-    private static char ProcessState(int pid)
-    {
-        string stat = File.ReadAllText($"/proc/{pid}/stat");
-        return stat[stat.LastIndexOf(')') + 2];
-    }
 
     private static string ReadToEnd(Socket socket)
     {

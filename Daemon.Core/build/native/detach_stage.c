@@ -7,7 +7,8 @@
  * session leader and has no controlling terminal. This saves one .NET runtime start per `start`.
  * Every other run, and every JIT build (which does the same in managed code), passes through.
  * Descriptors need no care here: the launcher marked all it inherited close-on-exec already.
- * A second constructor, run first in every process, reopens closed standard streams. */
+ * A second constructor, run first in every process, reopens closed standard streams and refuses an
+ * address-space limit too small for the runtime, with one line instead of a silent crash. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +38,29 @@ __attribute__((constructor(101))) static void daemon_net_standard_streams(void) 
         int null = open("/dev/null", O_RDWR); /* the lowest free number: fd itself */
         if (null >= 0 && null != fd) { (void)dup2(null, fd); (void)close(null); }
     }
+}
+
+/* Below this address-space limit (ulimit -v) the runtime's start-up fails at random, measured here:
+ * exit 255 without a word, SIGSEGV or SIGABRT, anywhere from 20 to about 260 MiB. Above it, what
+ * fails for lack of memory does so with a message of its own. */
+#define DAEMON_NET_MIN_ADDRESS_SPACE (320ULL << 20)
+
+__attribute__((constructor(101))) static void daemon_net_address_space(int argc, char **argv) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY
+        || (unsigned long long)limit.rlim_cur >= DAEMON_NET_MIN_ADDRESS_SPACE) return;
+    const char *name = argc > 0 && argv[0] != NULL ? argv[0] : "daemon";
+    const char *slash = strrchr(name, '/');
+    if (slash != NULL) name = slash + 1;
+    char line[512];
+    int n = snprintf(line, sizeof line,
+        "%s: the address-space limit (ulimit -v) is %llu KiB, below the %llu KiB the .NET runtime needs to start; raise it\n",
+        name, (unsigned long long)limit.rlim_cur >> 10, DAEMON_NET_MIN_ADDRESS_SPACE >> 10);
+    if (n > 0) (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    int status = 1; /* LSB: status answers 4, "unknown"; every other command fails */
+    for (int i = 1; i < argc; i++)
+        if (argv[i] != NULL && strcmp(argv[i], "status") == 0) status = 4;
+    _exit(status);
 }
 
 __attribute__((constructor(102))) static void daemon_net_detach_stage(int argc, char **argv) {
