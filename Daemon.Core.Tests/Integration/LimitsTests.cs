@@ -71,7 +71,10 @@ public sealed class LimitsTests
             }
 
             Assert.That(ExampleDaemon.IsAlive(pid), Is.True, _daemon.Log);
-            Assert.That(Occurrences(_daemon.Log, "out of file descriptors"), Is.EqualTo(1), "one line per episode, not one per failed accept");
+            // A busy machine may see a second episode (accepting resumed, then ran short again):
+            // still one line when each begins and one when it ends, never one per failed accept.
+            string log = _daemon.Log;
+            Assert.That(Occurrences(log, "out of file descriptors"), Is.EqualTo(Occurrences(log, "accepting again after") + 1), log);
 
             clients.ForEach(c => c.Dispose());
             clients.Clear();
