@@ -40,8 +40,8 @@ public sealed class EchoDaemon : DaemonBase
     /// <inheritdoc/>
     protected override void ConfigureOptions(DaemonOptionSet options)
     {
-        options.Add("--port", "N", "TCP port to listen on, on 127.0.0.1 (default: 8007)", v => Port = ParsePort(v));
-        options.Add("--greeting-file", "PATH", "send this file's first line to each client; reread on reload", v => GreetingFile = Path.GetFullPath(v));
+        options.Add("--port", "N", "TCP port to listen on, on 127.0.0.1", v => Port = OptionValues.Port(v), () => Port.ToString(CultureInfo.InvariantCulture));
+        options.Add("--greeting-file", "PATH", "send this file's first line to each client; reread on reload", v => GreetingFile = OptionValues.FullPath(v), () => GreetingFile);
         options.Add("--simulate-fault", "KIND", "fault drill: startup-throws, run-throws or ignore-stop", v => SimulatedFault = v is "startup-throws" or "run-throws" or "ignore-stop" ? v : throw new FormatException("expected startup-throws, run-throws or ignore-stop"));
     }
 
@@ -305,16 +305,6 @@ public sealed class EchoDaemon : DaemonBase
         {
             throw new DaemonException($"cannot read greeting file {GreetingFile}: {e.Message}", e);
         }
-    }
-
-    private static int ParsePort(string value)
-    {
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
-        {
-            throw new FormatException("expected a port from 1 to 65535");
-        }
-
-        return port;
     }
 
     /// <summary>

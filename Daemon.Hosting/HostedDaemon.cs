@@ -128,8 +128,8 @@ public class HostedDaemon : DaemonBase
     protected override void ConfigureOptions(DaemonOptionSet options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.Add("--content-root", "DIR", "folder of appsettings.json (default: the program's folder)", v => ContentRootPath = FullPath(v));
-        options.Add("--environment", "NAME", "host environment, such as Development (default: DOTNET_ENVIRONMENT, or Production)", v => EnvironmentName = NonEmpty(v));
+        options.Add("--content-root", "DIR", "folder of appsettings.json; default: the program's folder", v => ContentRootPath = OptionValues.FullPath(v), () => ContentRootPath);
+        options.Add("--environment", "NAME", "host environment, such as Development; default: DOTNET_ENVIRONMENT, or Production", v => EnvironmentName = OptionValues.NonEmpty(v), () => EnvironmentName);
     }
 
     /// <summary>Builds and starts the host; the daemon is ready when every hosted service has started.</summary>
@@ -339,10 +339,4 @@ public class HostedDaemon : DaemonBase
             (probe as IDisposable)?.Dispose();
         }
     }
-
-    private static string FullPath(string value) =>
-        value.Length == 0 || value.Contains('\0', StringComparison.Ordinal) ? throw new FormatException("not a path") : Path.GetFullPath(value);
-
-    private static string NonEmpty(string value) =>
-        value.Length == 0 || value.Contains('\0', StringComparison.Ordinal) ? throw new FormatException("empty") : value;
 }

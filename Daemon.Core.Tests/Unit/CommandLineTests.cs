@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using Daemon.Commands;
 using Daemon.Options;
 using NUnit.Framework;
 
@@ -10,11 +12,14 @@ public sealed class CommandLineTests
 {
     private static (Command, DaemonOptions) Parse(params string[] args)
     {
-        var options = new DaemonOptions();
+        var owner = new ParsedDaemon();
         var set = new DaemonOptionSet();
-        CommandLine.AddFrameworkOptions(set, options, new DaemonPaths("t", true, null, null, null));
-        return (CommandLine.Parse(args, set), options);
+        CommandLine.AddFrameworkOptions(set, owner);
+        return (CommandLine.Parse(args, set), owner.Options);
     }
+
+    /// <summary>A daemon that is only parsed for: its system is never reached.</summary>
+    private sealed class ParsedDaemon() : DaemonBase("t", new DaemonSystem(null!, null!, null!, TextWriter.Null, TextWriter.Null, isRoot: true, home: null));
 
     [Test]
     public void Parse_ReadsEveryFrameworkOption()

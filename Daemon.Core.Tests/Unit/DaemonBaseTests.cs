@@ -3,7 +3,7 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using Daemon.Launching;
-using Daemon.Lifecycle;
+using Daemon.Commands;
 using Daemon.PidFiles;
 using Daemon.Processes;
 using Moq;
@@ -403,6 +403,24 @@ public sealed class DaemonBaseTests
     {
         GivenPidFile(PidFileState.Missing);
         Assert.That(Main("--pid-file=" + PidPath, "status", "--port", "9"), Is.EqualTo(ExitCodes.NotRunning));
+    }
+
+    [Test]
+    public void Help_ShowsTheDefaultsInEffect_IncludingOnesASubclassPresets()
+    {
+        TestDaemon daemon = CreateDaemon();
+        daemon.Options.StopTimeout = TimeSpan.FromSeconds(3);
+        daemon.Options.Umask = Convert.ToInt32("027", 8);
+
+        Assert.That(daemon.Main(["--help"]), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString(), Does.Contain("how long stop waits after SIGTERM (default: 3)\n")
+            .And.Contain("file mode creation mask of the daemon (default: 027)\n")
+            .And.Contain("how long start waits for readiness (default: 30)\n")
+            .And.Contain("pid file (default: /run/test.pid)\n"));
+        foreach (CommandInfo command in CommandTable.All)
+        {
+            Assert.That(_out.ToString(), Does.Contain($"  {command.Word,-9} {command.Summary}\n"), "every command of the one table");
+        }
     }
 
     [Test]

@@ -22,12 +22,12 @@ internal static class DetachStage
             // Spawned with no signal blocked and the stop signals at their defaults. Its pid goes to
             // the launcher at once, so a launcher that gives up can name what to kill.
             int daemon = SelfExec.Start(StageKind.Daemon, stage.ReadyFd);
-            _ = ready.Send(ReadinessMessage.Pid, ReadinessMessage.Format(daemon));
+            _ = ready.Send(StageProtocol.Pid, ReadinessMessage.Format(daemon));
             return ExitCodes.Success;
         }
         catch (DaemonException e)
         {
-            _ = ready.Send(ReadinessMessage.Error, e.Message);
+            _ = ready.Send(StageProtocol.Error, e.Message);
             return ExitCodes.Failure;
         }
     }

@@ -87,15 +87,15 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                 {
                     case null:
                         return LaunchResult.Fail($"the daemon exited before it was ready (see {PathText.Quote(request.LogFile)})");
-                    case ReadinessMessage.Pid when daemon is null && TryParsePid(message.Value.Argument, out int pid):
+                    case StageProtocol.Pid when daemon is null && TryParsePid(message.Value.Argument, out int pid):
                         daemon = processes.Open(pid);
                         break;
-                    case ReadinessMessage.Ready when TryParsePid(message.Value.Argument, out int pid):
+                    case StageProtocol.Ready when TryParsePid(message.Value.Argument, out int pid):
                         return new LaunchResult(LaunchOutcome.Ready, pid, null);
-                    case ReadinessMessage.Running when TryParsePid(message.Value.Argument, out int pid):
+                    case StageProtocol.Running when TryParsePid(message.Value.Argument, out int pid):
                         _ = daemon?.WaitForExit(_exitGrace);
                         return new LaunchResult(LaunchOutcome.AlreadyRunning, pid, null);
-                    case ReadinessMessage.Error:
+                    case StageProtocol.Error:
                         // The daemon cleans up after itself; wait for it so that no process is left
                         // when start returns.
                         _ = daemon?.WaitForExit(_exitGrace);
@@ -163,7 +163,7 @@ internal static class SelfExec
         }
 
         argv.AddRange(commandLine.AsSpan(1));
-        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), DaemonSignals.InheritedDispositions, out int pid);
+        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), StageProtocol.ResetSignals, out int pid);
         if (errno != 0)
         {
             throw DaemonException.FromErrno($"cannot start {PathText.Quote(program)}", errno);
@@ -177,12 +177,12 @@ internal static class SelfExec
     {
         var variables = new List<string>
         {
-            $"{Stage.KindVariable}={Stage.Name(kind)}",
-            $"{Stage.ReadyFdVariable}={Stage.FormatReadyFd(readyFd)}",
+            $"{StageProtocol.KindVariable}={Stage.Name(kind)}",
+            $"{StageProtocol.ReadyFdVariable}={Stage.FormatReadyFd(readyFd)}",
         };
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
         {
-            if (entry.Key is string key && key != Stage.KindVariable && key != Stage.ReadyFdVariable)
+            if (entry.Key is string key && key != StageProtocol.KindVariable && key != StageProtocol.ReadyFdVariable)
             {
                 variables.Add($"{key}={entry.Value}");
             }

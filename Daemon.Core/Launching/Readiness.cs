@@ -7,23 +7,12 @@ using Daemon.Interop;
 namespace Daemon.Launching;
 
 /// <summary>
-/// The readiness pipe's protocol: one line per message, written by the stages and read by the
-/// launcher. End of file without READY or RUNNING is a failure, never success.
+/// The readiness pipe's lines: "KIND argument\n", the kinds in <see cref="StageProtocol"/>,
+/// written by the stages and read by the launcher. End of file without READY or RUNNING is a
+/// failure, never success.
 /// </summary>
 internal static class ReadinessMessage
 {
-    /// <summary>"PID n": the daemon's pid, sent first so the launcher can stop a daemon that hangs.</summary>
-    public const string Pid = "PID";
-
-    /// <summary>"READY n": pid file written and locked, startup hook returned.</summary>
-    public const string Ready = "READY";
-
-    /// <summary>"RUNNING n": another daemon holds the pid file.</summary>
-    public const string Running = "RUNNING";
-
-    /// <summary>"ERROR text": why the daemon could not start, as one line.</summary>
-    public const string Error = "ERROR";
-
     public static byte[] Format(string kind, string argument)
     {
         // One line each: newlines inside an error message would split it.

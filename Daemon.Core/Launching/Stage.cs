@@ -24,10 +24,34 @@ internal enum StageKind
 /// </summary>
 internal readonly record struct Stage(StageKind Kind, int ReadyFd)
 {
-    public const string KindVariable = "DAEMON_NET_STAGE";
-    public const string ReadyFdVariable = "DAEMON_NET_READY_FD";
-
     public static Stage Command { get; } = new(StageKind.Command, -1);
+
+    /// <summary>Which copy of the program this process is (off Linux, always a command).</summary>
+    public static Stage OfThisProcess() => OperatingSystem.IsLinux() ? TakeFromEnvironment() : Command;
+
+    /// <summary>Carries out this stage for <paramref name="owner"/> and returns the exit code.</summary>
+    public int Run(DaemonBase owner) => Kind switch
+    {
+        StageKind.Detach => Launching.DetachStage.Run(this, [.. owner.Options.KeepDescriptors]),
+        StageKind.Daemon => new Runtime.DaemonRuntime(owner, background: true).Execute(new ReadinessWriter(ReadyFd)),
+        _ => throw new InvalidOperationException("a command is no stage"),
+    };
+
+    /// <summary>
+    /// For a stage, sends <paramref name="reason"/> up the readiness pipe (the launcher must never
+    /// be left waiting) and returns the usage exit code; for a command, null: the caller says it.
+    /// </summary>
+    public int? Refuse(string reason)
+    {
+        if (Kind == StageKind.Command)
+        {
+            return null;
+        }
+
+        using var ready = new ReadinessWriter(ReadyFd);
+        _ = ready.Send(StageProtocol.Error, reason);
+        return ExitCodes.Usage;
+    }
 
     /// <summary>
     /// Reads and removes the marker. A malformed or half marker, or one whose descriptor is not our
@@ -35,20 +59,20 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
     /// </summary>
     public static Stage TakeFromEnvironment()
     {
-        string? kind = Environment.GetEnvironmentVariable(KindVariable);
-        string? fd = Environment.GetEnvironmentVariable(ReadyFdVariable);
+        string? kind = Environment.GetEnvironmentVariable(StageProtocol.KindVariable);
+        string? fd = Environment.GetEnvironmentVariable(StageProtocol.ReadyFdVariable);
         if (kind is null && fd is null)
         {
             return Command;
         }
 
-        Forget(KindVariable);
-        Forget(ReadyFdVariable);
+        Forget(StageProtocol.KindVariable);
+        Forget(StageProtocol.ReadyFdVariable);
 
         StageKind parsed = kind switch
         {
-            "detach" => StageKind.Detach,
-            "daemon" => StageKind.Daemon,
+            StageProtocol.DetachStage => StageKind.Detach,
+            StageProtocol.DaemonStage => StageKind.Daemon,
             _ => StageKind.Command,
         };
         if (parsed == StageKind.Command || !TryParseReadyFd(fd, out int readyFd, out ulong inode) || !IsReadinessPipe(readyFd, inode))
@@ -93,7 +117,7 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
         && stat.st_ino == inode
         && Posix.IsWriteOnly(fd);
 
-    public static string Name(StageKind kind) => kind == StageKind.Detach ? "detach" : "daemon";
+    public static string Name(StageKind kind) => kind == StageKind.Detach ? StageProtocol.DetachStage : StageProtocol.DaemonStage;
 
     private static void Forget(string name)
     {

@@ -18,14 +18,17 @@ internal sealed class DaemonLog
     private readonly string _name;
     private readonly object _gate = new();
     private readonly Action<string>? _observer;
+    private readonly TextWriter? _lines;
     private string? _path;
     private Stat _logStat;
     private bool _created;
 
     /// <param name="name">The daemon's name, on every line.</param>
     /// <param name="observer">Also receives each lifecycle line (a subclass's other logger).</param>
-    public DaemonLog(string name, Action<string>? observer = null)
+    /// <param name="lines">Where lines go instead of descriptor 2 (tests); null for descriptor 2.</param>
+    public DaemonLog(string name, Action<string>? observer = null, TextWriter? lines = null)
     {
+        _lines = lines;
         _name = name;
         _observer = observer;
     }
@@ -92,7 +95,7 @@ internal sealed class DaemonLog
         lock (_gate)
         {
             // Not Console.Error before Open: it dup()s 2 at first use, which fails out of descriptors.
-            DescriptorWriter.StandardError.Write(Format(message));
+            Lines.Write(Format(message));
         }
 
         try
@@ -102,9 +105,11 @@ internal sealed class DaemonLog
         catch (Exception e)
         {
             // Another logger failing must not take the daemon down; the line is in the log.
-            DescriptorWriter.StandardError.Write(Format($"log observer failed: {e.Message}"));
+            Lines.Write(Format($"log observer failed: {e.Message}"));
         }
     }
+
+    private TextWriter Lines => _lines ?? DescriptorWriter.StandardError;
 
     private string Format(string message)
     {

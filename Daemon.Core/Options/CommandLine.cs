@@ -1,20 +1,7 @@
 using System;
-using System.Globalization;
-using System.IO;
+using Daemon.Commands;
 
 namespace Daemon.Options;
-
-/// <summary>The commands a daemon program answers.</summary>
-internal enum Command
-{
-    Help,
-    Start,
-    Stop,
-    Restart,
-    Status,
-    Reload,
-    Run,
-}
 
 /// <summary>A command line that cannot be understood: usage error, exit 2.</summary>
 internal sealed class UsageException(string message) : Exception(message);
@@ -22,17 +9,22 @@ internal sealed class UsageException(string message) : Exception(message);
 /// <summary>Parses argv into a command and options; knows the framework's own options.</summary>
 internal static class CommandLine
 {
-    /// <summary>Adds the framework's options, bound to <paramref name="options"/>.</summary>
-    public static void AddFrameworkOptions(DaemonOptionSet set, DaemonOptions options, DaemonPaths paths)
+    /// <summary>
+    /// Adds the framework's options, bound to <paramref name="owner"/>'s options. Each default is
+    /// stated once, in <see cref="DaemonOptions"/> (or derived from the name, for the files), and
+    /// <c>--help</c> reads it from the instance, so a value a subclass presets is the one shown.
+    /// </summary>
+    public static void AddFrameworkOptions(DaemonOptionSet set, DaemonBase owner)
     {
-        set.Add("--pid-file", "PATH", $"pid file (default: {paths.DefaultPidFile})", v => options.PidFile = FullPath(v));
-        set.Add("--log-file", "PATH", $"log file of the daemon (default: {paths.DefaultLogFile})", v => options.LogFile = FullPath(v));
-        set.Add("--stop-timeout", "SECONDS", "how long stop waits after SIGTERM (default: 10)", v => options.StopTimeout = Seconds(v));
+        DaemonOptions options = owner.Options;
+        set.Add("--pid-file", "PATH", "pid file", v => options.PidFile = OptionValues.FullPath(v), () => owner.PidFilePath);
+        set.Add("--log-file", "PATH", "log file of the daemon", v => options.LogFile = OptionValues.FullPath(v), () => owner.LogFilePath);
+        set.Add("--stop-timeout", "SECONDS", "how long stop waits after SIGTERM", v => options.StopTimeout = OptionValues.Seconds(v), () => OptionValues.ShowSeconds(options.StopTimeout));
         set.AddFlag("--force", "stop: send SIGKILL when the stop timeout passes", () => options.Force = true);
-        set.Add("--ready-timeout", "SECONDS", "how long start waits for readiness (default: 30)", v => options.ReadyTimeout = Seconds(v));
-        set.Add("--user", "NAME", "run as this user after the startup hook (root only)", v => options.User = NonEmpty(v));
-        set.Add("--group", "NAME", "run as this group (default: the user's primary group)", v => options.Group = NonEmpty(v));
-        set.Add("--umask", "OCTAL", "file mode creation mask of the daemon (default: 022)", v => options.Umask = Octal(v));
+        set.Add("--ready-timeout", "SECONDS", "how long start waits for readiness", v => options.ReadyTimeout = OptionValues.Seconds(v), () => OptionValues.ShowSeconds(options.ReadyTimeout));
+        set.Add("--user", "NAME", "run as this user (name or uid) after the startup hook (root only)", v => options.User = OptionValues.NonEmpty(v), () => options.User);
+        set.Add("--group", "NAME", "run as this group (name or gid); default: the user's primary group", v => options.Group = OptionValues.NonEmpty(v), () => options.Group);
+        set.Add("--umask", "OCTAL", "file mode creation mask of the daemon", v => options.Umask = OptionValues.Octal(v), () => OptionValues.ShowOctal(options.Umask));
         set.AddFlag("--help", "show this help and exit", () => { });
         set.FrameworkCount = set.Count;
     }
@@ -53,7 +45,7 @@ internal static class CommandLine
             {
                 if (command is not null)
                 {
-                    throw new UsageException($"unexpected argument '{Printable(arg)}' after command '{command.Value.ToString().ToLowerInvariant()}'");
+                    throw new UsageException($"unexpected argument '{Printable(arg)}' after command '{CommandTable.Of(command.Value).Word}'");
                 }
 
                 command = ParseCommand(arg);
@@ -122,52 +114,8 @@ internal static class CommandLine
         }
     }
 
-    private static Command ParseCommand(string word) => word switch
-    {
-        "start" => Command.Start,
-        "stop" => Command.Stop,
-        "restart" => Command.Restart,
-        "status" => Command.Status,
-        "reload" => Command.Reload,
-        "run" => Command.Run,
-        "help" => Command.Help,
-        _ => throw new UsageException($"unknown command '{Printable(word)}'"),
-    };
-
-    private static string FullPath(string value)
-    {
-        if (value.Length == 0 || value.Contains('\0', StringComparison.Ordinal))
-        {
-            throw new FormatException("not a path");
-        }
-
-        // Resolved now, before the daemon changes its working directory to "/".
-        return Path.GetFullPath(value);
-    }
-
-    private static TimeSpan Seconds(string value)
-    {
-        if (!double.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds)
-            || seconds <= 0 || seconds > 24 * 3600)
-        {
-            throw new FormatException("expected a number of seconds above 0 and at most 86400");
-        }
-
-        return TimeSpan.FromSeconds(seconds);
-    }
-
-    private static int Octal(string value)
-    {
-        if (value.Length is 0 or > 4 || value.AsSpan().IndexOfAnyExceptInRange('0', '7') >= 0)
-        {
-            throw new FormatException("expected an octal mask such as 022");
-        }
-
-        return Convert.ToInt32(value, 8);
-    }
-
-    private static string NonEmpty(string value) =>
-        value.Length == 0 || value.Contains('\0', StringComparison.Ordinal) ? throw new FormatException("empty") : value;
+    private static Command ParseCommand(string word) =>
+        CommandTable.Find(word)?.Command ?? throw new UsageException($"unknown command '{Printable(word)}'");
 
     /// <summary>Keeps control characters from a hostile argument out of the terminal.</summary>
     internal static string Printable(string text)

@@ -21,14 +21,18 @@ public sealed class DaemonOptionSet
     /// <summary>Adds an option that takes a value.</summary>
     /// <param name="name">The option, with its leading dashes, such as <c>--port</c>.</param>
     /// <param name="valueName">The value's name in the help text, such as <c>N</c>.</param>
-    /// <param name="description">One line for <c>--help</c>, with the default.</param>
+    /// <param name="description">One line for <c>--help</c>.</param>
     /// <param name="apply">Receives the value; throws <see cref="FormatException"/> or
     /// <see cref="ArgumentException"/> (or returns an error through <see cref="DaemonException"/>)
-    /// when it is invalid, which becomes a usage error.</param>
-    public void Add(string name, string valueName, string description, Action<string> apply)
+    /// when it is invalid, which becomes a usage error. <see cref="OptionValues"/> has the
+    /// common parsers.</param>
+    /// <param name="currentValue">The value in effect, which <c>--help</c> shows as the default
+    /// (read when help is shown, so a value preset in code is the one shown); null for none.</param>
+    public void Add(string name, string valueName, string description, Action<string> apply, Func<string?>? currentValue = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(valueName);
-        Register(new Entry(name, valueName, description, apply, null));
+        ArgumentNullException.ThrowIfNull(apply);
+        Register(new Entry(name, valueName, description, apply, null, currentValue));
     }
 
     /// <summary>Adds an option that takes no value.</summary>
@@ -38,7 +42,7 @@ public sealed class DaemonOptionSet
     public void AddFlag(string name, string description, Action apply)
     {
         ArgumentNullException.ThrowIfNull(apply);
-        Register(new Entry(name, null, description, null, apply));
+        Register(new Entry(name, null, description, null, apply, null));
     }
 
     internal int FrameworkCount { get; set; }
@@ -64,7 +68,8 @@ public sealed class DaemonOptionSet
         {
             Entry e = _entries[i];
             string left = e.ValueName is null ? e.Name : $"{e.Name} {e.ValueName}";
-            help.Append(CultureInfo.InvariantCulture, $"  {left,-24} {e.Description}\n");
+            string shown = e.CurrentValue?.Invoke() is { } value ? $" (default: {value})" : "";
+            help.Append(CultureInfo.InvariantCulture, $"  {left,-24} {e.Description}{shown}\n");
         }
     }
 
@@ -85,5 +90,5 @@ public sealed class DaemonOptionSet
         _entries.Add(entry);
     }
 
-    internal readonly record struct Entry(string Name, string? ValueName, string Description, Action<string>? ApplyValue, Action? ApplyFlag);
+    internal readonly record struct Entry(string Name, string? ValueName, string Description, Action<string>? ApplyValue, Action? ApplyFlag, Func<string?>? CurrentValue);
 }

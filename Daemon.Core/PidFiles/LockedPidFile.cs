@@ -10,7 +10,7 @@ namespace Daemon.PidFiles;
 /// lock for the daemon's whole life (the kernel releases it when the process dies), empty while
 /// the daemon starts and holding "PID\n" once it is ready.
 /// </summary>
-internal sealed class LockedPidFile : System.IDisposable
+internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
 {
     private const int Attempts = 50;
     private const uint Private = 0b110_000_000;

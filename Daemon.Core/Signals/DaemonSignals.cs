@@ -12,12 +12,6 @@ namespace Daemon.Signals;
 /// </summary>
 internal sealed class DaemonSignals : IDisposable
 {
-    /// <summary>
-    /// The stop and reload signals (HUP, INT, QUIT, USR1, USR2, TERM): an "ignore" inherited for any
-    /// of them is undone, here and when a stage starts the next one.
-    /// </summary>
-    internal static readonly int[] InheritedDispositions = { 1, 2, 3, 10, 12, 15 };
-
     // Registrations kept for the life of the process: once disposed (or finalized), a late stop
     // signal would take its default action and kill a daemon that is exiting cleanly.
     private static readonly List<DaemonSignals> _kept = new();
@@ -35,7 +29,7 @@ internal sealed class DaemonSignals : IDisposable
     public static void ResetInherited()
     {
         Posix.UnblockAllSignals();
-        foreach (int signal in InheritedDispositions)
+        foreach (int signal in Launching.StageProtocol.ResetSignals)
         {
             if (Posix.IsIgnored(signal))
             {

@@ -7,7 +7,8 @@
  * session leader and has no controlling terminal. This saves one .NET runtime start per `start`.
  * Every other run, and every JIT build (which does the same in managed code), passes through.
  * Descriptors need no care here: the launcher marked all it inherited close-on-exec already.
- * A second constructor, run first in every process, reopens closed standard streams and refuses an
+ * The marker names, message kinds and exit code are Daemon.Launching.StageProtocol's; a test fails
+ * when this copy disagrees. A second constructor, run first in every process, reopens closed standard streams and refuses an
  * address-space limit too small for the runtime, with one line instead of a silent crash. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -92,6 +93,7 @@ __attribute__((constructor(102))) static void daemon_net_detach_stage(int argc, 
     sigset_t none, defaults;
     sigemptyset(&none);
     sigemptyset(&defaults);
+    /* StageProtocol.ResetSignals says why each; StageProtocolTests keeps the two lists equal. */
     int stops[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM };
     for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) sigaddset(&defaults, stops[i]);
     posix_spawnattr_t attributes;

@@ -14,7 +14,7 @@ public sealed class TemplateDaemonClass : DaemonBase
     /// <inheritdoc/>
     protected override void ConfigureOptions(DaemonOptionSet options)
     {
-        options.Add("--interval", "SECONDS", "time between two rounds of work (default: 10)", v => _interval = Seconds(v));
+        options.Add("--interval", "SECONDS", "time between two rounds of work", v => _interval = OptionValues.Seconds(v), () => _interval.TotalSeconds.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <inheritdoc/>
@@ -45,9 +45,4 @@ public sealed class TemplateDaemonClass : DaemonBase
         // The log file was reopened already; re-read configuration here.
         Log("reloaded");
     }
-
-    private static TimeSpan Seconds(string value) =>
-        double.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds) && seconds > 0
-            ? TimeSpan.FromSeconds(seconds)
-            : throw new FormatException("expected a number of seconds above 0");
 }

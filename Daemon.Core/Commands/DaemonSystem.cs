@@ -6,7 +6,7 @@ using Daemon.Logging;
 using Daemon.PidFiles;
 using Daemon.Processes;
 
-namespace Daemon.Lifecycle;
+namespace Daemon.Commands;
 
 /// <summary>
 /// Everything the commands learn from or do to the operating system, in one place: the narrow

@@ -1,14 +1,12 @@
 using System;
 using System.Threading;
-using Daemon.Interop;
 using Daemon.Launching;
 using Daemon.Logging;
 using Daemon.PidFiles;
 using Daemon.Security;
-using Daemon.Signals;
 using Daemon.Systemd;
 
-namespace Daemon.Lifecycle;
+namespace Daemon.Runtime;
 
 /// <summary>
 /// The daemon's life inside its own process, for <c>start</c> (background) and <c>run</c>
@@ -22,18 +20,26 @@ internal sealed class DaemonRuntime
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _reloadGate = new();
     private readonly SystemdNotifier _notifier;
-    private LockedPidFile? _pidFile;
+    private readonly IDaemonSteps _steps;
+    private IPidFile? _pidFile;
     private volatile bool _ready;
     private volatile bool _finished;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
     public DaemonRuntime(DaemonBase owner, bool background)
+        : this(owner, background, DaemonSteps.Instance, null)
+    {
+    }
+
+    /// <summary>For testing: a daemon whose steps go to <paramref name="steps"/> and whose log lines to <paramref name="logLines"/>.</summary>
+    internal DaemonRuntime(DaemonBase owner, bool background, IDaemonSteps steps, System.IO.TextWriter? logLines)
     {
         _owner = owner;
         _options = owner.Options;
         _background = background;
-        Log = new DaemonLog(owner.Name, owner.InvokeLogged);
+        _steps = steps;
+        Log = new DaemonLog(owner.Name, owner.InvokeLogged, logLines);
         _notifier = background ? new SystemdNotifier(null) : SystemdNotifier.FromEnvironment();
         owner.Runtime = this;
     }
@@ -46,24 +52,24 @@ internal sealed class DaemonRuntime
     {
         int exitCode = ExitCodes.Failure;
         launcher?.KeepFromChildren();
-        launcher?.Send(ReadinessMessage.Pid, ReadinessMessage.Format(Environment.ProcessId));
+        launcher?.Send(StageProtocol.Pid, ReadinessMessage.Format(Environment.ProcessId));
         try
         {
-            ResetInheritedSignals();
-            DaemonSignals.Register(RequestStop, Reload).KeepUntilExit();
-            Identity? identity = Identity.Resolve(_options.User, _options.Group);
-            SetFileCreationMask();
+            CheckMainLoop();
+            _steps.HandleSignals(RequestStop, Reload);
+            Identity? identity = _steps.ResolveIdentity(_options.User, _options.Group);
+            _steps.SetFileCreationMask(_options.Umask);
             if (_background)
             {
-                ChangeWorkingDirectory();
-                OpenLog(_owner.LogFilePath);
+                _steps.ChangeWorkingDirectory(_options.WorkingDirectory);
+                _steps.RedirectStreams(Log, _owner.LogFilePath);
             }
             else if (_options.LogFile is not null)
             {
                 // Whoever runs "run --log-file" still hears why startup failed, not only the log:
                 // through the command's error stream, a copy of 2 made before the log took it over.
                 _tellCaller = true;
-                OpenLog(_options.LogFile);
+                _steps.RedirectStreams(Log, _options.LogFile);
             }
             else
             {
@@ -85,7 +91,7 @@ internal sealed class DaemonRuntime
         {
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
             Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
-            _ = launcher?.Send(ReadinessMessage.Error, reason);
+            _ = launcher?.Send(StageProtocol.Error, reason);
             // Said once: a log that never opened wrote the line to the caller's stderr already.
             if (_tellCaller && Log.Path is not null)
             {
@@ -116,31 +122,14 @@ internal sealed class DaemonRuntime
         }
     }
 
-    private static void ResetInheritedSignals()
+    /// <summary>A daemon that overrides neither Run nor RunAsync fails here, before it is ready.</summary>
+    private void CheckMainLoop()
     {
-        if (OperatingSystem.IsLinux())
+        if (!_owner.HasMainLoop)
         {
-            DaemonSignals.ResetInherited();
+            throw new DaemonException($"{_owner.GetType().Name} overrides neither Run nor RunAsync: it has no main loop");
         }
     }
-
-    private void SetFileCreationMask()
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            Posix.SetFileCreationMask((uint)_options.Umask & 0b111_111_111);
-        }
-    }
-
-    private void ChangeWorkingDirectory()
-    {
-        if (Posix.ChangeDirectory(_options.WorkingDirectory, out int errno) < 0)
-        {
-            throw DaemonException.FromErrno($"cannot change working directory to {_options.WorkingDirectory}", errno);
-        }
-    }
-
-    private void OpenLog(string path) => Log.Open(path, "starting");
 
     /// <summary>Takes the pid file; false when another daemon holds it (reported, not an error for start).</summary>
     private bool LockPidFile(ReadinessWriter? launcher)
@@ -151,7 +140,7 @@ internal sealed class DaemonRuntime
             return true;
         }
 
-        _pidFile = LockedPidFile.Acquire(path, out int holder);
+        _pidFile = _steps.LockPidFile(path, out int holder);
         if (_pidFile is not null)
         {
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
@@ -165,7 +154,7 @@ internal sealed class DaemonRuntime
         Log.Line($"already running (pid {holder})");
         if (launcher is not null)
         {
-            _ = launcher.Send(ReadinessMessage.Running, ReadinessMessage.Format(holder));
+            _ = launcher.Send(StageProtocol.Running, ReadinessMessage.Format(holder));
             return false;
         }
 
@@ -196,9 +185,7 @@ internal sealed class DaemonRuntime
             return;
         }
 
-        // The pid file stays root's: a daemon user able to rewrite it could aim root's kill anywhere.
-        Log.GiveTo(identity.Uid, identity.Gid);
-        identity.Apply();
+        _steps.DropPrivileges(Log, identity);
         Log.Line($"running as user {identity.User} (uid {identity.Uid}, gid {identity.Gid})");
     }
 
@@ -208,7 +195,7 @@ internal sealed class DaemonRuntime
         _pidFile?.Publish(Environment.ProcessId);
 
         // A launcher that was killed while waiting has told nobody that we run: stop, do not linger.
-        if (launcher is not null && !launcher.Send(ReadinessMessage.Ready, ReadinessMessage.Format(Environment.ProcessId)))
+        if (launcher is not null && !launcher.Send(StageProtocol.Ready, ReadinessMessage.Format(Environment.ProcessId)))
         {
             throw new DaemonException("the launcher went away before the daemon was ready");
         }

@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Reflection;
 using System.Text;
@@ -6,7 +7,8 @@ using System.Threading;
 using System.Threading.Tasks;
 using Daemon.Interop;
 using Daemon.Launching;
-using Daemon.Lifecycle;
+using Daemon.Commands;
+using Daemon.Runtime;
 using Daemon.Options;
 
 namespace Daemon;
@@ -24,6 +26,7 @@ namespace Daemon;
 /// ready, and runs <see cref="Run"/> until SIGTERM or SIGINT cancels its token.</para>
 /// <para><c>run</c> does the same in the foreground, for systemd (<c>Type=notify</c>) and containers.</para>
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.NonPublicMethods)]
 public abstract partial class DaemonBase
 {
     private readonly DaemonSystem _system;
@@ -83,47 +86,51 @@ public abstract partial class DaemonBase
             throw new InvalidOperationException("Main runs once per daemon instance");
         }
 
-        Stage stage = OperatingSystem.IsLinux() ? Stage.TakeFromEnvironment() : Stage.Command;
+        Stage stage = Stage.OfThisProcess();
+        int? refused = Parse(args, stage, out Command command);
+        if (refused is not null)
+        {
+            return refused.Value;
+        }
 
-        Command command;
+        return stage.Kind == StageKind.Command ? CommandTable.Of(command).Run(this) : stage.Run(this);
+    }
+
+    /// <summary>
+    /// Reads the command line into <see cref="Options"/>; null when the command can run, otherwise
+    /// the exit code of a usage error (or of a program installed without its native helper).
+    /// </summary>
+    private int? Parse(string[] args, Stage stage, out Command command)
+    {
         try
         {
-            CommandLine.AddFrameworkOptions(_optionSet, Options, _paths);
+            CommandLine.AddFrameworkOptions(_optionSet, this);
             ConfigureOptions(_optionSet);
             command = CommandLine.Parse(args, _optionSet);
         }
         catch (UsageException e)
         {
-            if (stage.Kind != StageKind.Command)
-            {
-                // Cannot happen with the launcher's own arguments, but never leave it waiting.
-                using var ready = new ReadinessWriter(stage.ReadyFd);
-                _ = ready.Send(ReadinessMessage.Error, e.Message);
-                return ExitCodes.Usage;
-            }
-
-            _system.Error.WriteLine($"{Name}: {e.Message} (try '{Name} --help')");
-            return ExitCodes.Usage;
+            command = Command.Help;
+            return stage.Refuse(e.Message) ?? Refuse($"{e.Message} (try '{Name} --help')", ExitCodes.Usage);
         }
 
-        if (_helperProblem is not null && stage.Kind == StageKind.Command && command != Command.Help)
+        if (stage.Kind != StageKind.Command || command == Command.Help)
         {
-            _system.Error.WriteLine($"{Name}: {_helperProblem}");
-            return command == Command.Status ? ExitCodes.Unknown : ExitCodes.NotInstalled;
+            return null;
         }
 
-        if (stage.Kind == StageKind.Command && command != Command.Help && CheckFilePaths(command) is { } pathProblem)
+        if (_helperProblem is not null)
         {
-            _system.Error.WriteLine($"{Name}: {pathProblem}");
-            return ExitCodes.Usage;
+            return Refuse(_helperProblem, command == Command.Status ? ExitCodes.Unknown : ExitCodes.NotInstalled);
         }
 
-        return stage.Kind switch
-        {
-            StageKind.Detach => DetachStage.Run(stage, [.. Options.KeepDescriptors]),
-            StageKind.Daemon => new DaemonRuntime(this, background: true).Execute(new ReadinessWriter(stage.ReadyFd)),
-            _ => Dispatch(command),
-        };
+        return CheckFilePaths(command) is { } problem ? Refuse(problem, ExitCodes.Usage) : null;
+    }
+
+    private int Refuse(string message, int exitCode)
+    {
+        _system.Error.WriteLine($"{Name}: {message}");
+        return exitCode;
     }
 
     /// <summary>
@@ -238,6 +245,18 @@ public abstract partial class DaemonBase
 
     internal DaemonRuntime? Runtime { get; set; }
 
+    /// <summary>True when the subclass overrides <see cref="Run"/> or <see cref="RunAsync"/>.</summary>
+    internal bool HasMainLoop =>
+        Overrides(nameof(Run), typeof(void)) || Overrides(nameof(RunAsync), typeof(Task));
+
+    private bool Overrides(string method, Type returns)
+    {
+        // DaemonBase keeps its subclasses' non-public methods for trimming and Native AOT (see
+        // the class attribute), so this look-up sees the override wherever it is declared.
+        MethodInfo? found = GetType().GetMethod(method, BindingFlags.Instance | BindingFlags.NonPublic, [typeof(CancellationToken)]);
+        return found is not null && found.ReturnType == returns && found.DeclaringType != typeof(DaemonBase);
+    }
+
     internal DaemonSystem Os => _system;
 
     internal DaemonPaths Paths => _paths;
@@ -284,29 +303,18 @@ public abstract partial class DaemonBase
         return same ? $"the pid file and the log file are the same file ({Files.PathText.Quote(pidFile)}); give them different paths" : null;
     }
 
-    private int Dispatch(Command command) => command switch
-    {
-        Command.Help => Help(),
-        Command.Start => Start(),
-        Command.Stop => Stop(),
-        Command.Restart => Restart(),
-        Command.Status => Status(),
-        Command.Reload => Reload(),
-        _ => RunInForeground(),
-    };
-
-    private int Help()
+    /// <summary>Prints the usage, the commands and every option with the default in effect, on stdout.</summary>
+    internal int Help()
     {
         var help = new StringBuilder();
         help.Append($"Usage: {Name} COMMAND [OPTIONS]\n\n");
         help.Append("Commands:\n");
-        help.Append("  start     start the daemon in the background; wait until it is ready\n");
-        help.Append("  stop      stop the daemon (SIGTERM, then wait; --force: SIGKILL at the timeout)\n");
-        help.Append("  restart   stop the daemon if it runs, then start it\n");
-        help.Append("  status    exit 0 running, 1 dead but pid file left, 3 not running, 4 unknown, 150 starting\n");
-        help.Append("  reload    ask the daemon to reopen its log and reload (SIGHUP); 7: not running\n");
-        help.Append("  run       run in the foreground (systemd Type=notify, containers)\n\n");
-        help.Append("Options:\n");
+        foreach (CommandInfo info in CommandTable.All)
+        {
+            help.Append(CultureInfo.InvariantCulture, $"  {info.Word,-9} {info.Summary}\n");
+        }
+
+        help.Append("\nOptions:\n");
         _optionSet.AppendHelp(help, 0, _optionSet.FrameworkCount);
         if (_optionSet.Count > _optionSet.FrameworkCount)
         {

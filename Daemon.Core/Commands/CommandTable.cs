@@ -1,0 +1,64 @@
+using System;
+using System.Collections.Generic;
+
+namespace Daemon.Commands;
+
+/// <summary>The commands a daemon program answers.</summary>
+internal enum Command
+{
+    Help,
+    Start,
+    Stop,
+    Restart,
+    Status,
+    Reload,
+    Run,
+}
+
+/// <summary>One command: the word that names it, its line in <c>--help</c>, and what carries it out.</summary>
+internal sealed record CommandInfo(Command Command, string Word, string Summary, Func<DaemonBase, int> Run);
+
+/// <summary>
+/// The one table of commands that parsing, dispatch and <c>--help</c> all read, in the order
+/// <c>--help</c> lists them.
+/// </summary>
+internal static class CommandTable
+{
+    public static IReadOnlyList<CommandInfo> All { get; } =
+    [
+        new(Command.Start, "start", "start the daemon in the background; wait until it is ready", d => d.Start()),
+        new(Command.Stop, "stop", "stop the daemon (SIGTERM, then wait; --force: SIGKILL at the timeout)", d => d.Stop()),
+        new(Command.Restart, "restart", "stop the daemon if it runs, then start it", d => d.Restart()),
+        new(Command.Status, "status", "exit 0 running, 1 dead but pid file left, 3 not running, 4 unknown, 150 starting", d => d.Status()),
+        new(Command.Reload, "reload", "ask the daemon to reopen its log and reload (SIGHUP); 7: not running", d => d.Reload()),
+        new(Command.Run, "run", "run in the foreground (systemd Type=notify, containers)", d => d.RunInForeground()),
+        new(Command.Help, "help", "show this help and exit", d => d.Help()),
+    ];
+
+    /// <summary>The command named <paramref name="word"/>, or null.</summary>
+    public static CommandInfo? Find(string word)
+    {
+        foreach (CommandInfo info in All)
+        {
+            if (info.Word == word)
+            {
+                return info;
+            }
+        }
+
+        return null;
+    }
+
+    public static CommandInfo Of(Command command)
+    {
+        foreach (CommandInfo info in All)
+        {
+            if (info.Command == command)
+            {
+                return info;
+            }
+        }
+
+        throw new ArgumentOutOfRangeException(nameof(command));
+    }
+}

@@ -1,0 +1,56 @@
+namespace Daemon.Launching;
+
+/// <summary>
+/// What the launcher, the detach stage and the daemon agree on, in one place. The native detach
+/// stage (<c>build/native/detach_stage.c</c>) keeps a copy in C, and a test fails when they differ.
+/// </summary>
+/// <remarks>
+/// The layout of a stage's descriptors: 0-2 on /dev/null (the detach stage points them there; the
+/// daemon then puts its log on 1 and 2), the readiness pipe's write end at the number the marker
+/// names (not close-on-exec until the daemon runs; the daemon marks it so), the descriptors
+/// <see cref="DaemonOptions.KeepDescriptors"/> names, and nothing else the launcher inherited.
+/// </remarks>
+internal static class StageProtocol
+{
+    /// <summary>The marker variable naming the stage: <see cref="DetachStage"/> or <see cref="DaemonStage"/>.</summary>
+    public const string KindVariable = "DAEMON_NET_STAGE";
+
+    /// <summary>The marker variable naming the readiness pipe's write end, as "FD:INODE".</summary>
+    public const string ReadyFdVariable = "DAEMON_NET_READY_FD";
+
+    /// <summary>The middle copy: setsid(), standard streams to /dev/null, start the daemon, exit.</summary>
+    public const string DetachStage = "detach";
+
+    /// <summary>The final copy: the daemon.</summary>
+    public const string DaemonStage = "daemon";
+
+    /// <summary>"PID n": the daemon's pid, sent by the detach stage as soon as it started it, and by the daemon.</summary>
+    public const string Pid = "PID";
+
+    /// <summary>"READY n": pid file locked and written, startup hook returned.</summary>
+    public const string Ready = "READY";
+
+    /// <summary>"RUNNING n": another daemon, ready or starting, holds the pid file.</summary>
+    public const string Running = "RUNNING";
+
+    /// <summary>"ERROR text": why the stage or the daemon could not start, as one line.</summary>
+    public const string Error = "ERROR";
+
+    /// <summary>The exit code of a stage that failed (its reason went up the pipe first).</summary>
+    public const int StageFailed = ExitCodes.Failure;
+
+    /// <summary>
+    /// The signals whose inherited disposition each stage resets to the default before it starts
+    /// the next, and that the daemon unblocks and un-ignores: an inherited SIG_IGN wins over a
+    /// .NET handler, which then never runs.
+    /// </summary>
+    public static readonly int[] ResetSignals =
+    {
+        1,  // SIGHUP: nohup and "cmd &" in a script ignore it; reload must reach the daemon.
+        2,  // SIGINT: ignored for background jobs of a non-interactive shell; a foreground run stops on it.
+        3,  // SIGQUIT: ignored like SIGINT for background jobs; a stop signal of the daemon.
+        10, // SIGUSR1: free for the daemon's own use, which an inherited SIG_IGN would silently defeat.
+        12, // SIGUSR2: likewise.
+        15, // SIGTERM: a caller may ignore it (trap '' TERM); stop must still reach the daemon.
+    };
+}
