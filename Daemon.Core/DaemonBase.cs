@@ -5,11 +5,11 @@ using System.Reflection;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
+using Daemon.Commands;
 using Daemon.Interop;
 using Daemon.Launching;
-using Daemon.Commands;
-using Daemon.Runtime;
 using Daemon.Options;
+using Daemon.Runtime;
 
 namespace Daemon;
 

@@ -3,21 +3,6 @@ using System.Collections.Generic;
 
 namespace Daemon.Commands;
 
-/// <summary>The commands a daemon program answers.</summary>
-internal enum Command
-{
-    Help,
-    Start,
-    Stop,
-    Restart,
-    Status,
-    Reload,
-    Run,
-}
-
-/// <summary>One command: the word that names it, its line in <c>--help</c>, and what carries it out.</summary>
-internal sealed record CommandInfo(Command Command, string Word, string Summary, Func<DaemonBase, int> Run);
-
 /// <summary>
 /// The one table of commands that parsing, dispatch and <c>--help</c> all read, in the order
 /// <c>--help</c> lists them.

@@ -1,36 +1,12 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using System.IO;
 using Daemon.Files;
 using Daemon.Interop;
 using Daemon.PidFiles;
 using Daemon.Processes;
-using Daemon.Signals;
 
 namespace Daemon.Launching;
-
-/// <summary>What <c>start</c> learned from the daemon it launched.</summary>
-internal enum LaunchOutcome
-{
-    /// <summary>The daemon is up: pid file locked, startup hook returned.</summary>
-    Ready,
-
-    /// <summary>Another daemon already held the pid file.</summary>
-    AlreadyRunning,
-
-    /// <summary>The daemon failed before it was ready and is gone.</summary>
-    Failed,
-}
-
-/// <summary>The result of a launch: its outcome, the pid concerned, and the error line on failure.</summary>
-internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, string? Error)
-{
-    public static LaunchResult Fail(string error) => new(LaunchOutcome.Failed, 0, error);
-}
-
-/// <summary>What a launch needs to know.</summary>
-internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors);
 
 /// <summary>Starts the daemon in the background and reports how it went: the seam behind <c>start</c>.</summary>
 internal interface IDaemonLauncher
@@ -138,56 +114,4 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
 
     private static bool TryParsePid(string text, out int pid) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out pid) && pid > 0;
-}
-
-/// <summary>Starts another copy of this very program in a given stage.</summary>
-internal static class SelfExec
-{
-    /// <summary>
-    /// Starts this program again, with the command line it was started with, as stage
-    /// <paramref name="kind"/>. The whole original command line, not what reached
-    /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first.
-    /// </summary>
-    /// <returns>The pid of the started copy.</returns>
-    /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static int Start(StageKind kind, int readyFd)
-    {
-        string[] commandLine = Environment.GetCommandLineArgs();
-        string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
-        var argv = new List<string> { program };
-
-        // Under "dotnet app.dll" the process is the dotnet host: the app is its first argument.
-        if (Path.GetFileNameWithoutExtension(program) == "dotnet")
-        {
-            argv.Add(commandLine[0]);
-        }
-
-        argv.AddRange(commandLine.AsSpan(1));
-        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), StageProtocol.ResetSignals, out int pid);
-        if (errno != 0)
-        {
-            throw DaemonException.FromErrno($"cannot start {PathText.Quote(program)}", errno);
-        }
-
-        return pid;
-    }
-
-    /// <summary>This process's environment (the marker already taken out of it) plus the next stage's marker.</summary>
-    private static string[] StageEnvironment(StageKind kind, int readyFd)
-    {
-        var variables = new List<string>
-        {
-            $"{StageProtocol.KindVariable}={Stage.Name(kind)}",
-            $"{StageProtocol.ReadyFdVariable}={Stage.FormatReadyFd(readyFd)}",
-        };
-        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
-        {
-            if (entry.Key is string key && key != StageProtocol.KindVariable && key != StageProtocol.ReadyFdVariable)
-            {
-                variables.Add($"{key}={entry.Value}");
-            }
-        }
-
-        return [.. variables];
-    }
 }

@@ -4,19 +4,6 @@ using Daemon.Interop;
 
 namespace Daemon.Launching;
 
-/// <summary>Which copy of the program this process is.</summary>
-internal enum StageKind
-{
-    /// <summary>Started by a person or a service manager: a command to carry out.</summary>
-    Command,
-
-    /// <summary>The middle copy: calls setsid(), starts the daemon, exits.</summary>
-    Detach,
-
-    /// <summary>The final copy: the daemon itself.</summary>
-    Daemon,
-}
-
 /// <summary>
 /// The marker that tells a re-executed copy which stage it is and where its readiness pipe is.
 /// Read once and removed from the environment at once, so a program the daemon starts is never

@@ -3,9 +3,6 @@ using Daemon.Commands;
 
 namespace Daemon.Options;
 
-/// <summary>A command line that cannot be understood: usage error, exit 2.</summary>
-internal sealed class UsageException(string message) : Exception(message);
-
 /// <summary>Parses argv into a command and options; knows the framework's own options.</summary>
 internal static class CommandLine
 {

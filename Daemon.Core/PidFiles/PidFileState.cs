@@ -1,27 +1,5 @@
 namespace Daemon.PidFiles;
 
-/// <summary>What a look at a pid file found.</summary>
-internal enum PidFileKind
-{
-    /// <summary>No file at the path: not running.</summary>
-    Missing,
-
-    /// <summary>
-    /// A file no process holds write-locked: whatever it names, the daemon is not running. A read
-    /// lock (anyone who can read the file can take one) does not make a daemon.
-    /// </summary>
-    Stale,
-
-    /// <summary>A file a live process holds write-locked but has not written its pid to yet: a daemon in its startup.</summary>
-    Starting,
-
-    /// <summary>A file a live process holds write-locked and that names a pid: the daemon is running when it names the holder.</summary>
-    Locked,
-
-    /// <summary>Something at the path that cannot be read or is not a regular file.</summary>
-    Unusable,
-}
-
 /// <summary>The state of a pid file: its kind, the lock holder, the pid it names and its raw text.</summary>
 /// <param name="Kind">What was found.</param>
 /// <param name="Holder">The pid holding the write lock (the kernel's word), or 0.</param>

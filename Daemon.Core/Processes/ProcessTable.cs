@@ -6,27 +6,6 @@ using Mono.Unix.Native;
 
 namespace Daemon.Processes;
 
-/// <summary>Finds live processes by pid: the seam through which the commands signal and wait.</summary>
-internal interface IProcessTable
-{
-    /// <summary>A handle on the live process <paramref name="pid"/>, or null when there is none.</summary>
-    IProcessHandle? Open(int pid);
-}
-
-/// <summary>One process, held so that pid reuse cannot redirect a signal to a stranger.</summary>
-internal interface IProcessHandle : IDisposable
-{
-    /// <summary>The process id.</summary>
-    int Pid { get; }
-
-    /// <summary>Sends <paramref name="signal"/>; false when the process has already exited.</summary>
-    /// <exception cref="DaemonException">The signal is not permitted.</exception>
-    bool Signal(int signal);
-
-    /// <summary>Blocks until the process exits (a zombie has exited); false after <paramref name="timeout"/>.</summary>
-    bool WaitForExit(TimeSpan timeout);
-}
-
 /// <summary>The real process table, through pidfds where the kernel has them (Linux 5.3 and later).</summary>
 internal sealed class ProcessTable : IProcessTable
 {

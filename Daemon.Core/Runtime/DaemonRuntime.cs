@@ -2,7 +2,6 @@ using System;
 using System.Threading;
 using Daemon.Launching;
 using Daemon.Logging;
-using Daemon.PidFiles;
 using Daemon.Security;
 using Daemon.Systemd;
 

@@ -1,4 +1,3 @@
-using System;
 using Daemon.Interop;
 
 namespace Daemon.Security;

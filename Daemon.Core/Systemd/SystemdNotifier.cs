@@ -31,9 +31,6 @@ internal sealed class SystemdNotifier : IDisposable
 
     public static SystemdNotifier FromEnvironment() => new(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"));
 
-    /// <summary>True when a supervisor listens.</summary>
-    public bool IsEnabled => _socket is not null;
-
     /// <summary>READY=1 with the main pid: the startup hook returned.</summary>
     public void Ready() => Send($"READY=1\nMAINPID={Environment.ProcessId}");
 

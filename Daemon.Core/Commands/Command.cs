@@ -1,0 +1,13 @@
+namespace Daemon.Commands;
+
+/// <summary>The commands a daemon program answers.</summary>
+internal enum Command
+{
+    Help,
+    Start,
+    Stop,
+    Restart,
+    Status,
+    Reload,
+    Run,
+}

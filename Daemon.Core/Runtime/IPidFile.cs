@@ -1,0 +1,14 @@
+namespace Daemon.Runtime;
+
+/// <summary>The daemon's own pid file, held locked for its whole life.</summary>
+internal interface IPidFile
+{
+    /// <summary>The path of the file.</summary>
+    string Path { get; }
+
+    /// <summary>Writes the pid: from now on, the file says the daemon is ready.</summary>
+    void Publish(int pid);
+
+    /// <summary>Removes the file if the path still names it, and lets the lock go.</summary>
+    void Remove();
+}
