@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.IO.Compression;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json;
@@ -75,11 +76,20 @@ public sealed class DaemonTemplateTests
     }
 
     [Test]
-    public void Template_DefaultsToTheDaemonCoreVersionOfThisRepository()
+    public void PackedTemplate_DefaultsToTheOneVersionOfThisRepository()
     {
-        using JsonDocument template = JsonDocument.Parse(File.ReadAllText(Path.Combine(TemplateFolder, ".template.config", "template.json")));
-        JsonElement symbol = template.RootElement.GetProperty("symbols").GetProperty("DaemonCoreVersion");
-        Assert.That(symbol.GetProperty("defaultValue").GetString(), Is.EqualTo(DaemonCoreVersion()));
+        // Directory.Build.props states the version once; the pack stamps it into template.json.
+        string feed = Path.Combine(_daemon.Folder, "template-feed");
+        Dotnet(_daemon.Folder, "pack", Path.Combine(TestEnvironment.RepositoryRoot, "templates", "Daemon.Templates.csproj"), "-o", feed, "--disable-build-servers", "-nologo");
+        string version = DaemonCoreVersion();
+        using ZipArchive package = ZipFile.OpenRead(Path.Combine(feed, $"Daemon.Templates.{version}.nupkg"));
+        using var reader = new StreamReader(package.GetEntry("content/daemon/.template.config/template.json")!.Open());
+        string packed = reader.ReadToEnd();
+
+        string source = File.ReadAllText(Path.Combine(TemplateFolder, ".template.config", "template.json"));
+        Assert.That(packed, Is.EqualTo(source.Replace("DAEMON_NET_VERSION", version, StringComparison.Ordinal)), "the source, stamped, and nothing else changed");
+        using JsonDocument template = JsonDocument.Parse(packed);
+        Assert.That(template.RootElement.GetProperty("symbols").GetProperty("DaemonCoreVersion").GetProperty("defaultValue").GetString(), Is.EqualTo(version));
         Assert.That(template.RootElement.GetProperty("shortName").GetString(), Is.EqualTo("daemon"));
     }
 
@@ -165,8 +175,8 @@ public sealed class DaemonTemplateTests
 
     private static string DaemonCoreVersion()
     {
-        string project = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"));
-        return Regex.Match(project, "<Version>([^<]+)</Version>").Groups[1].Value;
+        string props = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "Directory.Build.props"));
+        return Regex.Match(props, "<Version>([^<]+)</Version>").Groups[1].Value;
     }
 
     private static string MachinePackagesFolder() =>
