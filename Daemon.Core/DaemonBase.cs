@@ -87,13 +87,21 @@ public abstract partial class DaemonBase
         }
 
         Stage stage = Stage.OfThisProcess();
-        int? refused = Parse(args, stage, out Command command);
-        if (refused is not null)
+        try
         {
-            return refused.Value;
-        }
+            int? refused = Parse(args, stage, out Command command);
+            if (refused is not null)
+            {
+                return refused.Value;
+            }
 
-        return stage.Kind == StageKind.Command ? CommandTable.Of(command).Run(this) : stage.Run(this);
+            return stage.Kind == StageKind.Command ? CommandTable.Of(command).Run(this) : stage.Run(this);
+        }
+        finally
+        {
+            // The copies of 1 and 2 the commands wrote through: nothing writes to them any more.
+            _system.Release();
+        }
     }
 
     /// <summary>
@@ -271,6 +279,9 @@ public abstract partial class DaemonBase
 
     /// <summary>Where the commands write their errors: the caller's standard error, as it was at start.</summary>
     internal TextWriter CommandError => _system.Error;
+
+    /// <summary>Keeps <see cref="CommandError"/> reaching the caller after 1 and 2 go to the log.</summary>
+    internal void KeepCallerStreams() => _system.KeepCallerStreams();
 
     /// <summary>
     /// Refuses file paths that cannot work: one whose name had bytes that are not UTF-8 (the

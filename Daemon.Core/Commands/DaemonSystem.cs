@@ -56,9 +56,23 @@ internal sealed class DaemonSystem
         return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), CommandStream(Posix.StandardOutput), CommandStream(Posix.StandardError), isRoot, home);
     }
 
+    /// <summary>Makes the copies of 1 and 2 now: the daemon is about to point them at its log.</summary>
+    public void KeepCallerStreams()
+    {
+        (Output as CallerStream)?.Pin();
+        (Error as CallerStream)?.Pin();
+    }
+
+    /// <summary>Closes the copies of 1 and 2 that the commands wrote through, if any were made.</summary>
+    public void Release()
+    {
+        (Output as CallerStream)?.Dispose();
+        (Error as CallerStream)?.Dispose();
+    }
+
     // Not System.Console: its first use starts a thread, a cost every start, stop and status would
     // pay. Console all the same when Mono.Posix cannot work, to say so.
     private static TextWriter CommandStream(int fd) => OperatingSystem.IsLinux() && NativeLibraries.HelperProblem is null
-        ? DescriptorWriter.CreateOnCopy(fd)
+        ? new CallerStream(fd)
         : fd == Posix.StandardOutput ? Console.Out : Console.Error;
 }

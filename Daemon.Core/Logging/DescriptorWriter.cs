@@ -25,18 +25,6 @@ internal static class DescriptorWriter
         TextWriter.Synchronized(new StreamWriter(new DescriptorStream(fd), new UTF8Encoding(false), 4096) { AutoFlush = true });
 
     /// <summary>
-    /// A writer onto a close-on-exec copy of <paramref name="fd"/>, made now: like Console's own
-    /// streams it keeps reaching the caller's terminal after 1 and 2 are pointed at a log. Out of
-    /// descriptors, a writer onto <paramref name="fd"/> itself.
-    /// </summary>
-    public static TextWriter CreateOnCopy(int fd)
-    {
-        // EMFILE (a tiny ulimit -n): the command's one line of error must still reach its caller.
-        int copy = Posix.Duplicate(fd);
-        return Create(copy >= 0 ? copy : fd);
-    }
-
-    /// <summary>
     /// A writer onto descriptor 2 as it is at each write, needing no descriptor of its own, unlike
     /// <see cref="Console.Error"/> (its first use dup()s 2, and fails when out of descriptors).
     /// Console's when Mono.Posix cannot work.

@@ -68,6 +68,7 @@ internal sealed class DaemonRuntime
                 // Whoever runs "run --log-file" still hears why startup failed, not only the log:
                 // through the command's error stream, a copy of 2 made before the log took it over.
                 _tellCaller = true;
+                _owner.KeepCallerStreams();
                 _steps.RedirectStreams(Log, _options.LogFile);
             }
             else
