@@ -318,7 +318,7 @@ public sealed class HostileUserTests
         string script = "\"$0\" start --pid-file \"$1\"/$'\\xff'.pid --log-file \"$1\"/log --port \"$2\"; echo \"start=$?\"";
         CommandResult result = _daemon.Exec(new[] { "-c", script, _daemon.ProgramPath, _daemon.Folder, _daemon.Port.ToString(CultureInfo.InvariantCulture) }, null, "/bin/bash");
         Assert.That(result.Output, Does.Contain("start=2"), result.ToString());
-        Assert.That(result.Error, Does.Contain("is not valid UTF-8").And.Contain("\\ufffd"), result.ToString());
+        Assert.That(result.Error, Does.Contain("for --pid-file: not valid UTF-8").And.Not.Contain("\ufffd"), result.ToString());
         Assert.That(Directory.GetFiles(_daemon.Folder), Is.Empty, "no file under a mangled name");
     }
 

@@ -60,6 +60,6 @@ internal static class PathText
 
     // Control characters (C0, DEL, C1), the bidirectional overrides and isolates that reorder what
     // a terminal shows, and the replacement character of an undecodable byte.
-    private static bool IsUnsafe(char c) =>
+    internal static bool IsUnsafe(char c) =>
         char.IsControl(c) || c is >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069' or '\uFFFD' or '\u200e' or '\u200f';
 }

@@ -114,13 +114,13 @@ internal static class CommandLine
     private static Command ParseCommand(string word) =>
         CommandTable.Find(word)?.Command ?? throw new UsageException($"unknown command '{Printable(word)}'");
 
-    /// <summary>Keeps control characters from a hostile argument out of the terminal.</summary>
+    /// <summary>Keeps control characters, bidirectional overrides and undecodable bytes from a hostile argument out of the terminal.</summary>
     internal static string Printable(string text)
     {
         var chars = text.Length > 64 ? text[..64].ToCharArray() : text.ToCharArray();
         for (int i = 0; i < chars.Length; i++)
         {
-            if (char.IsControl(chars[i]))
+            if (Files.PathText.IsUnsafe(chars[i]))
             {
                 chars[i] = '?';
             }
