@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using System.Runtime.InteropServices;
 using Mono.Unix.Native;
 
@@ -31,21 +32,40 @@ internal static unsafe partial class Posix
     /// <summary>The text of an errno, as strerror(3) gives it.</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
-    private static int LastErrno() => Marshal.GetLastPInvokeError();
+    /// <summary>
+    /// Returns <paramref name="result"/> and sets <paramref name="errno"/> to the call's errno when
+    /// it failed (0 otherwise). Pass the native call itself as the argument: errno is read before
+    /// any other managed code runs, since the next P/Invoke that sets errno overwrites it.
+    /// </summary>
+    private static T WithErrno<T>(T result, out int errno)
+        where T : INumberBase<T>
+    {
+        errno = T.IsNegative(result) ? Marshal.GetLastPInvokeError() : 0;
+        return result;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="call"/> on <paramref name="state"/> as <see cref="WithErrno"/> does, and
+    /// again while it fails with EINTR. Only for calls that are safe to repeat: never close(2).
+    /// </summary>
+    /// <remarks>Pass a static lambda and its state as a tuple: nothing is allocated per call.</remarks>
+    private static T RetryOnEintr<TState, T>(TState state, Func<TState, T> call, out int errno)
+        where T : INumberBase<T>
+    {
+        T result;
+        do
+        {
+            result = WithErrno(call(state), out errno);
+        }
+        while (errno == (int)Errno.EINTR);
+
+        return result;
+    }
 
     // ---- Descriptors -------------------------------------------------------------------------
 
-    public static int Open(string path, OpenFlags flags, FilePermissions mode, out int errno)
-    {
-        int fd;
-        do
-        {
-            fd = Syscall.open(path, flags, mode);
-            errno = fd < 0 ? LastErrno() : 0;
-        }
-        while (fd < 0 && errno == (int)Errno.EINTR);
-        return fd;
-    }
+    public static int Open(string path, OpenFlags flags, FilePermissions mode, out int errno) =>
+        RetryOnEintr((path, flags, mode), static s => Syscall.open(s.path, s.flags, s.mode), out errno);
 
     public static void Close(int fd)
     {
@@ -53,17 +73,8 @@ internal static unsafe partial class Posix
         _ = Syscall.close(fd);
     }
 
-    public static int Dup2(int from, int to, out int errno)
-    {
-        int result;
-        do
-        {
-            result = Syscall.dup2(from, to);
-            errno = result < 0 ? LastErrno() : 0;
-        }
-        while (result < 0 && errno == (int)Errno.EINTR);
-        return result;
-    }
+    public static int Dup2(int from, int to, out int errno) =>
+        RetryOnEintr((from, to), static s => Syscall.dup2(s.from, s.to), out errno);
 
     /// <summary>A close-on-exec copy of <paramref name="fd"/> at 3 or above, or -1.</summary>
     public static int Duplicate(int fd)
@@ -77,12 +88,8 @@ internal static unsafe partial class Posix
         return copy;
     }
 
-    public static int Pipe(out int readEnd, out int writeEnd, out int errno)
-    {
-        int result = Syscall.pipe(out readEnd, out writeEnd);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Pipe(out int readEnd, out int writeEnd, out int errno) =>
+        WithErrno(Syscall.pipe(out readEnd, out writeEnd), out errno);
 
     /// <summary>Sets or clears FD_CLOEXEC; false when the descriptor is not open.</summary>
     public static bool SetCloseOnExec(int fd, bool closeOnExec)
@@ -123,40 +130,20 @@ internal static unsafe partial class Posix
         return flags >= 0 && (flags & 3) == 1;
     }
 
-    public static int Fstat(int fd, out Stat stat, out int errno)
-    {
-        int result = Syscall.fstat(fd, out stat);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Fstat(int fd, out Stat stat, out int errno) =>
+        WithErrno(Syscall.fstat(fd, out stat), out errno);
 
-    public static int Lstat(string path, out Stat stat, out int errno)
-    {
-        int result = Syscall.lstat(path, out stat);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Lstat(string path, out Stat stat, out int errno) =>
+        WithErrno(Syscall.lstat(path, out stat), out errno);
 
-    public static int Unlink(string path, out int errno)
-    {
-        int result = Syscall.unlink(path);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Unlink(string path, out int errno) =>
+        WithErrno(Syscall.unlink(path), out errno);
 
-    public static int Truncate(int fd, out int errno)
-    {
-        int result = Syscall.ftruncate(fd, 0);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Truncate(int fd, out int errno) =>
+        WithErrno(Syscall.ftruncate(fd, 0), out errno);
 
-    public static int ChangeOwner(int fd, uint uid, uint gid, out int errno)
-    {
-        int result = Syscall.fchown(fd, uid, gid);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int ChangeOwner(int fd, uint uid, uint gid, out int errno) =>
+        WithErrno(Syscall.fchown(fd, uid, gid), out errno);
 
     /// <summary>
     /// Writes all of <paramref name="data"/>, retrying on EINTR and short writes, and waiting up to
@@ -170,19 +157,16 @@ internal static unsafe partial class Posix
             int done = 0;
             while (done < data.Length)
             {
-                long n = Syscall.write(fd, start + done, (ulong)(data.Length - done));
-                if (n < 0)
+                var state = (fd, at: (IntPtr)(start + done), count: (ulong)(data.Length - done));
+                long n = RetryOnEintr(state, static s => Syscall.write(s.fd, s.at, s.count), out errno);
+                if (n >= 0)
                 {
-                    errno = LastErrno();
-                    if (errno == (int)Errno.EINTR || (errno == (int)Errno.EAGAIN && WaitFor(fd, PollEvents.POLLOUT, 1000, out _)))
-                    {
-                        continue;
-                    }
-
+                    done += (int)n;
+                }
+                else if (errno != (int)Errno.EAGAIN || !WaitFor(fd, PollEvents.POLLOUT, 1000, out _))
+                {
                     return false;
                 }
-
-                done += (int)n;
             }
         }
 
@@ -194,14 +178,8 @@ internal static unsafe partial class Posix
     {
         fixed (byte* start = buffer)
         {
-            long n;
-            do
-            {
-                n = Syscall.pread(fd, start, (ulong)buffer.Length, offset);
-                errno = n < 0 ? LastErrno() : 0;
-            }
-            while (n < 0 && errno == (int)Errno.EINTR);
-            return n;
+            var state = (fd, at: (IntPtr)start, count: (ulong)buffer.Length, offset);
+            return RetryOnEintr(state, static s => Syscall.pread(s.fd, s.at, s.count, s.offset), out errno);
         }
     }
 
@@ -209,14 +187,8 @@ internal static unsafe partial class Posix
     {
         fixed (byte* start = buffer)
         {
-            long n;
-            do
-            {
-                n = Syscall.read(fd, start, (ulong)buffer.Length);
-                errno = n < 0 ? LastErrno() : 0;
-            }
-            while (n < 0 && errno == (int)Errno.EINTR);
-            return n;
+            var state = (fd, at: (IntPtr)start, count: (ulong)buffer.Length);
+            return RetryOnEintr(state, static s => Syscall.read(s.fd, s.at, s.count), out errno);
         }
     }
 
@@ -227,36 +199,23 @@ internal static unsafe partial class Posix
     private static bool WaitFor(int fd, PollEvents events, int timeoutMilliseconds, out int errno)
     {
         var fds = new[] { new Pollfd { fd = fd, events = events } };
-        long deadline = Environment.TickCount64 + timeoutMilliseconds;
-        while (true)
-        {
-            int remaining = timeoutMilliseconds < 0 ? -1 : (int)Math.Max(0, deadline - Environment.TickCount64);
-            int result = Syscall.poll(fds, 1, remaining);
-            errno = result < 0 ? LastErrno() : 0;
-            if (result < 0 && errno == (int)Errno.EINTR)
-            {
-                continue;
-            }
-
-            return result > 0;
-        }
+        long deadline = timeoutMilliseconds < 0 ? -1 : Environment.TickCount64 + timeoutMilliseconds;
+        return RetryOnEintr((fds, deadline), static s => Syscall.poll(s.fds, 1, MillisecondsUntil(s.deadline)), out errno) > 0;
     }
+
+    // A retry after EINTR waits only for what is left of the caller's timeout; -1 waits for ever.
+    private static int MillisecondsUntil(long deadline) =>
+        deadline < 0 ? -1 : (int)Math.Max(0, deadline - Environment.TickCount64);
 
     // ---- POSIX record locks (fcntl), which name their holder ---------------------------------
 
     /// <summary>Takes (or releases) a whole-file lock without waiting; errno EAGAIN/EACCES means held.</summary>
-    public static int SetLock(int fd, LockType type, out int errno)
-    {
-        var request = new Flock { l_type = type, l_whence = SeekFlags.SEEK_SET, l_start = 0, l_len = 0 };
-        int result;
-        do
+    public static int SetLock(int fd, LockType type, out int errno) =>
+        RetryOnEintr((fd, type), static s =>
         {
-            result = Syscall.fcntl(fd, FcntlCommand.F_SETLK, ref request);
-            errno = result < 0 ? LastErrno() : 0;
-        }
-        while (result < 0 && errno == (int)Errno.EINTR);
-        return result;
-    }
+            Flock request = WholeFile(s.type);
+            return Syscall.fcntl(s.fd, FcntlCommand.F_SETLK, ref request);
+        }, out errno);
 
     /// <summary>
     /// Who holds a lock that conflicts with a write lock on the whole file: <paramref name="type"/>
@@ -265,37 +224,30 @@ internal static unsafe partial class Posix
     /// </summary>
     public static int GetLock(int fd, out LockType type, out int holder, out int errno)
     {
-        var probe = new Flock { l_type = LockType.F_WRLCK, l_whence = SeekFlags.SEEK_SET, l_start = 0, l_len = 0 };
-        int result = Syscall.fcntl(fd, FcntlCommand.F_GETLK, ref probe);
-        errno = result < 0 ? LastErrno() : 0;
+        Flock probe = WholeFile(LockType.F_WRLCK);
+        int result = WithErrno(Syscall.fcntl(fd, FcntlCommand.F_GETLK, ref probe), out errno);
         type = result == 0 ? probe.l_type : LockType.F_UNLCK;
         holder = type == LockType.F_UNLCK ? 0 : probe.l_pid;
         return result;
     }
 
+    private static Flock WholeFile(LockType type) =>
+        new() { l_type = type, l_whence = SeekFlags.SEEK_SET, l_start = 0, l_len = 0 };
+
     // ---- Paths ---------------------------------------------------------------------------------
 
-    public static int Rename(string from, string to, out int errno)
-    {
-        int result = Syscall.rename(from, to);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Rename(string from, string to, out int errno) =>
+        WithErrno(Syscall.rename(from, to), out errno);
 
-    public static int ChangeMode(int fd, uint mode, out int errno)
-    {
-        int result = Syscall.fchmod(fd, (FilePermissions)mode);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int ChangeMode(int fd, uint mode, out int errno) =>
+        WithErrno(Syscall.fchmod(fd, (FilePermissions)mode), out errno);
 
     /// <summary>The f_type of the file system <paramref name="fd"/> lives on (statfs(2) magic numbers).</summary>
     public static int FileSystemType(int fd, out long type, out int errno)
     {
         // struct statfs starts with f_type (a long) on every 64-bit Linux ABI; 120 bytes in all.
         byte* buffer = stackalloc byte[256];
-        int result = Fstatfs(fd, buffer);
-        errno = result < 0 ? LastErrno() : 0;
+        int result = WithErrno(Fstatfs(fd, buffer), out errno);
         type = result == 0 ? *(long*)buffer : 0;
         return result;
     }
@@ -306,43 +258,23 @@ internal static unsafe partial class Posix
 
     public static uint GetEffectiveUid() => Syscall.geteuid();
 
-    public static int CreateSession(out int errno)
-    {
-        int result = Syscall.setsid();
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int CreateSession(out int errno) =>
+        WithErrno(Syscall.setsid(), out errno);
 
     public static void SetFileCreationMask(uint mask) => Syscall.umask((FilePermissions)mask);
 
-    public static int ChangeDirectory(string path, out int errno)
-    {
-        int result = Syscall.chdir(path);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int ChangeDirectory(string path, out int errno) =>
+        WithErrno(Syscall.chdir(path), out errno);
 
-    public static int Kill(int pid, int signal, out int errno)
-    {
-        int result = Syscall.kill(pid, (Signum)signal);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int Kill(int pid, int signal, out int errno) =>
+        WithErrno(Syscall.kill(pid, (Signum)signal), out errno);
 
     /// <summary>pidfd_open(2): a descriptor that names one process for good, immune to pid reuse.</summary>
-    public static int PidfdOpen(int pid, out int errno)
-    {
-        long result = SysCall(SysPidfdOpen, pid, 0);
-        errno = result < 0 ? LastErrno() : 0;
-        return (int)result;
-    }
+    public static int PidfdOpen(int pid, out int errno) =>
+        (int)WithErrno(SysCall(SysPidfdOpen, pid, 0), out errno);
 
-    public static int PidfdSendSignal(int pidfd, int signal, out int errno)
-    {
-        long result = SysCall(SysPidfdSendSignal, pidfd, signal, IntPtr.Zero, 0);
-        errno = result < 0 ? LastErrno() : 0;
-        return (int)result;
-    }
+    public static int PidfdSendSignal(int pidfd, int signal, out int errno) =>
+        (int)WithErrno(SysCall(SysPidfdSendSignal, pidfd, signal, IntPtr.Zero, 0), out errno);
 
     /// <summary>
     /// posix_spawn(3): starts <paramref name="path"/> with a clean signal state (nothing blocked,
@@ -466,26 +398,14 @@ internal static unsafe partial class Posix
         return ids;
     }
 
-    public static int SetGroups(uint[] groups, out int errno)
-    {
-        int result = Syscall.setgroups(groups);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int SetGroups(uint[] groups, out int errno) =>
+        WithErrno(Syscall.setgroups(groups), out errno);
 
-    public static int SetGid(uint gid, out int errno)
-    {
-        int result = Syscall.setresgid(gid, gid, gid);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int SetGid(uint gid, out int errno) =>
+        WithErrno(Syscall.setresgid(gid, gid, gid), out errno);
 
-    public static int SetUid(uint uid, out int errno)
-    {
-        int result = Syscall.setresuid(uid, uid, uid);
-        errno = result < 0 ? LastErrno() : 0;
-        return result;
-    }
+    public static int SetUid(uint uid, out int errno) =>
+        WithErrno(Syscall.setresuid(uid, uid, uid), out errno);
 
     // ---- libc entry points Mono.Posix lacks ---------------------------------------------------
 
