@@ -254,8 +254,6 @@ internal static unsafe partial class Posix
 
     // ---- Process ------------------------------------------------------------------------------
 
-    public static int GetPid() => Syscall.getpid();
-
     public static uint GetEffectiveUid() => Syscall.geteuid();
 
     public static int CreateSession(out int errno) =>
