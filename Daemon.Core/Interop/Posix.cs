@@ -92,17 +92,8 @@ internal static unsafe partial class Posix
         WithErrno(Syscall.pipe(out readEnd, out writeEnd), out errno);
 
     /// <summary>Sets or clears FD_CLOEXEC; false when the descriptor is not open.</summary>
-    public static bool SetCloseOnExec(int fd, bool closeOnExec)
-    {
-        int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFD);
-        if (flags < 0)
-        {
-            return false;
-        }
-
-        int wanted = closeOnExec ? flags | FdCloseOnExec : flags & ~FdCloseOnExec;
-        return wanted == flags || Syscall.fcntl(fd, FcntlCommand.F_SETFD, wanted) == 0;
-    }
+    public static bool SetCloseOnExec(int fd, bool closeOnExec) =>
+        SetFlag(fd, FcntlCommand.F_GETFD, FcntlCommand.F_SETFD, FdCloseOnExec, closeOnExec);
 
     /// <summary>
     /// Marks every descriptor from <paramref name="first"/> up close-on-exec in one call
@@ -111,16 +102,20 @@ internal static unsafe partial class Posix
     public static bool SetCloseOnExecFrom(int first) => SysCall(SysCloseRange, first, -1, CloseRangeCloseOnExec) == 0;
 
     /// <summary>Sets or clears O_NONBLOCK on the open file description of <paramref name="fd"/>.</summary>
-    public static bool SetNonBlocking(int fd, bool nonBlocking)
+    public static bool SetNonBlocking(int fd, bool nonBlocking) =>
+        SetFlag(fd, FcntlCommand.F_GETFL, FcntlCommand.F_SETFL, LinuxNonBlocking, nonBlocking);
+
+    // Either pair, F_GETFD/F_SETFD or F_GETFL/F_SETFL; writes back only when the flag changes.
+    private static bool SetFlag(int fd, FcntlCommand get, FcntlCommand set, int flag, bool on)
     {
-        int flags = Syscall.fcntl(fd, FcntlCommand.F_GETFL);
+        int flags = Syscall.fcntl(fd, get);
         if (flags < 0)
         {
             return false;
         }
 
-        int wanted = nonBlocking ? flags | LinuxNonBlocking : flags & ~LinuxNonBlocking;
-        return wanted == flags || Syscall.fcntl(fd, FcntlCommand.F_SETFL, wanted) == 0;
+        int wanted = on ? flags | flag : flags & ~flag;
+        return wanted == flags || Syscall.fcntl(fd, set, wanted) == 0;
     }
 
     /// <summary>True when <paramref name="fd"/> is open for writing only (O_WRONLY).</summary>
