@@ -1,6 +1,8 @@
 using System;
 using System.Globalization;
 using System.IO;
+using System.Net;
+using System.Net.Sockets;
 using System.Reflection;
 using System.Text;
 using System.Threading;
@@ -155,13 +157,25 @@ public abstract partial class DaemonBase
     /// <returns>The exit code.</returns>
     public virtual int Stop() => Guarded("stop", StopCore);
 
-    /// <summary>Stops the daemon if it runs, then starts it; exits as <see cref="Start"/>.</summary>
-    /// <returns>The exit code.</returns>
+    /// <summary>
+    /// Restarts the daemon without refusing a connection when it can: the next generation starts
+    /// beside the running one, takes over its listeners (see <see cref="Listen"/>) and its pid file,
+    /// and only then does the running one stop accepting and drain. If the next generation fails,
+    /// the running one goes on serving and restart exits 1. A daemon that listens on nothing through
+    /// <see cref="Listen"/> is stopped, then started; one that is not running is started.
+    /// </summary>
+    /// <returns>The exit code, as <see cref="Start"/>'s.</returns>
     public virtual int Restart()
     {
         _restarting = true;
         try
         {
+            int? handedOver = OperatingSystem.IsLinux() ? Guarded<int?>("restart", RestartByHandover, ExitCodes.Failure) : null;
+            if (handedOver is not null)
+            {
+                return handedOver.Value;
+            }
+
             int stopped = Stop();
             return stopped == ExitCodes.Success ? Start() : stopped;
         }
@@ -205,6 +219,36 @@ public abstract partial class DaemonBase
     /// <param name="cancellationToken">Cancelled when a stop signal arrives during startup.</param>
     /// <returns>A task that completes when the daemon is ready to serve.</returns>
     protected virtual Task OnStartupAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Returns a listening socket for <paramref name="endpoint"/>, to call from
+    /// <see cref="OnStartupAsync"/>: on a zero-downtime <c>restart</c>, the socket the running
+    /// daemon listened on under <paramref name="name"/> (or, failing the name, on the same local
+    /// address), so no connection is refused; otherwise one bound and listening now. TCP and Unix
+    /// stream sockets; a stale Unix socket file is replaced, an inherited one never touched. The
+    /// sockets got here are what this daemon hands over at the next restart.
+    /// </summary>
+    /// <param name="name">A name for the listener, unique in this daemon, such as <c>http</c>.</param>
+    /// <param name="endpoint">Where to listen, such as <c>new IPEndPoint(IPAddress.Loopback, 8080)</c>.</param>
+    /// <param name="backlog">The listen backlog for a fresh socket.</param>
+    /// <returns>The listening socket; the daemon owns it.</returns>
+    /// <exception cref="DaemonException">The endpoint cannot be bound (in use, no permission...).</exception>
+    /// <exception cref="InvalidOperationException">Called outside the daemon (not from its startup hook).</exception>
+    protected Socket Listen(string name, EndPoint endpoint, int backlog = 512)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        DaemonRuntime runtime = Runtime ?? throw new InvalidOperationException("Listen is for the startup hook of a running daemon");
+        return runtime.Listeners.Listen(name, endpoint, backlog, runtime.Log);
+    }
+
+    /// <summary>
+    /// True once this daemon handed its listeners over to the next generation on a zero-downtime
+    /// <c>restart</c>: its stopping token is cancelled; finish the open connections, but leave the
+    /// queued ones to the next generation (do not drain the accept queue) and never shut a listener
+    /// down, since the next generation holds the same sockets.
+    /// </summary>
+    protected bool HandedOver => Runtime?.Successor > 0;
 
     /// <summary>
     /// The main loop. Returns when <paramref name="stoppingToken"/> is cancelled (SIGTERM, SIGINT or

@@ -57,32 +57,21 @@ public sealed class EchoDaemon : DaemonBase
         Socket listener;
         try
         {
-            listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            // On a zero-downtime restart this is the running daemon's own socket: nothing is refused.
+            listener = Listen("echo", new IPEndPoint(IPAddress.Loopback, Port));
         }
-        catch (Exception e) when (e is SocketException or TypeInitializationException)
+        catch (TypeInitializationException e)
         {
             // The first socket starts the runtime's socket engine (epoll, a pipe): out of descriptors,
             // its type initializer fails with the errno name in an inner exception's text only.
-            string reason = e is SocketException ? e.Message : e.InnerException?.Message.Contains("EMFILE", StringComparison.Ordinal) == true
+            string reason = e.InnerException?.Message.Contains("EMFILE", StringComparison.Ordinal) == true
                 ? "Too many open files"
                 : $"the runtime's socket engine did not start ({e.InnerException?.Message})";
             throw new DaemonException($"cannot listen on 127.0.0.1:{Port}: {reason}", e);
         }
 
-        try
-        {
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, Port));
-            listener.Listen(512);
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new DaemonException($"cannot listen on 127.0.0.1:{Port}: {e.Message}", e);
-        }
-
         _listener = listener;
         _descriptorLimit = AcceptBackoff.DescriptorLimit();
-        Log($"listening on 127.0.0.1:{Port}");
         return Task.CompletedTask;
     }
 
@@ -139,7 +128,15 @@ public sealed class EchoDaemon : DaemonBase
 
             // The grace period runs from here: open connections drain while the queue is emptied.
             closeConnections.CancelAfter(grace);
-            await AcceptQueuedAsync(listener, backoff, grace, stoppingToken, closeConnections.Token).ConfigureAwait(false);
+            if (HandedOver)
+            {
+                // The next generation holds the same socket and accepts what is queued.
+                Log("handed over: the next generation accepts from here");
+            }
+            else
+            {
+                await AcceptQueuedAsync(listener, backoff, grace, stoppingToken, closeConnections.Token).ConfigureAwait(false);
+            }
         }
 
         // Drain: let clients get the echo of what they already sent, then close.

@@ -66,7 +66,7 @@ public sealed class LifecycleTests
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         int second = _daemon.ReadPid();
         Assert.That(second, Is.Not.EqualTo(first));
-        Assert.That(ExampleDaemon.IsAlive(first), Is.False);
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True, "the old generation hands over, drains and exits");
         Assert.That(_daemon.Echo("again"), Is.EqualTo("again"));
     }
 

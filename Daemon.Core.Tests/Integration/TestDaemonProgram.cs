@@ -25,8 +25,13 @@ public sealed class KeepDescriptorDaemon : DaemonBase
     {
     }
 
-    protected override void ConfigureOptions(DaemonOptionSet options) =>
+    private bool _ignoreStop;
+
+    protected override void ConfigureOptions(DaemonOptionSet options)
+    {
         options.Add("--keep", "FD", "an inherited descriptor to keep", v => Options.KeepDescriptors.Add(int.Parse(v, CultureInfo.InvariantCulture)));
+        options.AddFlag("--ignore-stop", "a main loop that ignores the stop request", () => _ignoreStop = true);
+    }
 
     protected override Task OnStartupAsync(CancellationToken cancellationToken)
     {
@@ -39,5 +44,6 @@ public sealed class KeepDescriptorDaemon : DaemonBase
         return Task.CompletedTask;
     }
 
-    protected override Task RunAsync(CancellationToken stoppingToken) => Task.Delay(Timeout.Infinite, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+    protected override Task RunAsync(CancellationToken stoppingToken) =>
+        Task.Delay(Timeout.Infinite, _ignoreStop ? CancellationToken.None : stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
 }

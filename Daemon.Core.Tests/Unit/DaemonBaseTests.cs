@@ -338,13 +338,15 @@ public sealed class DaemonBaseTests
     [Test]
     public void Restart_SaysWhatToDo_WhenTheDaemonOutlivesTheStopTimeout()
     {
-        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid), Locked(Pid, Pid));
+        _launcher.Setup(l => l.CanHandOver(PidPath)).Returns(false);
         _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
         _process.Setup(p => p.Signal(15)).Returns(true);
         _process.Setup(p => p.Signal(18)).Returns(true);
         _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(1))).Returns(false);
 
         Assert.That(Main("restart", "--pid-file", PidPath, "--stop-timeout", "1"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_out.ToString(), Is.EqualTo($"pid {Pid} cannot hand its listeners over: stopping it, then starting\n"));
         Assert.That(_err.ToString(), Is.EqualTo($"test: pid {Pid} did not stop within 1 s and may still stop on its own; nothing new was started: run 'test start' once it has stopped, or restart with a longer --stop-timeout (or --force)\n"));
         _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
     }
@@ -361,9 +363,34 @@ public sealed class DaemonBaseTests
     // ---- restart --------------------------------------------------------------------------------
 
     [Test]
+    public void Restart_HandsOver_WhenTheRunningDaemonAnswers_WithoutStoppingIt()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        _launcher.Setup(l => l.CanHandOver(PidPath)).Returns(true);
+        LaunchRequest? seen = null;
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Callback<LaunchRequest>(r => seen = r).Returns(new LaunchResult(LaunchOutcome.Ready, Pid + 1, null));
+
+        Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString(), Is.EqualTo($"restarted (pid {Pid + 1}; pid {Pid} hands over and drains)\n"));
+        Assert.That(seen!.TakeOver, Is.True);
+        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never, "nothing is signalled");
+    }
+
+    [Test]
+    public void Restart_SaysTheRunningDaemonStillServes_WhenTheNextGenerationFails()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        _launcher.Setup(l => l.CanHandOver(PidPath)).Returns(true);
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(LaunchResult.Fail("startup failed: bad config"));
+
+        Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: restart failed, pid {Pid} still serves: startup failed: bad config\n"));
+    }
+
+    [Test]
     public void Restart_DoesNotStart_WhenStopFails()
     {
-        GivenPidFile(Locked(Pid, null));
+        GivenPidFile(Locked(Pid, null), Locked(Pid, null));
         Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
         _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
     }

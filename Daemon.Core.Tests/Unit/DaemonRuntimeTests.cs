@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using Daemon.Commands;
+using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Logging;
 using Daemon.Runtime;
@@ -92,9 +93,36 @@ public sealed class DaemonRuntimeTests
         Assert.That(_log.ToString(), Does.Contain("System.InvalidOperationException: hook failed"), "the stack goes to the log");
     }
 
-    private int Execute(DaemonBase daemon)
+    [Test]
+    public void Restart_TakesTheListenersFirst_AndStopsTheRunningDaemonOnlyOnceThePidFileIsOurs()
     {
-        var runtime = new DaemonRuntime(daemon, background: true, new RecordingSteps(_steps), _log);
+        var daemon = new RecordingDaemon(_steps) { Options = { User = "nobody", LogFile = "/var/log/t.log", PidFile = "/run/t.pid" } };
+
+        int exitCode = Execute(daemon, takeOver: true);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Success), _log.ToString());
+        Assert.That(_steps, Is.EqualTo(new[]
+        {
+            "handle signals",
+            "resolve identity nobody",
+            "umask 022",
+            "chdir /",
+            "redirect streams to /var/log/t.log",
+            "take the listeners of the daemon holding /run/t.pid",
+            "startup hook",
+            "rename a pid file naming us over /run/t.pid",
+            "drop privileges to nobody",
+            "tell the running daemon to stop accepting",
+            "publish pid",
+            "run",
+            "remove pid file",
+        }));
+        Assert.That(Readiness(), Is.EqualTo($"PID {Environment.ProcessId}\nPROGRESS taking the pid file over\nREADY {Environment.ProcessId}\n"));
+    }
+
+    private int Execute(DaemonBase daemon, bool takeOver = false)
+    {
+        var runtime = new DaemonRuntime(daemon, background: true, new RecordingSteps(_steps), _log) { TakeOver = takeOver };
         return runtime.Execute(new ReadinessWriter(_writeEnd));
     }
 
@@ -147,11 +175,36 @@ public sealed class DaemonRuntimeTests
         }
 
         public void DropPrivileges(DaemonLog log, Identity identity) => steps.Add($"drop privileges to {identity.User}");
+
+        public IPredecessor? ConnectToPredecessor(string path, ListenerSet into)
+        {
+            steps.Add($"take the listeners of the daemon holding {path}");
+            return new RecordingPredecessor(steps);
+        }
+
+        public IPidFile TakeOverPidFile(string path, int pid)
+        {
+            steps.Add($"rename a pid file naming {(pid == Environment.ProcessId ? "us" : pid)} over {path}");
+            return new RecordingPidFile(steps, path);
+        }
+    }
+
+    private sealed class RecordingPredecessor(List<string> steps) : IPredecessor
+    {
+        public int Pid => 4242;
+
+        public void Commit(int pid) => steps.Add("tell the running daemon to stop accepting");
+
+        public void Dispose()
+        {
+        }
     }
 
     private sealed class RecordingPidFile(List<string> steps, string path) : IPidFile
     {
         public string Path => path;
+
+        public bool IsAtItsPath => true;
 
         public void Publish(int pid) => steps.Add("publish pid");
 

@@ -98,6 +98,44 @@ public abstract partial class DaemonBase
         }
     }
 
+    /// <summary>
+    /// The zero-downtime restart, when a ready daemon answers on its control socket; null when
+    /// there is none to hand over from (then stop and start).
+    /// </summary>
+    private int? RestartByHandover()
+    {
+        string pidFile = PidFilePath;
+        PidFileState state = _system.PidFiles.Inspect(pidFile);
+        if (!state.NamesItsHolder)
+        {
+            return null;
+        }
+
+        int running = state.Holder;
+        if (!_system.Launcher.CanHandOver(pidFile))
+        {
+            _system.Output.WriteLine($"pid {running} cannot hand its listeners over: stopping it, then starting");
+            return null;
+        }
+
+        _ = Identity.Resolve(Options.User, Options.Group);
+        var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors], TakeOver: true);
+        LaunchResult result = _system.Launcher.Launch(request);
+        return result.Outcome switch
+        {
+            LaunchOutcome.Ready => Say($"restarted (pid {result.Pid}; pid {running} hands over and drains)"),
+            LaunchOutcome.AlreadyRunning => Fail($"restart failed: pid {result.Pid} holds the pid file"),
+            _ => Fail($"restart failed, {StillServes(pidFile, running)}: {result.Error ?? "the new daemon failed to start"}"),
+        };
+    }
+
+    /// <summary>What became of the running daemon when its next generation failed: said, not assumed.</summary>
+    private string StillServes(string pidFile, int running)
+    {
+        PidFileState state = _system.PidFiles.Inspect(pidFile);
+        return state.NamesItsHolder && state.Holder == running ? $"pid {running} still serves" : $"pid {running} is no longer running (it was stopped meanwhile)";
+    }
+
     private int StopCore()
     {
         string pidFile = PidFilePath;
@@ -280,7 +318,9 @@ public abstract partial class DaemonBase
         }
     }
 
-    private int Guarded(string command, Func<int> body, int failure = ExitCodes.Failure)
+    private int Guarded(string command, Func<int> body, int failure = ExitCodes.Failure) => Guarded<int>(command, body, failure);
+
+    private T Guarded<T>(string command, Func<T> body, T failure)
     {
         if (!OperatingSystem.IsLinux())
         {

@@ -15,8 +15,12 @@ internal static unsafe partial class Posix
     public static int Unlink(string path, out int errno) =>
         WithErrno(Syscall.unlink(path), out errno);
 
-    public static int Truncate(int fd, out int errno) =>
-        WithErrno(Syscall.ftruncate(fd, 0), out errno);
+    /// <summary>Empties the file and puts its offset back at 0, so the next write starts it.</summary>
+    public static int Truncate(int fd, out int errno)
+    {
+        int result = WithErrno(Syscall.ftruncate(fd, 0), out errno);
+        return result < 0 ? result : (int)WithErrno(Syscall.lseek(fd, 0, SeekFlags.SEEK_SET), out errno);
+    }
 
     public static int ChangeOwner(int fd, uint uid, uint gid, out int errno) =>
         WithErrno(Syscall.fchown(fd, uid, gid), out errno);

@@ -21,7 +21,7 @@ internal static class DetachStage
 
             // Spawned with no signal blocked and the stop signals at their defaults. Its pid goes to
             // the launcher at once, so a launcher that gives up can name what to kill.
-            int daemon = SelfExec.Start(StageKind.Daemon, stage.ReadyFd);
+            int daemon = SelfExec.Start(StageKind.Daemon, stage.ReadyFd, stage.TakeOver);
             _ = ready.Send(StageProtocol.Pid, ReadinessMessage.Format(daemon));
             return ExitCodes.Success;
         }

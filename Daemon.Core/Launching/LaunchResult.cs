@@ -23,4 +23,4 @@ internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, str
 }
 
 /// <summary>What a launch needs to know.</summary>
-internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors);
+internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors, bool TakeOver = false);

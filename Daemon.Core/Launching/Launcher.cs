@@ -12,6 +12,9 @@ namespace Daemon.Launching;
 internal interface IDaemonLauncher
 {
     LaunchResult Launch(LaunchRequest request);
+
+    /// <summary>True when the daemon holding <paramref name="pidFile"/> answers on its control socket, so a restart can hand over.</summary>
+    bool CanHandOver(string pidFile);
 }
 
 /// <summary>
@@ -23,6 +26,8 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
 {
     private const int SigKill = 9;
     private static readonly TimeSpan _exitGrace = TimeSpan.FromSeconds(5);
+
+    public bool CanHandOver(string pidFile) => Handover.Predecessor.Answers(pidFile);
 
     public LaunchResult Launch(LaunchRequest request)
     {
@@ -39,7 +44,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         {
             var keep = new List<int>(request.KeepDescriptors) { writeEnd };
             Descriptors.CloseOnExecAllBut(keep);
-            detachStage = SelfExec.Start(StageKind.Detach, writeEnd);
+            detachStage = SelfExec.Start(StageKind.Detach, writeEnd, request.TakeOver);
         }
         finally
         {

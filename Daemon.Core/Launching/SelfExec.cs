@@ -16,7 +16,7 @@ internal static class SelfExec
     /// </summary>
     /// <returns>The pid of the started copy.</returns>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static int Start(StageKind kind, int readyFd)
+    public static int Start(StageKind kind, int readyFd, bool takeOver = false)
     {
         string[] commandLine = Environment.GetCommandLineArgs();
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
@@ -29,7 +29,7 @@ internal static class SelfExec
         }
 
         argv.AddRange(commandLine.AsSpan(1));
-        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd), StageProtocol.ResetSignals, out int pid);
+        int errno = Posix.Spawn(program, [.. argv], StageEnvironment(kind, readyFd, takeOver), StageProtocol.ResetSignals, out int pid);
         if (errno != 0)
         {
             throw DaemonException.FromErrno($"cannot start {PathText.Quote(program)}", errno);
@@ -38,17 +38,25 @@ internal static class SelfExec
         return pid;
     }
 
-    /// <summary>This process's environment (the marker already taken out of it) plus the next stage's marker.</summary>
-    private static string[] StageEnvironment(StageKind kind, int readyFd)
+    /// <summary>
+    /// This process's environment (the marker already taken out of it) plus the next stage's marker,
+    /// and the handover marker when the daemon is to take over from the running one.
+    /// </summary>
+    private static string[] StageEnvironment(StageKind kind, int readyFd, bool takeOver)
     {
         var variables = new List<string>
         {
             $"{StageProtocol.KindVariable}={Stage.Name(kind)}",
             $"{StageProtocol.ReadyFdVariable}={Stage.FormatReadyFd(readyFd)}",
         };
+        if (takeOver)
+        {
+            variables.Add($"{Handover.HandoverProtocol.Variable}=1");
+        }
+
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
         {
-            if (entry.Key is string key && key != StageProtocol.KindVariable && key != StageProtocol.ReadyFdVariable)
+            if (entry.Key is string key && key != StageProtocol.KindVariable && key != StageProtocol.ReadyFdVariable && key != Handover.HandoverProtocol.Variable)
             {
                 variables.Add($"{key}={entry.Value}");
             }

@@ -9,7 +9,7 @@ namespace Daemon.Launching;
 /// Read once and removed from the environment at once, so a program the daemon starts is never
 /// mistaken for a stage (go-daemon shares one marker variable with its children and is).
 /// </summary>
-internal readonly record struct Stage(StageKind Kind, int ReadyFd)
+internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver = false)
 {
     public static Stage Command { get; } = new(StageKind.Command, -1);
 
@@ -20,7 +20,7 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
     public int Run(DaemonBase owner) => Kind switch
     {
         StageKind.Detach => Launching.DetachStage.Run(this, [.. owner.Options.KeepDescriptors]),
-        StageKind.Daemon => new Runtime.DaemonRuntime(owner, background: true).Execute(new ReadinessWriter(ReadyFd)),
+        StageKind.Daemon => new Runtime.DaemonRuntime(owner, background: true) { TakeOver = TakeOver }.Execute(new ReadinessWriter(ReadyFd)),
         _ => throw new InvalidOperationException("a command is no stage"),
     };
 
@@ -48,13 +48,15 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
     {
         string? kind = Environment.GetEnvironmentVariable(StageProtocol.KindVariable);
         string? fd = Environment.GetEnvironmentVariable(StageProtocol.ReadyFdVariable);
-        if (kind is null && fd is null)
+        bool takeOver = Environment.GetEnvironmentVariable(Handover.HandoverProtocol.Variable) == "1";
+        if (kind is null && fd is null && !takeOver)
         {
             return Command;
         }
 
         Forget(StageProtocol.KindVariable);
         Forget(StageProtocol.ReadyFdVariable);
+        Forget(Handover.HandoverProtocol.Variable);
 
         StageKind parsed = kind switch
         {
@@ -68,7 +70,7 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd)
             return Command;
         }
 
-        return new Stage(parsed, readyFd);
+        return new Stage(parsed, readyFd, takeOver);
     }
 
     /// <summary>The marker's value for the readiness pipe's write end: "FD:INODE".</summary>

@@ -33,6 +33,9 @@ internal static class StageProtocol
     /// <summary>"RUNNING n": another daemon, ready or starting, holds the pid file.</summary>
     public const string Running = "RUNNING";
 
+    /// <summary>"PROGRESS text": a step reached; the launcher reads it only to prove it still waits.</summary>
+    public const string Progress = "PROGRESS";
+
     /// <summary>"ERROR text": why the stage or the daemon could not start, as one line.</summary>
     public const string Error = "ERROR";
 

@@ -19,6 +19,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     private readonly string _path;
     private readonly Stat _stat;
     private int _fd;
+    private bool _fresh;
 
     private LockedPidFile(string path, int fd, Stat stat)
     {
@@ -29,6 +30,9 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
 
     /// <summary>The path of the file.</summary>
     public string Path => _path;
+
+    /// <summary>True while the path names this file (a next generation may have taken it over).</summary>
+    public bool IsAtItsPath => _fd >= 0 && GuardedFile.PathStillNames(_path, _stat);
 
     /// <summary>
     /// Creates or takes over the pid file at <paramref name="path"/>, locked and empty. Returns null
@@ -108,8 +112,60 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     /// </summary>
     private static LockedPidFile? ReplaceWithFresh(string path, int staleFd, in Stat staleStat)
     {
-        // One fixed name: its lock lets one replacer at a time through, and a replacer that died
-        // leaves an unlocked file that the next one takes over.
+        LockedPidFile? fresh = LockFresh(path);
+        if (fresh is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            // A read lock of our own on the stale file until the rename: no daemon can take it meanwhile,
+            // and the check below cannot go stale. The lock goes when the caller closes its descriptor.
+            if (Posix.SetLock(staleFd, LockType.F_RDLCK, out _) < 0 || !GuardedFile.PathStillNames(path, staleStat))
+            {
+                fresh.Abandon();
+                return null;
+            }
+
+            fresh.RenameOverPath();
+            return fresh;
+        }
+        catch
+        {
+            fresh.Abandon();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Takes the pid file over from a running daemon that agreed to hand over (a zero-downtime
+    /// restart): a new inode holding <paramref name="pid"/>, renamed over the path, so that the path
+    /// names the old daemon, then the new one, and never neither.
+    /// </summary>
+    /// <exception cref="DaemonException">Another restart holds the fresh file, or a step failed.</exception>
+    public static LockedPidFile TakeOver(string path, int pid)
+    {
+        LockedPidFile fresh = LockFresh(path) ?? throw new DaemonException($"cannot take pid file {PathText.Quote(path)} over: another restart is doing so");
+        try
+        {
+            fresh.Publish(pid);
+            fresh.RenameOverPath();
+            return fresh;
+        }
+        catch
+        {
+            fresh.Abandon();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates (or takes over a dead replacer's) NAME.new, locked, empty and 0600. Its one fixed name
+    /// lets one replacer at a time through; null when another holds it.
+    /// </summary>
+    private static LockedPidFile? LockFresh(string path)
+    {
         string freshPath = PidFileStore.FreshPath(path);
         string? problem = GuardedFile.Open("pid file", freshPath, OpenFlags.O_RDWR | OpenFlags.O_CREAT, (FilePermissions)Private, out int fd, out Stat stat, out _);
         if (problem is not null)
@@ -118,7 +174,6 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         }
 
         var fresh = new LockedPidFile(path, fd, stat);
-        bool ours = false;
         try
         {
             CheckOwner(PathText.Quote(freshPath), stat);
@@ -128,36 +183,28 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                 return null;
             }
 
-            ours = true;
+            fresh._fresh = true;
             fresh.Truncate();
             fresh.ChangeMode(Private);
-
-            // A read lock of our own on the stale file until the rename: no daemon can take it meanwhile,
-            // and the check below cannot go stale. The lock goes when the caller closes its descriptor.
-            if (Posix.SetLock(staleFd, LockType.F_RDLCK, out _) < 0 || !GuardedFile.PathStillNames(path, staleStat))
-            {
-                fresh.Abandon(freshPath);
-                return null;
-            }
-
-            fresh.ChangeMode(Public);
-            if (Posix.Rename(freshPath, path, out int errno) < 0)
-            {
-                throw DaemonException.FromErrno($"cannot replace pid file {PathText.Quote(path)}", errno);
-            }
-
             return fresh;
         }
         catch
         {
-            if (ours)
-            {
-                fresh.Abandon(freshPath);
-            }
-
-            fresh.Close();
+            fresh.Abandon();
             throw;
         }
+    }
+
+    /// <summary>Makes the fresh file 0644 and renames it over the pid file's path.</summary>
+    private void RenameOverPath()
+    {
+        ChangeMode(Public);
+        if (Posix.Rename(PidFileStore.FreshPath(_path), _path, out int errno) < 0)
+        {
+            throw DaemonException.FromErrno($"cannot replace pid file {PathText.Quote(_path)}", errno);
+        }
+
+        _fresh = false;
     }
 
     private static void CheckOwner(string shown, in Stat stat)
@@ -196,12 +243,12 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         }
     }
 
-    /// <summary>Removes the fresh file we hold at <paramref name="freshPath"/> and lets it go.</summary>
-    private void Abandon(string freshPath)
+    /// <summary>Removes the fresh file, while it is still NAME.new and ours, and lets it go.</summary>
+    private void Abandon()
     {
-        if (_fd >= 0 && GuardedFile.PathStillNames(freshPath, _stat))
+        if (_fd >= 0 && _fresh && GuardedFile.PathStillNames(PidFileStore.FreshPath(_path), _stat))
         {
-            _ = Posix.Unlink(freshPath, out _);
+            _ = Posix.Unlink(PidFileStore.FreshPath(_path), out _);
         }
 
         Close();

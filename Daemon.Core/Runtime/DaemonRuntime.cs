@@ -1,5 +1,6 @@
 using System;
 using System.Threading;
+using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Logging;
 using Daemon.Security;
@@ -23,6 +24,9 @@ internal sealed class DaemonRuntime
     private IPidFile? _pidFile;
     private volatile bool _ready;
     private volatile bool _finished;
+    private volatile int _successor;
+    private bool _committed;
+    private HandoverServer? _handover;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
@@ -44,6 +48,15 @@ internal sealed class DaemonRuntime
     }
 
     public DaemonLog Log { get; }
+
+    /// <summary>The listeners of this generation: inherited on a zero-downtime restart, or bound afresh.</summary>
+    public ListenerSet Listeners { get; } = new();
+
+    /// <summary>True for a daemon that takes over from the running one (a zero-downtime restart).</summary>
+    public bool TakeOver { get; init; }
+
+    /// <summary>The next generation's pid once this daemon handed its listeners over to it, else 0.</summary>
+    public int Successor => _successor;
 
     /// <summary>Runs the daemon to its end and returns its exit code.</summary>
     /// <param name="launcher">The readiness pipe to the launcher, in the background; null in the foreground.</param>
@@ -76,14 +89,30 @@ internal sealed class DaemonRuntime
                 Log.Line("starting");
             }
 
-            if (!LockPidFile(launcher))
+            using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor() : null;
+            if (predecessor is null && !LockPidFile(launcher))
             {
                 return exitCode = _background ? ExitCodes.Success : ExitCodes.Failure;
             }
 
             RunStartupHook();
+            Listeners.CloseUnclaimed(Log);
+            if (predecessor is not null)
+            {
+                TakeOverPidFile(launcher);
+            }
+
             DropPrivileges(identity);
+            if (predecessor is not null)
+            {
+                // From here the running daemon stops accepting: the queue is ours.
+                predecessor.Commit(Environment.ProcessId);
+                predecessor.Dispose();
+                _committed = true;
+            }
+
             DeclareReady(launcher);
+            OpenHandoverServer();
             _owner.InvokeRun(_stopping.Token);
             return exitCode = ExitCodes.Success;
         }
@@ -107,6 +136,8 @@ internal sealed class DaemonRuntime
         }
         finally
         {
+            _handover?.Dispose();
+            Listeners.CloseAll();
             launcher?.Dispose();
             _pidFile?.Remove();
             if (_pidFile is not null || _ready)
@@ -161,6 +192,72 @@ internal sealed class DaemonRuntime
         throw new DaemonException($"already running (pid {holder})");
     }
 
+    /// <summary>
+    /// Zero-downtime restart: the running daemon's listeners, over its control socket. None runs
+    /// any more (it was stopped meanwhile): then this is a plain start.
+    /// </summary>
+    private IPredecessor? ConnectToPredecessor()
+    {
+        IPredecessor? predecessor = _steps.ConnectToPredecessor(_owner.PidFilePath, Listeners);
+        if (predecessor is not null)
+        {
+            Log.Line($"taking over from pid {predecessor.Pid}: {Listeners.InheritedCount} listener(s) handed over");
+        }
+
+        return predecessor;
+    }
+
+    /// <summary>
+    /// Puts our pid in the file in one rename, while the running daemon still serves. A launcher
+    /// gone by now has told nobody that we run: stop before anything changes hands.
+    /// </summary>
+    private void TakeOverPidFile(ReadinessWriter? launcher)
+    {
+        if (launcher is not null && !launcher.Send(StageProtocol.Progress, "taking the pid file over"))
+        {
+            throw new DaemonException("the launcher went away before the daemon was ready");
+        }
+
+        _pidFile = _steps.TakeOverPidFile(_owner.PidFilePath, Environment.ProcessId);
+    }
+
+    /// <summary>Offers this generation's listeners to the next one, for a zero-downtime restart.</summary>
+    private void OpenHandoverServer()
+    {
+        string? path = _background ? _owner.PidFilePath : _options.PidFile;
+        if (path is not null && Listeners.Own.Count > 0 && OperatingSystem.IsLinux())
+        {
+            _handover = HandoverServer.Open(path, Listeners, Log, HandedOver, TakeBackPidFile);
+        }
+    }
+
+    private void HandedOver(int successor)
+    {
+        _successor = successor;
+        RequestStop($"handed over to pid {successor}");
+    }
+
+    /// <summary>A next generation that had renamed its pid file over ours died before it committed: ours again.</summary>
+    private void TakeBackPidFile(int failed)
+    {
+        if (_pidFile is null || _pidFile.IsAtItsPath)
+        {
+            return;
+        }
+
+        try
+        {
+            IPidFile ours = _steps.TakeOverPidFile(_pidFile.Path, Environment.ProcessId);
+            (_pidFile as IDisposable)?.Dispose();
+            _pidFile = ours;
+            Log.Line($"pid file {Files.PathText.Quote(ours.Path)} names this daemon again (pid {failed} failed)");
+        }
+        catch (DaemonException e)
+        {
+            Log.Line($"cannot take pid file back after pid {failed} failed: {e.Message}; status will not see this daemon");
+        }
+    }
+
     private void RunStartupHook()
     {
         try
@@ -195,7 +292,8 @@ internal sealed class DaemonRuntime
         _pidFile?.Publish(Environment.ProcessId);
 
         // A launcher that was killed while waiting has told nobody that we run: stop, do not linger.
-        if (launcher is not null && !launcher.Send(StageProtocol.Ready, ReadinessMessage.Format(Environment.ProcessId)))
+        // Once a running daemon handed over to us, though, we are the service: go on.
+        if (launcher is not null && !launcher.Send(StageProtocol.Ready, ReadinessMessage.Format(Environment.ProcessId)) && !_committed)
         {
             throw new DaemonException("the launcher went away before the daemon was ready");
         }
@@ -214,6 +312,7 @@ internal sealed class DaemonRuntime
         }
 
         _stopSignal = signal;
+        _handover?.Refuse($"it is stopping ({signal})");
         Log.Line($"stopping ({signal})");
         _notifier.Stopping();
         _stopping.Cancel();

@@ -42,6 +42,10 @@ internal sealed class DaemonSteps : IDaemonSteps
 
     public IPidFile? LockPidFile(string path, out int holder) => LockedPidFile.Acquire(path, out holder);
 
+    public Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into) => Handover.Predecessor.Connect(path, into);
+
+    public IPidFile TakeOverPidFile(string path, int pid) => LockedPidFile.TakeOver(path, pid);
+
     public void DropPrivileges(DaemonLog log, Identity identity)
     {
         // The pid file stays root's: a daemon user able to rewrite it could aim root's kill anywhere.

@@ -28,6 +28,15 @@ internal interface IDaemonSteps
     /// <summary>Creates and write-locks the pid file, empty; null and the holder when a daemon holds it.</summary>
     IPidFile? LockPidFile(string path, out int holder);
 
+    /// <summary>
+    /// Zero-downtime restart: connects to the daemon that holds <paramref name="path"/> and takes its
+    /// listeners into <paramref name="into"/>; null when none runs any more.
+    /// </summary>
+    Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into);
+
+    /// <summary>Takes the pid file over from the running daemon: a new file holding <paramref name="pid"/>, renamed over the path.</summary>
+    IPidFile TakeOverPidFile(string path, int pid);
+
     /// <summary>Hands the log over if it may, then drops to <paramref name="identity"/> for good.</summary>
     void DropPrivileges(DaemonLog log, Identity identity);
 }

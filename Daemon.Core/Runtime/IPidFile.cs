@@ -6,6 +6,9 @@ internal interface IPidFile
     /// <summary>The path of the file.</summary>
     string Path { get; }
 
+    /// <summary>True while the path names this file (a next generation may have taken it over).</summary>
+    bool IsAtItsPath { get; }
+
     /// <summary>Writes the pid: from now on, the file says the daemon is ready.</summary>
     void Publish(int pid);
 

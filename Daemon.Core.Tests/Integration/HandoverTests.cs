@@ -1,0 +1,371 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Mono.Unix.Native;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>
+/// Zero-downtime restart with the real example: the running daemon hands its listener to the next
+/// generation, which takes the pid file over; only then does the old one stop accepting.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class HandoverTests
+{
+    private ExampleDaemon _daemon = null!;
+
+    [SetUp]
+    public void SetUp() => _daemon = new ExampleDaemon("handover");
+
+    [TearDown]
+    public void TearDown() => _daemon.Dispose();
+
+    [Test]
+    public void Restart_UnderLoad_RefusesNoConnection_AndCutsNoEcho()
+    {
+        int first = _daemon.Start();
+        using var load = new EchoLoad(_daemon.Port, clients: 4);
+
+        var pids = new List<int> { first };
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That(load.WaitForSuccesses(20), Is.True, "the load runs before each restart: " + load);
+            CommandResult restarted = _daemon.Run("restart");
+            Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+            Assert.That(restarted.Output, Does.StartWith("restarted (pid ").And.Contain($"pid {pids[^1]} hands over and drains"));
+            pids.Add(_daemon.ReadPid());
+        }
+
+        Assert.That(load.WaitForSuccesses(20), Is.True, "and after: " + load);
+        load.Stop();
+        Assert.That(load.Failures, Is.Empty, $"{load.Failures.Count} failures, {load.Successes} echoes");
+        Assert.That(pids.Distinct().Count(), Is.EqualTo(4), "each restart is a new generation");
+        foreach (int old in pids.Take(3))
+        {
+            Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, $"pid {old} drained and exited");
+        }
+
+        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {pids[^1]})\n"));
+    }
+
+    [Test]
+    public void OpenConnection_IsServedAcrossRestart_ByTheOldGeneration()
+    {
+        int old = _daemon.Start();
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, _daemon.Port);
+        using NetworkStream stream = client.GetStream();
+        Assert.That(EchoOn(stream, "before"), Is.EqualTo("before"));
+
+        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
+        int next = _daemon.ReadPid();
+        Assert.That(next, Is.Not.EqualTo(old));
+
+        Assert.That(EchoOn(stream, "across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
+        Assert.That(ExampleDaemon.IsAlive(old), Is.True);
+        Assert.That(_daemon.Echo("a new connection"), Is.EqualTo("a new connection"));
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{next}]: connection "), Is.True, "new connections go to the new generation");
+
+        client.Close();
+        Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation exits once its last client closed");
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: stopped (exit 0)"));
+        Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{next}\n"), "the old generation left the new pid file alone");
+    }
+
+    [Test]
+    public void FailedRestart_RollsBack_TheRunningDaemonKeepsServingAndItsPidFile()
+    {
+        int old = _daemon.Start();
+        using var load = new EchoLoad(_daemon.Port, clients: 4);
+        Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
+
+        CommandResult restarted = _daemon.Run("restart", "--simulate-fault", "startup-throws");
+        Assert.That(restarted.ExitCode, Is.EqualTo(1), restarted.ToString());
+        Assert.That(restarted.Error, Is.EqualTo($"Daemon.Example: restart failed, pid {old} still serves: startup failed: simulated startup fault\n"));
+
+        Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
+        load.Stop();
+        Assert.That(load.Failures, Is.Empty, "a failed restart refuses nothing either");
+        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {old})\n"));
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: handover to pid "));
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.EquivalentTo(new[] { old }), "the failed generation is gone");
+
+        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0), "a later restart still hands over");
+    }
+
+    [Test]
+    public void Restart_RunsTheProgramFileAsItIsOnDiskNow()
+    {
+        // A copy of the example's folder, whose program file is then replaced (a new inode), as a deploy does.
+        string deployed = Path.Combine(_daemon.Folder, "app");
+        CopyFolder(AppContext.BaseDirectory, deployed);
+        string program = Path.Combine(deployed, "Daemon.Example");
+        _daemon.ProgramPath = program;
+        int old = _daemon.Start();
+        Assert.That(Syscall.stat($"/proc/{old}/exe", out Stat original), Is.EqualTo(0));
+
+        File.Copy(program, program + ".new");
+        Assert.That(Syscall.chmod(program + ".new", FilePermissions.ACCESSPERMS), Is.EqualTo(0));
+        File.Move(program + ".new", program, overwrite: true);
+        Assert.That(Syscall.stat(program, out Stat replaced), Is.EqualTo(0));
+
+        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
+        int next = _daemon.ReadPid();
+        Assert.That(Syscall.stat($"/proc/{next}/exe", out Stat running), Is.EqualTo(0));
+        Assert.That(replaced.st_ino, Is.Not.EqualTo(original.st_ino), "the deploy put a new file at the path");
+        Assert.That(running.st_ino, Is.EqualTo(replaced.st_ino), "the new generation runs the file now at the path");
+        Assert.That(_daemon.Echo("new binary"), Is.EqualTo("new binary"));
+    }
+
+    [Test]
+    public void TwoRestartsAtOnce_EachExitsClearly_AndOneDaemonIsLeft()
+    {
+        _daemon.Start();
+        using Process a = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
+        using Process b = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
+        var results = new[] { a, b }.Select(p =>
+        {
+            string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+            Assert.That(p.WaitForExit(60_000), Is.True);
+            return (p.ExitCode, output);
+        }).ToList();
+
+        Assert.That(results.Count(r => r.ExitCode == 0), Is.GreaterThanOrEqualTo(1), string.Join(" | ", results));
+        foreach ((int exitCode, string output) in results)
+        {
+            Assert.That(exitCode == 0 ? output.StartsWith("restarted (pid ", StringComparison.Ordinal) : output.StartsWith("Daemon.Example: restart failed", StringComparison.Ordinal), Is.True, output);
+            Assert.That(output.TrimEnd('\n'), Does.Not.Contain("\n").Or.StartsWith("pid "), "one line each: " + output);
+        }
+
+        int running = _daemon.ReadPid();
+        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {running})\n"));
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 1, TimeSpan.FromSeconds(30)), Is.True, "old generations drain and exit: " + string.Join(",", _daemon.ProcessesOfThisTest()));
+        Assert.That(_daemon.Echo("one"), Is.EqualTo("one"));
+    }
+
+    [Test]
+    public void AnotherUser_IsRefusedByTheControlSocket()
+    {
+        TestEnvironment.RequireRoot();
+        int pid = _daemon.Start();
+        const string script = """
+            import array, socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect("\0daemon.net:" + sys.argv[1])
+            s.send(b"HANDOVER")
+            data, ancillary, flags, address = s.recvmsg(4096, socket.CMSG_SPACE(64 * 4))
+            print(data.decode(), "fds:", sum(len(d) // 4 for level, kind, d in ancillary))
+            """;
+        CommandResult attacker = _daemon.Exec(new[] { "-u", "nobody", "--", "python3", "-c", script, _daemon.PidFile }, null, "/usr/sbin/runuser");
+        Assert.That(attacker.Output, Is.EqualTo("REFUSED uid 65534 may not take the listeners fds: 0\n"), attacker.ToString());
+        Assert.That(_daemon.Log, Does.Contain("handover refused to pid ").And.Contain("uid 65534 is neither root nor the daemon's (uid 0)"));
+        Assert.That(_daemon.Echo("still mine"), Is.EqualTo("still mine"));
+        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0), "root still may");
+        Assert.That(_daemon.ReadPid(), Is.Not.EqualTo(pid));
+    }
+
+    [Test]
+    public void StopDuringAHandover_LeavesNothingRunning_AndRestartSaysSo()
+    {
+        int old = _daemon.Start();
+        string fifo = MakeFifo();
+        using Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.Output, Is.EqualTo($"stopped (pid {old})\n"), stopped.ToString());
+        File.WriteAllText(fifo, "hello\n");   // the new generation's startup hook goes on
+
+        Assert.That(restart.WaitForExit(60_000), Is.True);
+        Assert.That(restart.ExitCode, Is.EqualTo(1));
+        Assert.That(restart.StandardError.ReadToEnd(), Does.StartWith($"Daemon.Example: restart failed, pid {old} is no longer running (it was stopped meanwhile): pid {old} "), "says the restart failed, and why");
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 0, TimeSpan.FromSeconds(30)), Is.True, "stop wins: nothing runs");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void LauncherKilledDuringAHandover_LeavesNoOrphanGeneration()
+    {
+        int old = _daemon.Start();
+        string fifo = MakeFifo();
+        using Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+        restart.Kill();
+        restart.WaitForExit();
+        File.WriteAllText(fifo, "hello\n");
+
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().SequenceEqual(new[] { old }), TimeSpan.FromSeconds(30)), Is.True, "only the old generation is left: " + string.Join(",", _daemon.ProcessesOfThisTest()));
+        Assert.That(_daemon.Log, Does.Contain("the launcher went away before the daemon was ready"));
+        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {old})\n"));
+        Assert.That(_daemon.Echo("still here"), Is.EqualTo("still here"));
+    }
+
+    [Test]
+    public void DaemonWithoutListeners_RestartsByStopAndStart_SayingSo()
+    {
+        // The hosted example listens on nothing through Listen: nothing to hand over.
+        using var hosted = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), "handover-hosted", takesPort: false);
+        CommandResult started = hosted.Run("start");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int old = hosted.ReadPid();
+        CommandResult restarted = hosted.Run("restart");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(restarted.Output, Does.StartWith($"pid {old} cannot hand its listeners over: stopping it, then starting\nstopped (pid {old})\nstarted (pid "));
+    }
+
+    private string MakeFifo()
+    {
+        string fifo = Path.Combine(_daemon.Folder, "greeting.fifo");
+        Assert.That(Syscall.mkfifo(fifo, FilePermissions.DEFFILEMODE), Is.EqualTo(0));
+        return fifo;
+    }
+
+    private static string EchoOn(NetworkStream stream, string text)
+    {
+        stream.ReadTimeout = 10_000;
+        byte[] data = Encoding.ASCII.GetBytes(text + "\n");
+        stream.Write(data);
+        var received = new List<byte>();
+        var buffer = new byte[256];
+        while (!received.Contains((byte)'\n'))
+        {
+            int n = stream.Read(buffer);
+            if (n == 0)
+            {
+                break;
+            }
+
+            received.AddRange(buffer[..n]);
+        }
+
+        return Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.GetFiles(from))
+        {
+            string target = Path.Combine(to, Path.GetFileName(file));
+            File.Copy(file, target);
+            if (Syscall.stat(file, out Stat stat) == 0)
+            {
+                _ = Syscall.chmod(target, stat.st_mode & FilePermissions.ACCESSPERMS);
+            }
+        }
+
+        foreach (string folder in Directory.GetDirectories(from))
+        {
+            CopyFolder(folder, Path.Combine(to, Path.GetFileName(folder)));
+        }
+    }
+
+    /// <summary>
+    /// Clients that connect, send a line, read its echo and close, in a loop, until stopped (or two
+    /// minutes pass): every refused connection, reset or wrong echo is a failure.
+    /// </summary>
+    private sealed class EchoLoad : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new(TimeSpan.FromMinutes(2));
+        private readonly Task[] _clients;
+        private readonly List<string> _failures = new();
+        private int _successes;
+
+        public EchoLoad(int port, int clients)
+        {
+            _clients = Enumerable.Range(0, clients).Select(c => Task.Run(() => Loop(port, c))).ToArray();
+        }
+
+        public int Successes => Volatile.Read(ref _successes);
+
+        public List<string> Failures
+        {
+            get
+            {
+                lock (_failures)
+                {
+                    return new(_failures);
+                }
+            }
+        }
+
+        /// <summary>True once <paramref name="count"/> more echoes succeeded.</summary>
+        public bool WaitForSuccesses(int count)
+        {
+            int target = Successes + count;
+            return ExampleDaemon.Eventually(() => Successes >= target || _stop.IsCancellationRequested, TimeSpan.FromSeconds(60)) && Successes >= target;
+        }
+
+        public void Stop()
+        {
+            _stop.Cancel();
+            Task.WaitAll(_clients, TimeSpan.FromSeconds(60));
+        }
+
+        public void Dispose()
+        {
+            Stop();
+            _stop.Dispose();
+        }
+
+        public override string ToString() => $"{Successes} echoes, {Failures.Count} failures: {string.Join("; ", Failures.Take(5))}";
+
+        private void Loop(int port, int client)
+        {
+            byte[] buffer = new byte[256];
+            for (int i = 0; !_stop.IsCancellationRequested; i++)
+            {
+                string line = $"client {client} round {i}\n";
+                try
+                {
+                    using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000, SendTimeout = 30_000 };
+                    socket.Connect(IPAddress.Loopback, port);
+                    socket.Send(Encoding.ASCII.GetBytes(line));
+                    var received = new List<byte>();
+                    while (!received.Contains((byte)'\n'))
+                    {
+                        int n = socket.Receive(buffer);
+                        if (n == 0)
+                        {
+                            break;
+                        }
+
+                        received.AddRange(buffer[..n]);
+                    }
+
+                    if (Encoding.ASCII.GetString(received.ToArray()) != line)
+                    {
+                        Fail($"{line.Trim()}: got '{Encoding.ASCII.GetString(received.ToArray()).Trim()}'");
+                        continue;
+                    }
+
+                    Interlocked.Increment(ref _successes);
+                }
+                catch (SocketException e)
+                {
+                    Fail($"{line.Trim()}: {e.SocketErrorCode}");
+                }
+            }
+        }
+
+        private void Fail(string what)
+        {
+            lock (_failures)
+            {
+                _failures.Add(what);
+            }
+        }
+    }
+}

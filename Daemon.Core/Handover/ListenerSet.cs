@@ -1,0 +1,195 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using Daemon.Files;
+using Daemon.Interop;
+using Daemon.Logging;
+using Mono.Unix.Native;
+
+namespace Daemon.Handover;
+
+/// <summary>
+/// The listening sockets of this generation, by name: those inherited from the previous one on a
+/// zero-downtime restart, claimed by name or else by local address, and those bound afresh. What
+/// this generation listens on is what it hands over to the next.
+/// </summary>
+internal sealed class ListenerSet
+{
+    private readonly object _gate = new();
+    private readonly List<(string Name, Socket Socket)> _own = new();
+    private readonly List<(string Name, Socket Socket)> _inherited = new();
+
+    /// <summary>The sockets this generation listens on, by name, to hand over.</summary>
+    public List<(string Name, Socket Socket)> Own
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new(_own);
+            }
+        }
+    }
+
+    /// <summary>How many inherited sockets wait to be claimed.</summary>
+    public int InheritedCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _inherited.Count;
+            }
+        }
+    }
+
+    /// <summary>Keeps a socket the previous generation handed over, until the startup hook claims it.</summary>
+    public void Inherit(string name, Socket socket)
+    {
+        lock (_gate)
+        {
+            _inherited.Add((name, socket));
+        }
+    }
+
+    /// <summary>
+    /// The listener named <paramref name="name"/>: the inherited one of that name, or else the
+    /// inherited one bound to <paramref name="endpoint"/>, or a fresh one bound and listening.
+    /// </summary>
+    /// <exception cref="DaemonException">The endpoint cannot be bound.</exception>
+    public Socket Listen(string name, EndPoint endpoint, int backlog, DaemonLog log)
+    {
+        lock (_gate)
+        {
+            if (_own.Exists(l => l.Name == name))
+            {
+                throw new ArgumentException($"a listener named '{name}' exists already", nameof(name));
+            }
+
+            int index = _inherited.FindIndex(l => l.Name == name);
+            if (index < 0)
+            {
+                index = _inherited.FindIndex(l => SameAddress(l.Socket, endpoint));
+            }
+
+            Socket socket;
+            if (index >= 0)
+            {
+                socket = _inherited[index].Socket;
+                _inherited.RemoveAt(index);
+                log.Line($"listening on {Describe(socket.LocalEndPoint)} (inherited as '{name}')");
+            }
+            else
+            {
+                socket = Bind(endpoint, backlog);
+                log.Line($"listening on {Describe(socket.LocalEndPoint ?? endpoint)}");
+            }
+
+            _own.Add((name, socket));
+            return socket;
+        }
+    }
+
+    /// <summary>Closes the inherited sockets nothing claimed, saying which.</summary>
+    public void CloseUnclaimed(DaemonLog log)
+    {
+        lock (_gate)
+        {
+            foreach ((string name, Socket socket) in _inherited)
+            {
+                log.Line($"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
+                socket.Dispose();
+            }
+
+            _inherited.Clear();
+        }
+    }
+
+    /// <summary>Closes this generation's descriptors of its listeners; a next generation keeps its own.</summary>
+    public void CloseAll()
+    {
+        lock (_gate)
+        {
+            _own.ForEach(l => l.Socket.Dispose());
+            _inherited.ForEach(l => l.Socket.Dispose());
+            _inherited.Clear();
+        }
+    }
+
+    public static string Describe(EndPoint? endpoint) => endpoint switch
+    {
+        UnixDomainSocketEndPoint unix => PathText.Quote(unix.ToString()),
+        null => "?",
+        _ => endpoint.ToString() ?? "?",
+    };
+
+    private static bool SameAddress(Socket socket, EndPoint endpoint)
+    {
+        try
+        {
+            return Equals(socket.LocalEndPoint, endpoint) || socket.LocalEndPoint?.ToString() == endpoint.ToString();
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static Socket Bind(EndPoint endpoint, int backlog)
+    {
+        bool unix = endpoint is UnixDomainSocketEndPoint;
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        try
+        {
+            if (unix)
+            {
+                RemoveStaleSocketFile(endpoint.ToString() ?? "");
+            }
+
+            socket.Bind(endpoint);
+            socket.Listen(backlog);
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new DaemonException($"cannot listen on {Describe(endpoint)}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// A socket file nobody accepts on any more (its daemon died) may be replaced; a live one, or
+    /// anything that is not a socket, stays and the bind fails.
+    /// </summary>
+    private static void RemoveStaleSocketFile(string path)
+    {
+        if (path.Length == 0 || path[0] == '\0' || path[0] == '@' || Posix.Lstat(path, out Stat stat, out _) < 0)
+        {
+            return;
+        }
+
+        if ((stat.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFSOCK)
+        {
+            throw new DaemonException($"cannot listen on {PathText.Quote(path)}: it exists and is not a socket");
+        }
+
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            throw new DaemonException($"cannot listen on {PathText.Quote(path)}: another process accepts on it");
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            if (Posix.Unlink(path, out int errno) < 0 && errno != (int)Errno.ENOENT)
+            {
+                throw DaemonException.FromErrno($"cannot remove the stale socket {PathText.Quote(path)}", errno);
+            }
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
