@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using Daemon;
 using NUnit.Framework;
 
@@ -27,7 +28,7 @@ public sealed class NativeAotTests
         _folder = TestEnvironment.CreateTestFolder("aot");
         string project = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "Daemon.Example.csproj");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", "linux-x64", "-o", Path.Combine(_folder, "out"),
+        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", RuntimeIdentifier, "-o", Path.Combine(_folder, "out"),
             "--artifacts-path", Path.Combine(_folder, "artifacts"), "-p:TreatWarningsAsErrors=false", "-nodeReuse:false" })
         {
             start.ArgumentList.Add(arg);
@@ -41,6 +42,15 @@ public sealed class NativeAotTests
         Assert.That(publish.ExitCode, Is.EqualTo(0), _publishOutput);
         _binary = Path.Combine(_folder, "out", "Daemon.Example");
     }
+
+    /// <summary>
+    /// This machine's runtime identifier, for a native executable that runs here: the runtime's own
+    /// when it is a portable one (linux-x64, linux-musl-arm64...), else linux- and the architecture.
+    /// </summary>
+    private static string RuntimeIdentifier =>
+        RuntimeInformation.RuntimeIdentifier is { } rid && rid.StartsWith("linux-", StringComparison.Ordinal)
+            ? rid
+            : "linux-" + RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
 
     [OneTimeTearDown]
     public static void RemoveThePublishFolder()
