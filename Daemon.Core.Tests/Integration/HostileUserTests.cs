@@ -340,7 +340,7 @@ public sealed class HostileUserTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        };
+        }.WithoutDiagnostics();
         foreach (string arg in new[] { "-u", "nobody", "--", "python3", "-c", LockHolder, path, kind })
         {
             start.ArgumentList.Add(arg);

@@ -27,7 +27,7 @@ public sealed class NativeAotTests
     {
         _folder = TestEnvironment.CreateTestFolder("aot");
         string project = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "Daemon.Example.csproj");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true }.WithoutDiagnostics();
         foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", RuntimeIdentifier, "-o", Path.Combine(_folder, "out"),
             "--artifacts-path", Path.Combine(_folder, "artifacts"), "-p:TreatWarningsAsErrors=false", "-nodeReuse:false" })
         {
@@ -143,7 +143,7 @@ public sealed class NativeAotTests
         // No --log-file: 1 and 2 stay what the caller gave (closed, and a file).
         string errors = Path.Combine(_daemon.Folder, "run.err");
         string options = $"--pid-file '{_daemon.PidFile}' --port {_daemon.Port}";
-        var start = new ProcessStartInfo("/bin/bash") { UseShellExecute = false };
+        var start = new ProcessStartInfo("/bin/bash") { UseShellExecute = false }.WithoutDiagnostics();
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add($"exec 0<&- 1>&-; exec '{_binary}' run {options} 2>'{errors}'");
         using Process run = Process.Start(start)!;

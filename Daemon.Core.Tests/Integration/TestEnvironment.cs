@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.IO;
 using Mono.Unix.Native;
 using NUnit.Framework;
@@ -32,6 +33,17 @@ public static class TestEnvironment
         string folder = Path.Combine(TestsFolder, label + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(folder);
         return folder;
+    }
+
+    /// <summary>
+    /// Turns the .NET runtime's diagnostics off in a process the tests start (and in whatever it
+    /// starts): a runtime with diagnostics on creates clr-debug-pipe-* and dotnet-diagnostic-*
+    /// files in the temp folder, and one that is killed never removes them.
+    /// </summary>
+    public static ProcessStartInfo WithoutDiagnostics(this ProcessStartInfo start)
+    {
+        start.Environment["DOTNET_EnableDiagnostics"] = "0";
+        return start;
     }
 
     /// <summary>Ignores the test unless it runs as root.</summary>
