@@ -35,6 +35,8 @@ public sealed class NativeAotTests
         }
 
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+        // NuGetScratch and MSBuild's temp folders: in the publish folder, removed with it.
+        start.Environment["TMPDIR"] = Directory.CreateDirectory(Path.Combine(_folder, "tmp")).FullName;
         using Process publish = Process.Start(start)!;
         var error = publish.StandardError.ReadToEndAsync();
         _publishOutput = publish.StandardOutput.ReadToEnd() + error.Result;
