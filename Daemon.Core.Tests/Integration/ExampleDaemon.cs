@@ -337,7 +337,7 @@ public sealed class ExampleDaemon : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        };
+        }.WithoutDiagnostics();
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);

@@ -41,6 +41,8 @@ public sealed class HostileUserTests
         TestEnvironment.RequireRoot();
         TestEnvironment.RequireTool("/usr/sbin/runuser");
         _daemon = new ExampleDaemon("hostile");
+        // nobody runs shell commands and python3 on files in the test's folder.
+        TestEnvironment.RequireReachableByOthers(_daemon.Folder);
     }
 
     [TearDown]
@@ -340,7 +342,7 @@ public sealed class HostileUserTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        };
+        }.WithoutDiagnostics();
         foreach (string arg in new[] { "-u", "nobody", "--", "python3", "-c", LockHolder, path, kind })
         {
             start.ArgumentList.Add(arg);

@@ -231,7 +231,7 @@ public sealed class LifecycleTests
     public void PidFile_IsLockedSoThatPgrepSeesIt()
     {
         int pid = _daemon.Start();
-        var pgrep = Process.Start(new ProcessStartInfo("pgrep", new[] { "-F", _daemon.PidFile, "-L" }) { RedirectStandardOutput = true })!;
+        using Process pgrep = Process.Start(new ProcessStartInfo("pgrep", new[] { "-F", _daemon.PidFile, "-L" }) { RedirectStandardOutput = true }.WithoutDiagnostics())!;
         string output = pgrep.StandardOutput.ReadToEnd();
         pgrep.WaitForExit();
         Assert.That(pgrep.ExitCode, Is.EqualTo(0));

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using Daemon;
 using NUnit.Framework;
 
@@ -26,14 +27,16 @@ public sealed class NativeAotTests
     {
         _folder = TestEnvironment.CreateTestFolder("aot");
         string project = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "Daemon.Example.csproj");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", "linux-x64", "-o", Path.Combine(_folder, "out"),
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true }.WithoutDiagnostics();
+        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", RuntimeIdentifier, "-o", Path.Combine(_folder, "out"),
             "--artifacts-path", Path.Combine(_folder, "artifacts"), "-p:TreatWarningsAsErrors=false", "-nodeReuse:false" })
         {
             start.ArgumentList.Add(arg);
         }
 
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+        // NuGetScratch and MSBuild's temp folders: in the publish folder, removed with it.
+        start.Environment["TMPDIR"] = Directory.CreateDirectory(Path.Combine(_folder, "tmp")).FullName;
         using Process publish = Process.Start(start)!;
         var error = publish.StandardError.ReadToEndAsync();
         _publishOutput = publish.StandardOutput.ReadToEnd() + error.Result;
@@ -41,6 +44,15 @@ public sealed class NativeAotTests
         Assert.That(publish.ExitCode, Is.EqualTo(0), _publishOutput);
         _binary = Path.Combine(_folder, "out", "Daemon.Example");
     }
+
+    /// <summary>
+    /// This machine's runtime identifier, for a native executable that runs here: the runtime's own
+    /// when it is a portable one (linux-x64, linux-musl-arm64...), else linux- and the architecture.
+    /// </summary>
+    private static string RuntimeIdentifier =>
+        RuntimeInformation.RuntimeIdentifier is { } rid && rid.StartsWith("linux-", StringComparison.Ordinal)
+            ? rid
+            : "linux-" + RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
 
     [OneTimeTearDown]
     public static void RemoveThePublishFolder()
@@ -133,7 +145,7 @@ public sealed class NativeAotTests
         // No --log-file: 1 and 2 stay what the caller gave (closed, and a file).
         string errors = Path.Combine(_daemon.Folder, "run.err");
         string options = $"--pid-file '{_daemon.PidFile}' --port {_daemon.Port}";
-        var start = new ProcessStartInfo("/bin/bash") { UseShellExecute = false };
+        var start = new ProcessStartInfo("/bin/bash") { UseShellExecute = false }.WithoutDiagnostics();
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add($"exec 0<&- 1>&-; exec '{_binary}' run {options} 2>'{errors}'");
         using Process run = Process.Start(start)!;

@@ -55,7 +55,8 @@ public sealed class ProductionTests
     {
         TestEnvironment.RequireRoot();   // to become nobody first
         string setpriv = TestEnvironment.RequireTool("/usr/bin/setpriv");
-        var args = new[] { "--reuid=65534", "--regid=65534", "--clear-groups", ExampleDaemon.Program, "start" }
+        string program = TestEnvironment.CopyForAnotherUser(ExampleDaemon.Program, _daemon.Folder);
+        var args = new[] { "--reuid=65534", "--regid=65534", "--clear-groups", program, "start" }
             .Concat(_daemon.CommonOptions).Concat(new[] { option, value });
         CommandResult started = _daemon.Exec(args, null, setpriv);
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());

@@ -1,5 +1,9 @@
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
+using System.Linq;
+using System.Text.Json;
 using Mono.Unix.Native;
 using NUnit.Framework;
 
@@ -34,6 +38,17 @@ public static class TestEnvironment
         return folder;
     }
 
+    /// <summary>
+    /// Turns the .NET runtime's diagnostics off in a process the tests start (and in whatever it
+    /// starts): a runtime with diagnostics on creates clr-debug-pipe-* and dotnet-diagnostic-*
+    /// files in the temp folder, and one that is killed never removes them.
+    /// </summary>
+    public static ProcessStartInfo WithoutDiagnostics(this ProcessStartInfo start)
+    {
+        start.Environment["DOTNET_EnableDiagnostics"] = "0";
+        return start;
+    }
+
     /// <summary>Ignores the test unless it runs as root.</summary>
     public static void RequireRoot()
     {
@@ -41,6 +56,59 @@ public static class TestEnvironment
         {
             Assert.Ignore("needs root: changing users and pid namespaces is root's");
         }
+    }
+
+    /// <summary>
+    /// Ignores the test unless a user other than root can reach <paramref name="folder"/>: every
+    /// folder on its way must let others through (a clone or TMPDIR inside a 0700 home does not).
+    /// </summary>
+    public static void RequireReachableByOthers(string folder)
+    {
+        for (string? dir = Path.GetFullPath(folder); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (Syscall.stat(dir, out Stat stat) != 0 || (stat.st_mode & FilePermissions.S_IXOTH) == 0)
+            {
+                Assert.Ignore($"another user cannot reach {folder}: {dir} is not searchable by others (set TMPDIR to a folder they can reach)");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A copy of the framework-dependent program <paramref name="program"/> (an apphost) that
+    /// another user can run, in a new 0755 folder below <paramref name="folder"/>: the apphost,
+    /// its .dll, .deps.json and .runtimeconfig.json, and every assembly and native library its
+    /// .deps.json names (runtimes/RID/native/libMonoPosixHelper.so among them). The original may
+    /// sit where that user cannot go, in a clone below a 0700 home: the apphost then fails with
+    /// "Failed to resolve full path of the current executable" (exit 133).
+    /// </summary>
+    public static string CopyForAnotherUser(string program, string folder)
+    {
+        RequireReachableByOthers(folder);
+        string source = Path.GetDirectoryName(program)!;
+        string name = Path.GetFileName(program);
+        string copy = Path.Combine(folder, "program-" + Guid.NewGuid().ToString("N")[..8]);
+        var files = new List<string> { name, name + ".dll", name + ".deps.json", name + ".runtimeconfig.json" };
+        using (JsonDocument deps = JsonDocument.Parse(File.ReadAllText(Path.Combine(source, name + ".deps.json"))))
+        {
+            foreach (JsonProperty library in deps.RootElement.GetProperty("targets").EnumerateObject().SelectMany(t => t.Value.EnumerateObject()))
+            {
+                // "runtime" and "native" assets sit next to the program under their file name;
+                // "runtimeTargets" under their path (runtimes/linux-x64/native/...).
+                files.AddRange(Assets(library.Value, "runtime").Concat(Assets(library.Value, "native")).Select(Path.GetFileName)!);
+                files.AddRange(Assets(library.Value, "runtimeTargets"));
+            }
+        }
+
+        foreach (string file in files.Distinct().Where(f => File.Exists(Path.Combine(source, f))))
+        {
+            string target = Path.Combine(copy, file);
+            CreateFolderForOthers(copy, Path.GetDirectoryName(target)!);
+            File.Copy(Path.Combine(source, file), target);
+            FilePermissions mode = file == name ? FilePermissions.ACCESSPERMS & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH) : FilePermissions.DEFFILEMODE & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH);
+            Assert.That(Syscall.chmod(target, mode), Is.EqualTo(0), target);
+        }
+
+        return Path.Combine(copy, name);
     }
 
     /// <summary>Ignores the test unless <paramref name="path"/> is installed; returns it.</summary>
@@ -52,5 +120,18 @@ public static class TestEnvironment
         }
 
         return path;
+    }
+
+    private static IEnumerable<string> Assets(JsonElement library, string kind) =>
+        library.TryGetProperty(kind, out JsonElement assets) ? assets.EnumerateObject().Select(a => a.Name).ToList() : Enumerable.Empty<string>();
+
+    /// <summary>Creates <paramref name="folder"/> and the folders up to <paramref name="top"/>, each 0755 whatever the umask.</summary>
+    private static void CreateFolderForOthers(string top, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        for (string? dir = folder; dir is not null && dir.Length >= top.Length; dir = Path.GetDirectoryName(dir))
+        {
+            Assert.That(Syscall.chmod(dir, FilePermissions.ACCESSPERMS & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH)), Is.EqualTo(0), dir);
+        }
     }
 }

@@ -184,11 +184,16 @@ public sealed class DaemonTemplateTests
             ? packages
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
-    /// <summary>Runs the dotnet CLI, restoring into a packages folder of the test's own.</summary>
+    /// <summary>
+    /// Runs the dotnet CLI, restoring into a packages folder of the test's own; its temp files
+    /// (NuGetScratch, MSBuild's folders) go to a temp folder of the test's own too, and with it.
+    /// </summary>
     private void Dotnet(string workingDirectory, params string[] args)
     {
+        string temp = Directory.CreateDirectory(Path.Combine(_daemon.Folder, "tmp")).FullName;
         var environment = new Dictionary<string, string?>
         {
+            ["TMPDIR"] = temp,
             ["NUGET_PACKAGES"] = Path.Combine(_daemon.Folder, "packages"),
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
             ["DOTNET_NOLOGO"] = "1",

@@ -2,7 +2,6 @@ using System;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
-using System.Threading.Tasks;
 using Daemon.Interop;
 using Daemon.Logging;
 using Mono.Unix.Native;
@@ -43,14 +42,14 @@ public sealed class DescriptorWriterTests
         int filled = Fill(_write);
         Assert.That(filled, Is.GreaterThan(0), "the pipe is full");
 
-        // The reader drains the pipe a little later, as a slow caller would.
-        Task drain = Task.Run(() =>
-        {
-            Thread.Sleep(100);
-            return Drain(filled);
-        });
-        DescriptorWriter.Create(_write).WriteLine("started (pid 7)");
-        drain.Wait();
+        // The writer meets the full pipe on a thread of its own; the reader drains it only once
+        // the writer has been seen holding on, as a slow caller would. The writer's wait for room
+        // is bounded (about a second): the drain follows at once rather than after a fixed pause.
+        var writer = new Thread(() => DescriptorWriter.Create(_write).WriteLine("started (pid 7)")) { IsBackground = true };
+        writer.Start();
+        Assert.That(writer.Join(50), Is.False, "a full pipe holds the writer instead of dropping the line at once");
+        Assert.That(Drain(filled), Is.EqualTo(filled));
+        Assert.That(writer.Join(TimeSpan.FromSeconds(10)), Is.True, "the writer returns once there is room");
         Assert.That(ReadAvailable(), Is.EqualTo("started (pid 7)\n"));
     }
 
