@@ -14,6 +14,7 @@ namespace Daemon.Handover;
 /// </summary>
 internal sealed class HandoverServer : IDisposable
 {
+    private static readonly TimeSpan _firstMessage = TimeSpan.FromSeconds(10);
     private readonly Socket _socket;
     private readonly ListenerSet _listeners;
     private readonly DaemonLog _log;
@@ -111,8 +112,20 @@ internal sealed class HandoverServer : IDisposable
             throw DaemonException.FromErrno("cannot read the peer's credentials", errno);
         }
 
+        // Anyone may connect to an abstract socket: a stranger is answered before it can say a word,
+        // so it can neither take the listeners nor hold this one-at-a-time channel.
+        uint self = Posix.GetEffectiveUid();
+        if (uid != 0 && uid != self)
+        {
+            _log.Line($"handover refused to pid {peer}: uid {uid} is neither root nor the daemon's (uid {self})");
+            connection.Send(HandoverProtocol.Format(HandoverProtocol.Refused, $"uid {uid} may not take the listeners"));
+            return false;
+        }
+
         byte[] buffer = new byte[4096];
+        connection.ReceiveTimeout = (int)_firstMessage.TotalMilliseconds;
         int n = connection.Receive(buffer);
+        connection.ReceiveTimeout = 0;
         (string kind, _) = HandoverProtocol.Parse(buffer.AsSpan(0, n));
         if (kind == HandoverProtocol.Probe)
         {
@@ -122,14 +135,6 @@ internal sealed class HandoverServer : IDisposable
 
         if (kind != HandoverProtocol.Handover)
         {
-            return false;
-        }
-
-        uint self = Posix.GetEffectiveUid();
-        if (uid != 0 && uid != self)
-        {
-            _log.Line($"handover refused to pid {peer}: uid {uid} is neither root nor the daemon's (uid {self})");
-            connection.Send(HandoverProtocol.Format(HandoverProtocol.Refused, $"uid {uid} may not take the listeners"));
             return false;
         }
 
