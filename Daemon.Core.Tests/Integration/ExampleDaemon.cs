@@ -169,6 +169,14 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
+    /// <summary>A fifo in the test's folder, for a greeting file whose reader blocks until it is written.</summary>
+    public string MakeFifo()
+    {
+        string fifo = Path.Combine(Folder, "greeting.fifo");
+        NUnit.Framework.Assert.That(Mono.Unix.Native.Syscall.mkfifo(fifo, Mono.Unix.Native.FilePermissions.DEFFILEMODE), NUnit.Framework.Is.EqualTo(0));
+        return fifo;
+    }
+
     /// <summary>Sends and receives one line through the echo server.</summary>
     public string Echo(string text)
     {

@@ -181,10 +181,8 @@ public sealed class HandoverTests
     [Test]
     public void StopDuringAHandover_LeavesNothingRunning_AndRestartSaysSo()
     {
-        int old = _daemon.Start();
-        string fifo = MakeFifo();
-        using Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        using Process launcher = restart;
 
         CommandResult stopped = _daemon.Run("stop");
         Assert.That(stopped.Output, Is.EqualTo($"stopped (pid {old})\n"), stopped.ToString());
@@ -201,10 +199,8 @@ public sealed class HandoverTests
     [Test]
     public void LauncherKilledDuringAHandover_LeavesNoOrphanGeneration()
     {
-        int old = _daemon.Start();
-        string fifo = MakeFifo();
-        using Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        using Process launcher = restart;
         restart.Kill();
         restart.WaitForExit();
         File.WriteAllText(fifo, "hello\n");
@@ -228,11 +224,17 @@ public sealed class HandoverTests
         Assert.That(restarted.Output, Does.StartWith($"pid {old} cannot hand its listeners over: stopping it, then starting\nstopped (pid {old})\nstarted (pid "));
     }
 
-    private string MakeFifo()
+    /// <summary>
+    /// A running daemon, and a restart whose next generation has its listeners and waits in its
+    /// startup hook, on a greeting fifo nobody writes yet.
+    /// </summary>
+    private (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook()
     {
-        string fifo = Path.Combine(_daemon.Folder, "greeting.fifo");
-        Assert.That(Syscall.mkfifo(fifo, FilePermissions.DEFFILEMODE), Is.EqualTo(0));
-        return fifo;
+        int old = _daemon.Start();
+        string fifo = _daemon.MakeFifo();
+        Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+        return (old, restart, fifo);
     }
 
     private static string EchoOn(NetworkStream stream, string text)

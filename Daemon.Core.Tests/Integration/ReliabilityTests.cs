@@ -286,7 +286,7 @@ public sealed class ReliabilityTests
     [Test]
     public void LauncherKilledWhileWaiting_LeavesNoDaemonBehind()
     {
-        string fifo = MakeFifo();
+        string fifo = _daemon.MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
         int daemon = WaitForStartingDaemon();
         launcher.Kill();
@@ -327,7 +327,7 @@ public sealed class ReliabilityTests
     [Test]
     public void SigtermDuringTheStartupHook_FailsStart_AndLeavesNothing()
     {
-        string fifo = MakeFifo();
+        string fifo = _daemon.MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
         int daemon = WaitForStartingDaemon();
         Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
@@ -345,7 +345,7 @@ public sealed class ReliabilityTests
     [Test]
     public void StartupSlowerThanTheReadyTimeout_IsKilled_AndStartFails()
     {
-        string fifo = MakeFifo();   // nobody writes: the startup hook blocks for good
+        string fifo = _daemon.MakeFifo();   // nobody writes: the startup hook blocks for good
         var watch = Stopwatch.StartNew();
         CommandResult started = _daemon.Run("start", "--greeting-file", fifo, "--ready-timeout", "1");
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
@@ -361,7 +361,7 @@ public sealed class ReliabilityTests
         // 10 ms: the deadline passes while the daemon's runtime is still starting, before it can
         // say its pid; the launcher must kill it all the same, and say so truthfully. Its startup
         // hook then blocks on a fifo nobody writes: a daemon left alive would stay.
-        string fifo = MakeFifo();
+        string fifo = _daemon.MakeFifo();
         CommandResult started = _daemon.Run("start", "--ready-timeout", "0.01", "--greeting-file", fifo);
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
         Assert.That(started.Error, Is.EqualTo($"Daemon.Example: the daemon was not ready within 0.01 s and was killed (see {_daemon.LogFile})\n"));
@@ -372,7 +372,7 @@ public sealed class ReliabilityTests
     [Test]
     public void SecondStart_DuringTheFirstsStartupHook_WaitsForItAndSaysAlreadyRunning()
     {
-        string fifo = MakeFifo();
+        string fifo = _daemon.MakeFifo();
         using Process first = StartLauncher("--greeting-file", fifo);
         int daemon = WaitForStartingDaemon();
         CommandResult status = _daemon.Run("status");
@@ -391,7 +391,7 @@ public sealed class ReliabilityTests
     [Test]
     public void SecondStart_DuringTheFirstsStartupHook_ReportsItsFailure_NotAlreadyRunning()
     {
-        string fifo = MakeFifo();
+        string fifo = _daemon.MakeFifo();
         using Process first = StartLauncher("--greeting-file", fifo);
         int daemon = WaitForStartingDaemon();
         using Process second = StartLauncher("--greeting-file", fifo);
@@ -677,13 +677,6 @@ public sealed class ReliabilityTests
         }
 
         return Encoding.ASCII.GetString(received.ToArray());
-    }
-
-    private string MakeFifo()
-    {
-        string fifo = Path.Combine(_daemon.Folder, "greeting.fifo");
-        Assert.That(Syscall.mkfifo(fifo, FilePermissions.DEFFILEMODE), Is.EqualTo(0));
-        return fifo;
     }
 
     private Process StartLauncher(params string[] extra) => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra));
