@@ -243,6 +243,22 @@ public abstract partial class DaemonBase
     }
 
     /// <summary>
+    /// <see cref="Listen"/> for a server that takes a listening descriptor and closes it itself,
+    /// such as Kestrel's <c>ListenHandle</c>: a close-on-exec copy of the socket's descriptor. The
+    /// daemon keeps the socket itself, to hand it over at the next <c>restart</c>.
+    /// </summary>
+    /// <param name="name">A name for the listener, unique in this daemon, such as <c>http</c>.</param>
+    /// <param name="endpoint">Where to listen.</param>
+    /// <returns>A descriptor the server owns.</returns>
+    /// <exception cref="DaemonException">The endpoint cannot be bound, or the copy cannot be made.</exception>
+    protected ulong ListenDescriptor(string name, EndPoint endpoint)
+    {
+        Socket socket = Listen(name, endpoint);
+        int copy = Posix.Duplicate((int)socket.Handle);
+        return copy >= 0 ? (ulong)copy : throw new DaemonException($"cannot copy the listener on {endpoint}: out of descriptors");
+    }
+
+    /// <summary>
     /// True once this daemon handed its listeners over to the next generation on a zero-downtime
     /// <c>restart</c>: its stopping token is cancelled; finish the open connections, but leave the
     /// queued ones to the next generation (do not drain the accept queue) and never shut a listener

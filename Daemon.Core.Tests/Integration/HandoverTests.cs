@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Net;
+using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
@@ -209,6 +210,73 @@ public sealed class HandoverTests
         Assert.That(_daemon.Log, Does.Contain("the launcher went away before the daemon was ready"));
         Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {old})\n"));
         Assert.That(_daemon.Echo("still here"), Is.EqualTo("still here"));
+    }
+
+    [Test]
+    public void WebExample_RestartUnderHttpLoad_FailsNoRequest()
+    {
+        // Kestrel, run by HostedDaemon, listening on the socket the daemon hands over.
+        using var web = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Web"), "handover-web", takesPort: true);
+        int first = web.Start();
+        using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(30) };
+        var failures = new List<string>();
+        int ok = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        Task[] clients = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                // A new connection for every request: each one is a connect the restart could refuse.
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{web.Port}/") { Headers = { ConnectionClose = true } };
+                try
+                {
+                    using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
+                    string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                    if (response.StatusCode != HttpStatusCode.OK || !body.StartsWith("hello from pid ", StringComparison.Ordinal))
+                    {
+                        lock (failures)
+                        {
+                            failures.Add($"{(int)response.StatusCode} {body}");
+                        }
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref ok);
+                    }
+                }
+                catch (HttpRequestException e)
+                {
+                    lock (failures)
+                    {
+                        failures.Add(e.Message);
+                    }
+                }
+            }
+        })).ToArray();
+
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                int before = Volatile.Read(ref ok);
+                Assert.That(ExampleDaemon.Eventually(() => Volatile.Read(ref ok) >= before + 20, TimeSpan.FromSeconds(60)), Is.True, "requests are served");
+                CommandResult restarted = web.Run("restart");
+                Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+                Assert.That(restarted.Output, Does.StartWith("restarted (pid "));
+            }
+
+            int after = Volatile.Read(ref ok);
+            Assert.That(ExampleDaemon.Eventually(() => Volatile.Read(ref ok) >= after + 20, TimeSpan.FromSeconds(60)), Is.True, "and after");
+        }
+        finally
+        {
+            stop.Cancel();
+            Task.WaitAll(clients, TimeSpan.FromSeconds(60));
+        }
+
+        Assert.That(failures, Is.Empty, $"{failures.Count} failed requests of {ok + failures.Count}: {string.Join("; ", failures.Take(5))}");
+        Assert.That(web.ReadPid(), Is.Not.EqualTo(first));
+        Assert.That(web.Run("stop").ExitCode, Is.EqualTo(0));
     }
 
     [Test]

@@ -15,6 +15,7 @@ namespace Daemon.Handover;
 internal sealed class HandoverServer : IDisposable
 {
     private static readonly TimeSpan _firstMessage = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan _lastWords = TimeSpan.FromSeconds(1);
     private readonly Socket _socket;
     private readonly ListenerSet _listeners;
     private readonly DaemonLog _log;
@@ -103,6 +104,28 @@ internal sealed class HandoverServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// A last answer, read to the end: closing a Unix socket with a message of the peer's still
+    /// unread resets the connection, and the peer would lose the answer.
+    /// </summary>
+    private static void Answer(Socket connection, string kind, string reason)
+    {
+        connection.Send(HandoverProtocol.Format(kind, reason));
+        connection.Shutdown(SocketShutdown.Send);
+        connection.ReceiveTimeout = (int)_lastWords.TotalMilliseconds;
+        byte[] rest = new byte[4096];
+        try
+        {
+            while (connection.Receive(rest) > 0)
+            {
+            }
+        }
+        catch (SocketException)
+        {
+            // A peer that keeps its end open past the last words: it has the answer all the same.
+        }
+    }
+
     /// <summary>One connection: true once the listeners are handed over for good.</summary>
     private bool Converse(Socket connection)
     {
@@ -118,7 +141,7 @@ internal sealed class HandoverServer : IDisposable
         if (uid != 0 && uid != self)
         {
             _log.Line($"handover refused to pid {peer}: uid {uid} is neither root nor the daemon's (uid {self})");
-            connection.Send(HandoverProtocol.Format(HandoverProtocol.Refused, $"uid {uid} may not take the listeners"));
+            Answer(connection, HandoverProtocol.Refused, $"uid {uid} may not take the listeners");
             return false;
         }
 
@@ -140,7 +163,7 @@ internal sealed class HandoverServer : IDisposable
 
         if (_stopping is { } reason)
         {
-            connection.Send(HandoverProtocol.Format(HandoverProtocol.Refused, reason));
+            Answer(connection, HandoverProtocol.Refused, reason);
             return false;
         }
 
@@ -165,7 +188,7 @@ internal sealed class HandoverServer : IDisposable
 
         if (_stopping is { } late)
         {
-            connection.Send(HandoverProtocol.Format(HandoverProtocol.Abort, late));
+            Answer(connection, HandoverProtocol.Abort, late);
             return false;
         }
 
