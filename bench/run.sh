@@ -213,15 +213,21 @@ section "6. drain: AOT 'stop' with N idle client connections open (--stop-timeou
 "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
 "${MEASURE[@]}" drain --out "$DATA/drain.json" --bin "$AOT" --dir "$WORK" --port "$P_DRAIN" --counts 10,100,1000 --runs 3
 
-# ---- 7. restart downtime --------------------------------------------------------------------
-section "7. restart downtime under load (a connect every 2 ms, at most 10 s / 5000 attempts)"
-note "The refusal window runs from the last accepted connection before the first refused one"
-note "to the first accepted one after it (2 ms resolution). The C baseline restarts as stop && start."
+# ---- 7. restart under load ------------------------------------------------------------------
+section "7. restart under load (a connect, for Daemon.NET a connect and an echo, every 2 ms; at most 10 s / 5000 attempts)"
+note "Daemon.NET hands its listener over to the next generation; the C baseline restarts as"
+note "stop && start. The refusal window runs from the last accepted connection before the first"
+note "refused one to the first accepted one after it. The failed restart's startup hook throws:"
+note "the running daemon must keep serving."
 "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
 "${MEASURE[@]}" gap --name c --start "$C_START" --restart "sh -c $(q "$C_STOP >/dev/null && $C_START >/dev/null")" \
     --stop "$C_STOP" --port "$P_C" --out "$DATA/gap-c.json"
-"${MEASURE[@]}" gap --name aot --start "$AOT_START" --restart "$AOT_RESTART" --stop "$AOT_STOP" --port "$P_AOT" --out "$DATA/gap-aot.json"
-"${MEASURE[@]}" gap --name jit --start "$JIT_START" --restart "$JIT_RESTART" --stop "$JIT_STOP" --port "$P_JIT" --out "$DATA/gap-jit.json"
+"${MEASURE[@]}" gap --echo --name aot --start "$AOT_START" --restart "$AOT_RESTART" --stop "$AOT_STOP" --port "$P_AOT" --out "$DATA/gap-aot.json"
+"${MEASURE[@]}" gap --echo --name jit --start "$JIT_START" --restart "$JIT_RESTART" --stop "$JIT_STOP" --port "$P_JIT" --out "$DATA/gap-jit.json"
+"${MEASURE[@]}" gap --echo --expect-failure --name aot-failed --start "$AOT_START" --restart "$AOT_RESTART --simulate-fault startup-throws" \
+    --stop "$AOT_STOP" --port "$P_AOT" --out "$DATA/gap-aot-failed.json"
+"${MEASURE[@]}" gap --echo --expect-failure --name jit-failed --start "$JIT_START" --restart "$JIT_RESTART --simulate-fault startup-throws" \
+    --stop "$JIT_STOP" --port "$P_JIT" --out "$DATA/gap-jit-failed.json"
 
 # ---- results --------------------------------------------------------------------------------
 section "results"

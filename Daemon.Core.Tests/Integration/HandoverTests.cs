@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
+using System.Reflection;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
@@ -216,7 +217,16 @@ public sealed class HandoverTests
     public void WebExample_RestartUnderHttpLoad_FailsNoRequest()
     {
         // Kestrel, run by HostedDaemon, listening on the socket the daemon hands over.
-        using var web = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Web"), "handover-web", takesPort: true);
+        // Built by the solution into its own folder: ASP.NET Core's shared framework would change what
+        // the test folder's other examples load.
+        string configuration = typeof(HandoverTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        string program = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example.Web", "bin", configuration, "net10.0", "Daemon.Example.Web");
+        if (!File.Exists(program))
+        {
+            Assert.Ignore($"{program} is not built: 'dotnet test' at the repository root builds it");
+        }
+
+        using var web = new ExampleDaemon(program, "handover-web", takesPort: true);
         int first = web.Start();
         using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(30) };
         var failures = new List<string>();

@@ -143,6 +143,36 @@ public sealed class DaemonTemplateTests
     }
 
     [Test]
+    public void NewProject_RestartHandsItsStatusSocketOver()
+    {
+        string socketPath = Path.Combine(_daemon.Folder, "status.sock");
+        CommandResult started = _daemon.Run("start", "--interval", "0.2", "--status-socket", socketPath);
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int first = _daemon.ReadPid();
+        Assert.That(_daemon.WaitForLog($"{ProjectName}[{first}]: listening on {socketPath}"), Is.True, _daemon.Log);
+        Assert.That(AskStatus(socketPath), Does.EndWith($"(pid {first})\n"));
+
+        CommandResult restarted = _daemon.Run("restart", "--interval", "0.2", "--status-socket", socketPath);
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        int next = _daemon.ReadPid();
+        Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {first} hands over and drains)\n"));
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(AskStatus(socketPath), Does.EndWith($"(pid {next})\n"), "the same socket, answered by the new generation");
+        Assert.That(_daemon.Log, Does.Contain($"{ProjectName}[{next}]: listening on {socketPath} (inherited as 'status')"));
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        Assert.That(Mono.Unix.Native.Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the last generation removes the socket file");
+    }
+
+    /// <summary>What the status socket answers, read by another process (a client the daemon does not know).</summary>
+    private string AskStatus(string socketPath)
+    {
+        const string client = "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nsys.stdout.write(s.makefile().read())";
+        CommandResult asked = _daemon.Exec(new[] { "-c", client, socketPath }, null, "python3");
+        Assert.That(asked.ExitCode, Is.EqualTo(0), asked.ToString());
+        return asked.Output;
+    }
+
+    [Test]
     public void NewProject_UnitsAndLogrotateSnippet_RunTheDaemonsCommands()
     {
         string deploy = Path.Combine(_project, "deploy");

@@ -19,6 +19,7 @@ internal sealed class ListenerSet
 {
     private readonly object _gate = new();
     private readonly List<(string Name, Socket Socket)> _own = new();
+    private readonly List<string> _socketFiles = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
 
     /// <summary>The sockets this generation listens on, by name, to hand over.</summary>
@@ -88,6 +89,12 @@ internal sealed class ListenerSet
             }
 
             _own.Add((name, socket));
+            if (UnixPath(socket.LocalEndPoint ?? endpoint) is { } file)
+            {
+                // Noted now: the daemon may have closed its Socket by the time the files go.
+                _socketFiles.Add(file);
+            }
+
             return socket;
         }
     }
@@ -118,6 +125,28 @@ internal sealed class ListenerSet
         }
     }
 
+    /// <summary>
+    /// Removes the files of this generation's Unix listeners: the service stops for good (no next
+    /// generation holds them), so nothing will accept on them again.
+    /// </summary>
+    public void RemoveSocketFiles()
+    {
+        lock (_gate)
+        {
+            foreach (string path in _socketFiles)
+            {
+                if (Posix.Lstat(path, out Stat stat, out _) == 0 && (stat.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFSOCK)
+                {
+                    _ = Posix.Unlink(path, out _);
+                }
+            }
+        }
+    }
+
+    /// <summary>The file of a Unix socket endpoint; null for an abstract one or another family.</summary>
+    private static string? UnixPath(EndPoint endpoint) =>
+        endpoint is UnixDomainSocketEndPoint && endpoint.ToString() is { Length: > 0 } path && path[0] is not ('\0' or '@') ? path : null;
+
     public static string Describe(EndPoint? endpoint) => endpoint switch
     {
         UnixDomainSocketEndPoint unix => PathText.Quote(unix.ToString()),
@@ -139,15 +168,14 @@ internal sealed class ListenerSet
 
     private static Socket Bind(EndPoint endpoint, int backlog)
     {
-        bool unix = endpoint is UnixDomainSocketEndPoint;
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        if (UnixPath(endpoint) is { } path)
+        {
+            return BindUnix(path, backlog);
+        }
+
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp);
         try
         {
-            if (unix)
-            {
-                RemoveStaleSocketFile(endpoint.ToString() ?? "");
-            }
-
             socket.Bind(endpoint);
             socket.Listen(backlog);
             return socket;
@@ -160,12 +188,38 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
+    /// A Unix socket file bound here, not by System.Net.Sockets (which would delete the file when
+    /// this generation closes its Socket, under the next generation's feet), then adopted.
+    /// </summary>
+    private static Socket BindUnix(string path, int backlog)
+    {
+        RemoveStaleSocketFile(path);
+        int fd = Posix.BindUnixSocket(path, out int errno);
+        if (fd < 0)
+        {
+            throw DaemonException.FromErrno($"cannot listen on {PathText.Quote(path)}", errno);
+        }
+
+        var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        try
+        {
+            socket.Listen(backlog);
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new DaemonException($"cannot listen on {PathText.Quote(path)}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
     /// A socket file nobody accepts on any more (its daemon died) may be replaced; a live one, or
     /// anything that is not a socket, stays and the bind fails.
     /// </summary>
     private static void RemoveStaleSocketFile(string path)
     {
-        if (path.Length == 0 || path[0] == '\0' || path[0] == '@' || Posix.Lstat(path, out Stat stat, out _) < 0)
+        if (Posix.Lstat(path, out Stat stat, out _) < 0)
         {
             return;
         }

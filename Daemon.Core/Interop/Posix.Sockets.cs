@@ -80,6 +80,28 @@ internal static unsafe partial class Posix
         }
     }
 
+    /// <summary>
+    /// A Unix stream socket bound to <paramref name="path"/>, close-on-exec, or -1. Bound here, not by
+    /// System.Net.Sockets, which deletes the file of a Unix socket it bound when that Socket is
+    /// disposed: a daemon that hands its listener over must leave the file to the next generation.
+    /// </summary>
+    public static int BindUnixSocket(string path, out int errno)
+    {
+        int fd = WithErrno(Syscall.socket(UnixAddressFamily.AF_UNIX, UnixSocketType.SOCK_STREAM, UnixSocketFlags.SOCK_CLOEXEC, 0), out errno);
+        if (fd < 0)
+        {
+            return fd;
+        }
+
+        if (WithErrno(Syscall.bind(fd, new SockaddrUn(path, false)), out errno) < 0)
+        {
+            Close(fd);
+            return -1;
+        }
+
+        return fd;
+    }
+
     /// <summary>The pid and uid of the process at the other end of a connected Unix socket (SO_PEERCRED).</summary>
     public static int PeerCredentials(int socket, out int pid, out uint uid, out int errno)
     {

@@ -26,6 +26,7 @@ internal sealed class DaemonRuntime
     private volatile bool _finished;
     private volatile int _successor;
     private bool _committed;
+    private bool _ownsListeners;
     private HandoverServer? _handover;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
@@ -90,6 +91,7 @@ internal sealed class DaemonRuntime
             }
 
             using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor() : null;
+            _ownsListeners = predecessor is null;
             if (predecessor is null && !LockPidFile(launcher))
             {
                 return exitCode = _background ? ExitCodes.Success : ExitCodes.Failure;
@@ -109,6 +111,7 @@ internal sealed class DaemonRuntime
                 predecessor.Commit(Environment.ProcessId);
                 predecessor.Dispose();
                 _committed = true;
+                _ownsListeners = true;
             }
 
             DeclareReady(launcher);
@@ -137,6 +140,12 @@ internal sealed class DaemonRuntime
         finally
         {
             _handover?.Dispose();
+            if (_ownsListeners && _successor == 0)
+            {
+                // The service stops for good: no generation will accept on these socket files again.
+                Listeners.RemoveSocketFiles();
+            }
+
             Listeners.CloseAll();
             launcher?.Dispose();
             _pidFile?.Remove();

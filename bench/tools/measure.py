@@ -8,7 +8,7 @@ Subcommands (each writes one JSON file, merged by `report`):
   stoplat  NAME START STOP PIDFILE  exit of the daemon -> return of `stop` (pidfd watcher)
   idle     OUT NAME=PIDFILE...      context switches over an idle window, and RSS
   drain    OUT BIN DIR PORT         `stop` with 10/100/1000 idle client connections open
-  gap      NAME START RESTART STOP PIDFILE PORT   longest refusal window across a restart
+  gap      NAME START RESTART STOP PIDFILE PORT   refused connections (and, --echo, cut echoes) across a restart
   stages   NAME BIN DIR PORT        launcher / detach / daemon split of `start` (LD_PRELOAD probe)
   cycles   OUT NAME=START::STOP...  start+stop cycles, the variants interleaved run by run
   report   DATA_DIR OUT_MD          the final table
@@ -290,19 +290,38 @@ def gap(args):
     runs = []
     for _ in range(args.runs):
         run(start, f"{args.name} start")
-        attempts = []  # (monotonic ns, connected?)
+        attempts = []  # (monotonic ns, connected?, echoed?)
         done = threading.Event()
+
+        def attempt():
+            """Connects and, with --echo, sends a line and reads it back: (connected, echoed)."""
+            try:
+                conn = socket.create_connection(("127.0.0.1", args.port), timeout=1)
+            except OSError:
+                return False, False
+            with conn:
+                if not args.echo:
+                    return True, True
+                try:
+                    conn.settimeout(5)
+                    conn.sendall(b"ping\n")
+                    got = b""
+                    while not got.endswith(b"\n"):
+                        chunk = conn.recv(64)
+                        if not chunk:
+                            break
+                        got += chunk
+                    return True, got == b"ping\n"
+                except OSError:
+                    return True, False
 
         def load():
             end = time.monotonic() + args.max_seconds
             next_at = time.monotonic()
             while not done.is_set() and len(attempts) < args.max_attempts and time.monotonic() < end:
                 t = time.monotonic_ns()
-                try:
-                    with socket.create_connection(("127.0.0.1", args.port), timeout=1):
-                        attempts.append((t, True))
-                except OSError:
-                    attempts.append((t, False))
+                connected, echoed = attempt()
+                attempts.append((t, connected, echoed))
                 next_at += args.interval_ms / 1000
                 pause = next_at - time.monotonic()
                 if pause > 0:
@@ -315,37 +334,48 @@ def gap(args):
         try:
             time.sleep(0.3)
             t0 = time.monotonic_ns()
-            run(restart, f"{args.name} restart")
+            if args.expect_failure:
+                done_restart = subprocess.run(restart, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+                if done_restart.returncode == 0:
+                    raise SystemExit(f"measure: {args.name}: the restart was meant to fail and did not")
+            else:
+                run(restart, f"{args.name} restart")
             restart_ms = ms(time.monotonic_ns() - t0)
             time.sleep(0.3)
         finally:
             done.set()
             loader.join()
             run(stop, f"{args.name} stop")
-        longest, refused, last_ok = 0, 0, None
+        longest, refused, cut, last_ok = 0, 0, 0, None
         in_gap = False
-        for t, ok in attempts:
+        for t, ok, echoed in attempts:
             if ok:
                 if in_gap and last_ok is not None:
                     longest = max(longest, t - last_ok)
                 in_gap, last_ok = False, t
+                cut += 0 if echoed else 1
             else:
                 refused += 1
                 in_gap = True
         if in_gap:
             raise SystemExit(f"measure: {args.name}: still refused at the end of the load")
-        runs.append({"gap_ms": ms(longest), "refused": refused, "attempts": len(attempts), "restart_ms": restart_ms})
+        runs.append({"gap_ms": ms(longest), "refused": refused, "cut": cut, "attempts": len(attempts), "restart_ms": restart_ms})
     result = {
         "name": args.name,
+        "echo": args.echo,
         "gap_ms": statistics.median(r["gap_ms"] for r in runs),
         "gap_max_ms": max(r["gap_ms"] for r in runs),
+        "refused": sum(r["refused"] for r in runs),
+        "cut": sum(r["cut"] for r in runs),
+        "attempts": sum(r["attempts"] for r in runs),
         "restart_ms": statistics.median(r["restart_ms"] for r in runs),
         "runs": runs,
     }
     write_json(args.out, result)
-    print(f"  {args.name:8} longest refusal window {result['gap_ms']:7.1f} ms (median of {args.runs}, max "
+    echoes = f"; echoes cut {'/'.join(str(r['cut']) for r in runs)}" if args.echo else ""
+    print(f"  {args.name:10} longest refusal window {result['gap_ms']:7.1f} ms (median of {args.runs}, max "
           f"{result['gap_max_ms']:.1f}); restart command {result['restart_ms']:.0f} ms; refused "
-          f"{'/'.join(str(r['refused']) for r in runs)} of {'/'.join(str(r['attempts']) for r in runs)} attempts")
+          f"{'/'.join(str(r['refused']) for r in runs)} of {'/'.join(str(r['attempts']) for r in runs)} attempts{echoes}")
 
 
 # ---- start-up stages, timestamped by the LD_PRELOAD probe bench/c/stagetimes.c --------------
@@ -539,9 +569,16 @@ def report(args):
         return f"{g:.1f} ms" if g > 0 else "0 (no connection refused)"
 
     for impl in ("aot", "jit"):
-        g, b = gaps[impl]["gap_ms"], gaps["c"]["gap_ms"]
-        row(f"restart downtime (longest refusal window), {impl.upper()}", window(g),
-            f"C stop+start {window(b)}", f"{g / b:.1f}x" if b > 0 else "—", "info", None)
+        g, b = gaps[impl], gaps["c"]
+        row(f"`restart` under a connect-echo load, {impl.upper()}: refused / echoes cut",
+            f"{g['refused']} / {g['cut']} of {g['attempts']}", f"C stop+start: {b['refused']} refused of {b['attempts']}, "
+            f"window {window(b['gap_ms'])}", "—", "0 refused, 0 cut", g["refused"] == 0 and g["cut"] == 0)
+    for impl in ("aot", "jit"):
+        name = f"{impl}-failed"
+        if os.path.exists(os.path.join(d, f"gap-{name}.json")):
+            g = load(d, f"gap-{name}.json")
+            row(f"failed `restart` (startup hook throws) under the same load, {impl.upper()}: refused / cut",
+                f"{g['refused']} / {g['cut']} of {g['attempts']}", "—", "—", "0 refused, 0 cut", g["refused"] == 0 and g["cut"] == 0)
 
     head = ("metric", "value", "baseline", "ratio", "target", "result")
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -601,6 +638,8 @@ def main():
     p.add_argument("--interval-ms", type=float, default=2)
     p.add_argument("--max-seconds", type=float, default=10)
     p.add_argument("--max-attempts", type=int, default=5000)
+    p.add_argument("--echo", action="store_true", help="send a line on each connection and expect it back")
+    p.add_argument("--expect-failure", action="store_true", help="the restart is meant to fail (rollback)")
     p.add_argument("--out", required=True)
     p = sub.add_parser("stages")
     p.add_argument("--name", required=True)

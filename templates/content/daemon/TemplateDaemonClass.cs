@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using Daemon;
 
 namespace DaemonTemplate;
@@ -10,17 +11,28 @@ namespace DaemonTemplate;
 public sealed class TemplateDaemonClass : DaemonBase
 {
     private TimeSpan _interval = TimeSpan.FromSeconds(10);
+    private string? _statusSocket;
+    private Socket? _listener;
+    private long _rounds;
 
     /// <inheritdoc/>
     protected override void ConfigureOptions(DaemonOptionSet options)
     {
         options.Add("--interval", "SECONDS", "time between two rounds of work", v => _interval = OptionValues.Seconds(v), () => _interval.TotalSeconds.ToString(CultureInfo.InvariantCulture));
+        options.Add("--status-socket", "PATH", "a Unix socket that answers each connection with the rounds done", v => _statusSocket = OptionValues.FullPath(v), () => _statusSocket);
     }
 
     /// <inheritdoc/>
     protected override Task OnStartupAsync(CancellationToken cancellationToken)
     {
         // Open listeners, files and connections here: if this throws, 'start' fails with the message.
+        // A socket from Listen is handed to the next generation on 'restart': no connection is refused.
+        if (_statusSocket is not null)
+        {
+            _listener = Listen("status", new UnixDomainSocketEndPoint(_statusSocket));
+            _ = AnswerAsync(_listener);
+        }
+
         Log($"working every {_interval.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
         return Task.CompletedTask;
     }
@@ -28,15 +40,16 @@ public sealed class TemplateDaemonClass : DaemonBase
     /// <inheritdoc/>
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
-        long rounds = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
-            rounds++;
+            long rounds = Interlocked.Increment(ref _rounds);
             Log($"round {rounds}");
             await Task.Delay(_interval, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        Log($"done after {rounds} rounds");
+        // Closing our socket stops our answers; after a handover, the next generation answers on it.
+        _listener?.Dispose();
+        Log($"done after {Interlocked.Read(ref _rounds)} rounds");
     }
 
     /// <inheritdoc/>
@@ -44,5 +57,35 @@ public sealed class TemplateDaemonClass : DaemonBase
     {
         // The log file was reopened already; re-read configuration here.
         Log("reloaded");
+    }
+
+    /// <summary>Answers each connection to the status socket with one line, until the socket is closed.</summary>
+    private async Task AnswerAsync(Socket listener)
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            using (client)
+            {
+                byte[] line = System.Text.Encoding.UTF8.GetBytes($"{Interlocked.Read(ref _rounds)} rounds (pid {Environment.ProcessId})\n");
+                try
+                {
+                    await client.SendAsync(line, SocketFlags.None).ConfigureAwait(false);
+                }
+                catch (SocketException)
+                {
+                    // The client went away.
+                }
+            }
+        }
     }
 }
