@@ -96,9 +96,11 @@ internal sealed class HandoverServer : IDisposable
                         return;
                     }
                 }
-                catch (Exception e) when (e is SocketException or ObjectDisposedException or DaemonException)
+                catch (Exception e)
                 {
-                    _log.Line($"handover: {e.Message}");
+                    // Whatever went wrong with one handover (Mono.Posix's helper missing, say), the
+                    // daemon serves on: this thread must never take the process down.
+                    _log.Line($"handover failed: {e.Message}");
                 }
             }
         }
