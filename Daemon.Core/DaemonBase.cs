@@ -289,6 +289,15 @@ public abstract partial class DaemonBase
     }
 
     /// <summary>
+    /// The health check behind the systemd watchdog (<c>run</c> with <c>WatchdogSec=</c>): while it
+    /// returns true, the daemon sends WATCHDOG=1 every half interval; once it returns false or
+    /// throws, the pings stop for good (said once in the log) and systemd acts as the unit says.
+    /// Called on the thread pool, so a starved or deadlocked pool stops the pings too. Default: true.
+    /// </summary>
+    /// <returns>True while the daemon can do its work.</returns>
+    protected virtual bool IsHealthy() => true;
+
+    /// <summary>
     /// Called after each lifecycle line the framework writes (starting, ready, reloading,
     /// stopping, stopped, unhandled exception), so a subclass can forward it to another logger.
     /// </summary>
@@ -334,6 +343,8 @@ public abstract partial class DaemonBase
     internal void InvokeRun(CancellationToken stoppingToken) => Run(stoppingToken);
 
     internal void InvokeReload() => OnReload();
+
+    internal bool InvokeIsHealthy() => IsHealthy();
 
     internal void InvokeLogged(string message) => OnLogged(message);
 

@@ -22,6 +22,7 @@ public sealed class EchoDaemon : DaemonBase
     private readonly ConcurrentDictionary<int, Task> _connections = new();
     private Socket? _listener;
     private long _descriptorLimit = long.MaxValue;
+    private int _healthChecks;
     private int _nextConnection;
     private volatile string? _greeting;
 
@@ -33,7 +34,8 @@ public sealed class EchoDaemon : DaemonBase
 
     /// <summary>
     /// A fault to act out, for drills and the reliability tests (<c>--simulate-fault</c>):
-    /// <c>startup-throws</c>, <c>run-throws</c> or <c>ignore-stop</c>. Default: none.
+    /// <c>startup-throws</c>, <c>run-throws</c>, <c>ignore-stop</c> or <c>unhealthy</c> (the health
+    /// check behind the systemd watchdog fails from its fourth call on). Default: none.
     /// </summary>
     public string? SimulatedFault { get; set; }
 
@@ -42,7 +44,7 @@ public sealed class EchoDaemon : DaemonBase
     {
         options.Add("--port", "N", "TCP port to listen on, on 127.0.0.1", v => Port = OptionValues.Port(v), () => Port.ToString(CultureInfo.InvariantCulture));
         options.Add("--greeting-file", "PATH", "send this file's first line to each client; reread on reload", v => GreetingFile = OptionValues.FullPath(v), () => GreetingFile);
-        options.Add("--simulate-fault", "KIND", "fault drill: startup-throws, run-throws or ignore-stop", v => SimulatedFault = v is "startup-throws" or "run-throws" or "ignore-stop" ? v : throw new FormatException("expected startup-throws, run-throws or ignore-stop"));
+        options.Add("--simulate-fault", "KIND", "fault drill: startup-throws, run-throws, ignore-stop or unhealthy", v => SimulatedFault = v is "startup-throws" or "run-throws" or "ignore-stop" or "unhealthy" ? v : throw new FormatException("expected startup-throws, run-throws, ignore-stop or unhealthy"));
     }
 
     /// <inheritdoc/>
@@ -150,6 +152,9 @@ public sealed class EchoDaemon : DaemonBase
         await Task.WhenAll(_connections.Values).ConfigureAwait(false);
         Log("all connections closed");
     }
+
+    /// <inheritdoc/>
+    protected override bool IsHealthy() => SimulatedFault != "unhealthy" || Interlocked.Increment(ref _healthChecks) <= 3;
 
     /// <inheritdoc/>
     protected override void OnReload()

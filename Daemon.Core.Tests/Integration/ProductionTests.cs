@@ -170,7 +170,7 @@ public sealed class ProductionTests
         string analyze = TestEnvironment.RequireTool("/usr/bin/systemd-analyze");
         string deploy = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "deploy");
         var units = new List<string>();
-        foreach (string unit in Directory.GetFiles(deploy, "*.service"))
+        foreach (string unit in Directory.GetFiles(deploy, "*.service").Concat(Directory.GetFiles(deploy, "*.socket")))
         {
             // verify checks that ExecStart exists: point it at the binary under test.
             string copy = Path.Combine(_daemon.Folder, Path.GetFileName(unit));
@@ -178,10 +178,12 @@ public sealed class ProductionTests
             units.Add(copy);
         }
 
-        Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[] { "daemon-example.service", "daemon-example-forking.service" }));
+        Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[] { "daemon-example.service", "daemon-example-forking.service", "daemon-example-activated.service", "daemon-example.socket" }));
         string text = File.ReadAllText(units.Single(u => u.EndsWith("forking.service", StringComparison.Ordinal)));
         Assert.That(text, Does.Contain("Type=forking").And.Contain("PIDFile=").And.Contain(" start "));
-        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith("example.service", StringComparison.Ordinal))), Does.Contain("Type=notify").And.Contain(" run "));
+        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith("example.service", StringComparison.Ordinal))), Does.Contain("Type=notify").And.Contain(" run ").And.Contain("WatchdogSec="));
+        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith("activated.service", StringComparison.Ordinal))), Does.Contain("Type=notify").And.Contain(" run ").And.Contain("WatchdogSec="));
+        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith(".socket", StringComparison.Ordinal))), Does.Contain("ListenStream=127.0.0.1:8007").And.Contain("FileDescriptorName=echo"));
 
         (int code, string output) = Run(analyze, new[] { "verify" }.Concat(units).ToArray());
         Assert.That(code, Is.EqualTo(0), output);

@@ -21,6 +21,7 @@ internal sealed class ListenerSet
     private readonly List<(string Name, Socket Socket)> _own = new();
     private readonly List<string> _socketFiles = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
+    private readonly HashSet<Socket> _notOurFiles = new();
 
     /// <summary>The sockets this generation listens on, by name, to hand over.</summary>
     public List<(string Name, Socket Socket)> Own
@@ -46,12 +47,19 @@ internal sealed class ListenerSet
         }
     }
 
-    /// <summary>Keeps a socket the previous generation handed over, until the startup hook claims it.</summary>
-    public void Inherit(string name, Socket socket)
+    /// <summary>
+    /// Keeps a socket the previous generation handed over (or systemd passed), until the startup
+    /// hook claims it. <paramref name="ownsFile"/>: false for systemd's, whose file is the unit's.
+    /// </summary>
+    public void Inherit(string name, Socket socket, bool ownsFile = true)
     {
         lock (_gate)
         {
             _inherited.Add((name, socket));
+            if (!ownsFile)
+            {
+                _notOurFiles.Add(socket);
+            }
         }
     }
 
@@ -89,7 +97,7 @@ internal sealed class ListenerSet
             }
 
             _own.Add((name, socket));
-            if (UnixPath(socket.LocalEndPoint ?? endpoint) is { } file)
+            if (!_notOurFiles.Contains(socket) && UnixPath(socket.LocalEndPoint ?? endpoint) is { } file)
             {
                 // Noted now: the daemon may have closed its Socket by the time the files go.
                 _socketFiles.Add(file);

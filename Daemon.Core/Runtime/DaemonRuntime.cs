@@ -28,6 +28,7 @@ internal sealed class DaemonRuntime
     private bool _committed;
     private bool _ownsListeners;
     private HandoverServer? _handover;
+    private Watchdog? _watchdog;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
@@ -90,6 +91,12 @@ internal sealed class DaemonRuntime
                 Log.Line("starting");
             }
 
+            if (!_background)
+            {
+                // systemd socket activation: what it passed is offered to Listen, by name or address.
+                _ = SocketActivation.TakePassedSockets(Listeners, Log);
+            }
+
             using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor() : null;
             _ownsListeners = predecessor is null;
             if (predecessor is null && !LockPidFile(launcher))
@@ -115,6 +122,11 @@ internal sealed class DaemonRuntime
             }
 
             DeclareReady(launcher);
+            if (!_background)
+            {
+                _watchdog = Watchdog.Start(_notifier, _owner.InvokeIsHealthy, Log);
+            }
+
             OpenHandoverServer();
             _owner.InvokeRun(_stopping.Token);
             return exitCode = ExitCodes.Success;
@@ -139,6 +151,7 @@ internal sealed class DaemonRuntime
         }
         finally
         {
+            _watchdog?.Dispose();
             _handover?.Dispose();
             if (_ownsListeners && _successor == 0)
             {
@@ -322,6 +335,7 @@ internal sealed class DaemonRuntime
 
         _stopSignal = signal;
         _handover?.Refuse($"it is stopping ({signal})");
+        _watchdog?.Dispose();
         Log.Line($"stopping ({signal})");
         _notifier.Stopping();
         _stopping.Cancel();

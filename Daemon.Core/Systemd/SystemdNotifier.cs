@@ -37,6 +37,9 @@ internal sealed class SystemdNotifier : IDisposable
     /// <summary>RELOADING=1 with the monotonic time, which Type=notify-reload waits for.</summary>
     public void Reloading() => Send($"RELOADING=1\nMONOTONIC_USEC={MonotonicMicroseconds()}");
 
+    /// <summary>WATCHDOG=1: the daemon is alive and healthy.</summary>
+    public void Watchdog() => Send("WATCHDOG=1");
+
     /// <summary>STOPPING=1: the daemon is shutting down.</summary>
     public void Stopping() => Send("STOPPING=1");
 

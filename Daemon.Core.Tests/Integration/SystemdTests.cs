@@ -1,0 +1,208 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Net.Sockets;
+using System.Text;
+using Mono.Unix.Native;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>
+/// `run` under a fake systemd: socket activation (a parent that binds, forks, puts the socket on
+/// descriptor 3 and sets LISTEN_PID to the child's pid before exec) and the watchdog, over a
+/// NOTIFY_SOCKET datagram socket the test reads.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class SystemdTests
+{
+    // What systemd does for a .socket unit: bind, then in the child (after fork, before exec)
+    // descriptor 3 and LISTEN_PID=its own pid. Prints the child's pid, then its exit code.
+    private const string FakeSystemdScript = """
+        import os, socket, sys
+        port, name, program = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        pid = os.fork()
+        if pid == 0:
+            if listener.fileno() != 3:
+                os.dup2(listener.fileno(), 3)
+            os.set_inheritable(3, True)  # dup2 onto itself would leave it close-on-exec
+            os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES=name)
+            os.execv(program[0], program)
+        listener.close()
+        print(pid, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print("exit", os.waitstatus_to_exitcode(status), flush=True)
+        """;
+
+    private ExampleDaemon _daemon = null!;
+    private Socket _notify = null!;
+    private string _notifyPath = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _daemon = new ExampleDaemon("systemd");
+        _notifyPath = Path.Combine(_daemon.Folder, "notify.sock");
+        _notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        _notify.Bind(new UnixDomainSocketEndPoint(_notifyPath));
+        _notify.ReceiveTimeout = 30_000;
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        _notify.Dispose();
+        _daemon.Dispose();
+    }
+
+    [Test]
+    public void SocketActivated_ServesOnThePassedSocket_ReportsReady_AndStopsCleanly()
+    {
+        using Process systemd = FakeSystemdRuns("echo", ExampleDaemon.Program, "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture));
+        int daemon = int.Parse(systemd.StandardOutput.ReadLine()!, CultureInfo.InvariantCulture);
+        _daemon.Track(daemon);
+
+        Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={daemon}"));
+        Assert.That(_daemon.Echo("activated"), Is.EqualTo("activated"));
+        Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
+        Assert.That(Receive(), Is.EqualTo("STOPPING=1"));
+        Assert.That(systemd.WaitForExit(30_000), Is.True);
+        Assert.That(systemd.StandardOutput.ReadToEnd(), Is.EqualTo("exit 0\n"));
+        string err = systemd.StandardError.ReadToEnd();
+        Assert.That(err, Does.Contain($"systemd passed listener 'echo' on 127.0.0.1:{_daemon.Port}").And.Contain("(inherited as 'echo')"), err);
+    }
+
+    [Test]
+    public void SocketActivated_AnUnclaimedSocket_IsLoggedByName_AndClosed()
+    {
+        // Systemd's socket is on another port than --port asks for, and named otherwise: not ours.
+        int other = FreePort();
+        using Process systemd = FakeSystemd(other, "spare", ExampleDaemon.Program, "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture));
+        int daemon = int.Parse(systemd.StandardOutput.ReadLine()!, CultureInfo.InvariantCulture);
+        _daemon.Track(daemon);
+
+        Assert.That(Receive(), Does.StartWith("READY=1"));
+        Assert.That(_daemon.Echo("own socket"), Is.EqualTo("own socket"));
+        Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
+        Assert.That(systemd.WaitForExit(30_000), Is.True);
+        Assert.That(systemd.StandardOutput.ReadToEnd(), Is.EqualTo("exit 0\n"));
+        Assert.That(systemd.StandardError.ReadToEnd(), Does.Contain($"inherited listener 'spare' on 127.0.0.1:{other} was not claimed; closing it"));
+    }
+
+    [Test]
+    public void ForeignListenPid_IsIgnored_AndDescriptor3LeftAlone()
+    {
+        // LISTEN_PID names another process: these sockets were not passed to us.
+        string folder = _daemon.Folder;
+        string script = $"exec 3>'{Path.Combine(folder, "not-a-socket")}'; LISTEN_FDS=1 LISTEN_PID=1 LISTEN_FDNAMES=echo exec \"$0\" \"$@\"";
+        using Process run = _daemon.Launch(new[] { "-c", script, ExampleDaemon.Program, "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) },
+            new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath }, "/bin/bash");
+
+        Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
+        Assert.That(_daemon.Echo("own socket"), Is.EqualTo("own socket"));
+        Assert.That(Syscall.kill(run.Id, Signum.SIGTERM), Is.EqualTo(0));
+        Assert.That(run.WaitForExit(30_000), Is.True);
+        Assert.That(run.ExitCode, Is.EqualTo(0));
+        Assert.That(run.StandardError.ReadToEnd(), Does.Not.Contain("systemd passed"));
+    }
+
+    [Test]
+    public void Watchdog_PingsAtHalfTheInterval_WhileHealthy()
+    {
+        using Process run = RunWithWatchdog(usec: 400_000, pid: null);
+        Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
+        var arrivals = new List<long>();
+        while (arrivals.Count < 5)
+        {
+            Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"));
+            arrivals.Add(Stopwatch.GetTimestamp());
+        }
+
+        // Every 200 ms: never faster than that (a lower bound only, a slow machine sends later).
+        double[] gaps = arrivals.Zip(arrivals.Skip(1), (a, b) => (b - a) * 1000.0 / Stopwatch.Frequency).ToArray();
+        Assert.That(gaps.Average(), Is.GreaterThan(150), string.Join(", ", gaps));
+        Stop(run);
+    }
+
+    [Test]
+    public void Watchdog_StopsPinging_OnceTheHealthCheckFails_AndSaysWhyOnce()
+    {
+        using Process run = RunWithWatchdog(usec: 200_000, pid: null, "--simulate-fault", "unhealthy");
+        Assert.That(Receive(), Does.StartWith("READY=1"));
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"), "the first three checks pass");
+        }
+
+        // The fourth check fails: no ping follows, while the daemon still runs and serves.
+        _notify.ReceiveTimeout = 2_000;
+        Assert.That(() => _notify.Receive(new byte[256]), Throws.InstanceOf<SocketException>(), "no ping for ten intervals");
+        Assert.That(_daemon.Echo("still serving"), Is.EqualTo("still serving"));
+        _notify.ReceiveTimeout = 30_000;
+        string log = Stop(run);
+        Assert.That(Count(log, "watchdog: the health check failed; no longer pinging"), Is.EqualTo(1), log);
+    }
+
+    [Test]
+    public void Watchdog_ForAnotherPid_NeverPings()
+    {
+        using Process run = RunWithWatchdog(usec: 200_000, pid: 1);
+        Assert.That(Receive(), Does.StartWith("READY=1"));
+        _notify.ReceiveTimeout = 2_000;
+        Assert.That(() => _notify.Receive(new byte[256]), Throws.InstanceOf<SocketException>(), "no ping for ten intervals");
+        _notify.ReceiveTimeout = 30_000;
+        Assert.That(Stop(run), Does.Not.Contain("watchdog:"));
+    }
+
+    private Process FakeSystemdRuns(string name, params string[] program) => FakeSystemd(_daemon.Port, name, program);
+
+    private Process FakeSystemd(int port, string name, params string[] program) => _daemon.Launch(
+        new[] { "-c", FakeSystemdScript, port.ToString(CultureInfo.InvariantCulture), name }.Concat(program),
+        new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath },
+        "python3");
+
+    private Process RunWithWatchdog(long usec, int? pid, params string[] extra)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["NOTIFY_SOCKET"] = _notifyPath,
+            ["WATCHDOG_USEC"] = usec.ToString(CultureInfo.InvariantCulture),
+            ["WATCHDOG_PID"] = pid?.ToString(CultureInfo.InvariantCulture),
+        };
+        return _daemon.Launch(new[] { "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) }.Concat(extra), environment);
+    }
+
+    /// <summary>Stops a foreground daemon with SIGTERM; its standard error, the log of <c>run</c>.</summary>
+    private static string Stop(Process run)
+    {
+        Assert.That(Syscall.kill(run.Id, Signum.SIGTERM), Is.EqualTo(0));
+        Assert.That(run.WaitForExit(30_000), Is.True);
+        Assert.That(run.ExitCode, Is.EqualTo(0));
+        return run.StandardError.ReadToEnd();
+    }
+
+    private string Receive()
+    {
+        var buffer = new byte[4096];
+        int n = _notify.Receive(buffer);
+        return Encoding.UTF8.GetString(buffer, 0, n);
+    }
+
+    private static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+}
