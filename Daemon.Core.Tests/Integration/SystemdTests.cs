@@ -163,6 +163,20 @@ public sealed class SystemdTests
         Assert.That(Stop(run), Does.Not.Contain("watchdog:"));
     }
 
+    [Test]
+    public void HostedDaemon_UnderRun_PingsTheWatchdog_Too()
+    {
+        using var hosted = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), "systemd-hosted", takesPort: false);
+        var environment = new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath, ["WATCHDOG_USEC"] = "400000" };
+        using Process run = hosted.Launch(new[] { "run" }, environment);
+        Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
+        Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"));
+        Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"));
+        Assert.That(Syscall.kill(run.Id, Signum.SIGTERM), Is.EqualTo(0));
+        Assert.That(run.WaitForExit(30_000), Is.True);
+        Assert.That(run.ExitCode, Is.EqualTo(0));
+    }
+
     private Process FakeSystemdRuns(string name, params string[] program) => FakeSystemd(_daemon.Port, name, program);
 
     private Process FakeSystemd(int port, string name, params string[] program) => _daemon.Launch(
