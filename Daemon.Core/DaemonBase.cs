@@ -36,6 +36,7 @@ public abstract partial class DaemonBase
     private readonly DaemonPaths _paths;
     private readonly string? _helperProblem;
     private bool _restarting;
+    private Command? _helpTopic;
 
     /// <summary>Creates a daemon named after the program (its executable or entry assembly).</summary>
     protected DaemonBase()
@@ -97,7 +98,10 @@ public abstract partial class DaemonBase
                 return refused.Value;
             }
 
-            return stage.Kind == StageKind.Command ? CommandTable.Of(command).Run(this) : stage.Run(this);
+            return stage.Kind != StageKind.Command ? stage.Run(this)
+                : command == Command.Help ? Help(_helpTopic)
+                : command == Command.Version ? Version()
+                : CommandTable.Of(command).Run(this);
         }
         finally
         {
@@ -116,15 +120,16 @@ public abstract partial class DaemonBase
         {
             CommandLine.AddFrameworkOptions(_optionSet, this);
             ConfigureOptions(_optionSet);
-            command = CommandLine.Parse(args, _optionSet);
+            command = CommandLine.Parse(args, _optionSet, out _helpTopic);
         }
         catch (UsageException e)
         {
             command = Command.Help;
-            return stage.Refuse(e.Message) ?? Refuse($"{e.Message} (try '{Name} --help')", ExitCodes.Usage);
+            return stage.Refuse(e.Message)
+                ?? Refuse(e.ShowCommands ? $"{e.Message}\n{CommandTable.UsageLine(Name)}" : $"{e.Message} (try '{Name} --help')", ExitCodes.Usage);
         }
 
-        if (stage.Kind != StageKind.Command || command == Command.Help)
+        if (stage.Kind != StageKind.Command || command is Command.Help or Command.Version)
         {
             return null;
         }
@@ -385,15 +390,26 @@ public abstract partial class DaemonBase
         return same ? $"the pid file and the log file are the same file ({Files.PathText.Quote(pidFile)}); give them different paths" : null;
     }
 
-    /// <summary>Prints the usage, the commands and every option with the default in effect, on stdout.</summary>
-    internal int Help()
+    /// <summary>
+    /// Prints the usage, the commands (or, with <paramref name="topic"/>, that command alone) and
+    /// every option with the default in effect, on stdout.
+    /// </summary>
+    internal int Help(Command? topic = null)
     {
         var help = new StringBuilder();
-        help.Append($"Usage: {Name} COMMAND [OPTIONS]\n\n");
-        help.Append("Commands:\n");
-        foreach (CommandInfo info in CommandTable.All)
+        if (topic is { } command)
         {
-            help.Append(CultureInfo.InvariantCulture, $"  {info.Word,-9} {info.Summary}\n");
+            CommandInfo info = CommandTable.Of(command);
+            help.Append($"Usage: {Name} {info.Word} [OPTIONS]\n\n{info.Summary}\n");
+        }
+        else
+        {
+            help.Append($"{CommandTable.UsageLine(Name)}\n\n");
+            help.Append("Commands:\n");
+            foreach (CommandInfo info in CommandTable.All)
+            {
+                help.Append(CultureInfo.InvariantCulture, $"  {info.Word,-9} {info.Summary}\n");
+            }
         }
 
         help.Append("\nOptions:\n");
@@ -405,6 +421,17 @@ public abstract partial class DaemonBase
         }
 
         _system.Output.Write(help.ToString());
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Prints the program's name and version (the entry assembly's informational version).</summary>
+    private int Version()
+    {
+        Assembly? entry = Assembly.GetEntryAssembly();
+        string version = entry?.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+            ?? entry?.GetName().Version?.ToString()
+            ?? "unknown";
+        _system.Output.WriteLine($"{Name} {version}");
         return ExitCodes.Success;
     }
 

@@ -572,6 +572,7 @@ public sealed class ReliabilityTests
         CommandResult forced = _daemon.Run("stop", "--stop-timeout", "1", "--force");
         Assert.That(forced.ExitCode, Is.EqualTo(0), forced.ToString());
         Assert.That(forced.Output, Is.EqualTo($"killed (pid {pid}) after 1 s\n"));
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{pid}]: killed (SIGKILL) by 'stop --force' after 1 s\n"), "the log does not end at 'stopping (SIGTERM)'");
         Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(File.Exists(_daemon.PidFile), Is.False, "stop removes the file the killed daemon left");
         Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "no hang (about 3 s on an idle machine)");

@@ -15,7 +15,7 @@ public sealed class CommandLineTests
         var owner = new ParsedDaemon();
         var set = new DaemonOptionSet();
         CommandLine.AddFrameworkOptions(set, owner);
-        return (CommandLine.Parse(args, set), owner.Options);
+        return (CommandLine.Parse(args, set, out _), owner.Options);
     }
 
     /// <summary>A daemon that is only parsed for: its system is never reached.</summary>

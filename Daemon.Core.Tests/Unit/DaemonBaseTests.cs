@@ -222,6 +222,8 @@ public sealed class DaemonBaseTests
     {
         GivenPidFile(Stale(Pid));
         Assert.That(Main("reload", "--pid-file", PidPath), Is.EqualTo(ExitCodes.ReloadNotRunning));
+        Assert.That(_out.ToString(), Is.EqualTo("not running\n"), "on stdout, as stop and status say it");
+        Assert.That(_err.ToString(), Is.Empty);
         _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never);
     }
 
@@ -397,8 +399,6 @@ public sealed class DaemonBaseTests
 
     // ---- usage ----------------------------------------------------------------------------------
 
-    [TestCase(new string[0], "no command given")]
-    [TestCase(new[] { "launch" }, "unknown command 'launch'")]
     [TestCase(new[] { "start", "--pidfile", "x" }, "unknown option '--pidfile'")]
     [TestCase(new[] { "start", "--stop-timeout", "soon" }, "invalid value 'soon' for --stop-timeout")]
     [TestCase(new[] { "start", "--stop-timeout", "-1" }, "invalid value '-1' for --stop-timeout")]
@@ -414,12 +414,43 @@ public sealed class DaemonBaseTests
         Assert.That(_out.ToString(), Is.Empty);
     }
 
+    [TestCase(new string[0], "no command given")]
+    [TestCase(new[] { "launch" }, "unknown command 'launch'")]
+    [TestCase(new[] { "strat" }, "unknown command 'strat' (did you mean 'start'?)")]
+    [TestCase(new[] { "stopp" }, "unknown command 'stopp' (did you mean 'stop'?)")]
+    [TestCase(new[] { "sttus" }, "unknown command 'sttus' (did you mean 'status'?)")]
+    [TestCase(new[] { "relaod", "--force" }, "unknown command 'relaod' (did you mean 'reload'?)")]
+    [TestCase(new[] { "rn" }, "unknown command 'rn' (did you mean 'run'?)")]
+    public void Main_ShowsTheUsageLine_WhenTheCommandIsMissingOrUnknown(string[] args, string message)
+    {
+        Assert.That(Main(args), Is.EqualTo(ExitCodes.Usage));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: {message}\nUsage: test {{start|stop|restart|status|reload|run}} [options]\n"));
+        Assert.That(_out.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void Main_PrintsTheNameAndVersion_ForVersion()
+    {
+        Assert.That(Main("--version"), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString(), Does.Match(@"^test \S+\n$"));
+        Assert.That(_err.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void Main_ShowsOneCommandsHelp_ForCommandHelp()
+    {
+        Assert.That(Main("stop", "--help"), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString(), Does.StartWith("Usage: test stop [OPTIONS]\n\nstop the daemon").And.Contain("--stop-timeout SECONDS"));
+        Assert.That(_out.ToString(), Does.Not.Contain("Commands:"));
+    }
+
     [TestCase("--help")]
+    [TestCase("-h")]
     [TestCase("help")]
     public void Main_PrintsUsageOnStdout_ForHelp(string help)
     {
         Assert.That(Main(help), Is.EqualTo(ExitCodes.Success));
-        Assert.That(_out.ToString(), Does.StartWith("Usage: test COMMAND [OPTIONS]")
+        Assert.That(_out.ToString(), Does.StartWith("Usage: test {start|stop|restart|status|reload|run} [options]\n")
             .And.Contain("--pid-file PATH").And.Contain("--stop-timeout SECONDS").And.Contain("--force")
             .And.Contain("Options of test:").And.Contain("--port N"));
         Assert.That(_err.ToString(), Is.Empty);

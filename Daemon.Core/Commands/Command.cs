@@ -10,4 +10,7 @@ internal enum Command
     Status,
     Reload,
     Run,
+
+    /// <summary><c>--version</c>: the program's name and version.</summary>
+    Version,
 }

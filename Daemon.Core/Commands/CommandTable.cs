@@ -20,6 +20,35 @@ internal static class CommandTable
         new(Command.Help, "help", "show this help and exit", d => d.Help()),
     ];
 
+    /// <summary>The usage line: <c>Usage: NAME {start|stop|...} [options]</c>.</summary>
+    public static string UsageLine(string name)
+    {
+        var words = new List<string>();
+        foreach (CommandInfo info in All)
+        {
+            if (info.Command != Command.Help)
+            {
+                words.Add(info.Word);
+            }
+        }
+
+        return $"Usage: {name} {{{string.Join('|', words)}}} [options]";
+    }
+
+    /// <summary>A command one edit away from <paramref name="word"/> (a letter added, dropped, changed or two swapped), or null.</summary>
+    public static string? Nearest(string word)
+    {
+        foreach (CommandInfo info in All)
+        {
+            if (OneEditApart(word, info.Word))
+            {
+                return info.Word;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The command named <paramref name="word"/>, or null.</summary>
     public static CommandInfo? Find(string word)
     {
@@ -45,5 +74,29 @@ internal static class CommandTable
         }
 
         throw new ArgumentOutOfRangeException(nameof(command));
+    }
+
+    private static bool OneEditApart(string a, string b)
+    {
+        if (a == b || Math.Abs(a.Length - b.Length) > 1)
+        {
+            return false;
+        }
+
+        int i = 0;
+        while (i < a.Length && i < b.Length && a[i] == b[i])
+        {
+            i++;
+        }
+
+        if (a.Length == b.Length)
+        {
+            // One letter changed, or two neighbours swapped ("strat" for "start").
+            return a[(i + 1)..] == b[(i + 1)..]
+                || (i + 1 < a.Length && a[i] == b[i + 1] && a[i + 1] == b[i] && a[(i + 2)..] == b[(i + 2)..]);
+        }
+
+        // One letter added or dropped.
+        return a.Length > b.Length ? a[(i + 1)..] == b[i..] : a[i..] == b[(i + 1)..];
     }
 }

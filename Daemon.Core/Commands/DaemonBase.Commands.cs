@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO;
 using Daemon.Files;
 using Daemon.Launching;
+using Daemon.Logging;
 using Daemon.PidFiles;
 using Daemon.Processes;
 using Daemon.Security;
@@ -179,6 +180,9 @@ public abstract partial class DaemonBase
                 return Fail($"pid {daemon.Pid} did not exit even after SIGKILL");
             }
 
+            // The daemon cannot say it was killed: its log would end at "stopping (SIGTERM)".
+            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
+
             RemoveStalePidFile(pidFile);
             return Say($"killed (pid {state.Holder}) after {seconds} s");
         }
@@ -227,7 +231,8 @@ public abstract partial class DaemonBase
         {
             case PidFileKind.Missing:
             case PidFileKind.Stale:
-                _system.Error.WriteLine($"{Name}: not running");
+                // On stdout, as stop and status say it: a state, not an error.
+                _system.Output.WriteLine("not running");
                 return ExitCodes.ReloadNotRunning;
             case PidFileKind.Unusable:
                 return Fail(state.Problem!);
@@ -248,7 +253,7 @@ public abstract partial class DaemonBase
 
         if (daemon is null || !daemon.Signal(SigHup))
         {
-            _system.Error.WriteLine($"{Name}: not running");
+            _system.Output.WriteLine("not running");
             return ExitCodes.ReloadNotRunning;
         }
 

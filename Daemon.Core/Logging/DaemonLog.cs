@@ -111,10 +111,34 @@ internal sealed class DaemonLog
 
     private TextWriter Lines => _lines ?? DescriptorWriter.StandardError;
 
-    private string Format(string message)
+    /// <summary>
+    /// Appends one lifecycle line, in the daemon's own format and with its pid, to the log at
+    /// <paramref name="path"/>, for what the daemon cannot say itself (it was killed). A log that
+    /// is missing or refused (a link, a fifo) gets nothing; this is never worth failing a command.
+    /// </summary>
+    public static void AppendFor(string path, string name, int pid, string message)
+    {
+        if (GuardedFile.Open("log file", path, OpenFlags.O_WRONLY | OpenFlags.O_APPEND, 0, out int fd, out _, out _) is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            _ = Posix.WriteAll(fd, Encoding.UTF8.GetBytes(Format(name, pid, message)), out _);
+        }
+        finally
+        {
+            Posix.Close(fd);
+        }
+    }
+
+    private string Format(string message) => Format(_name, Environment.ProcessId, message);
+
+    private static string Format(string name, int pid, string message)
     {
         string now = DateTimeOffset.Now.ToString("yyyy-MM-dd'T'HH:mm:ss.fffzzz", CultureInfo.InvariantCulture);
-        return $"{now} {_name}[{Environment.ProcessId}]: {message}\n";
+        return $"{now} {name}[{pid}]: {message}\n";
     }
 
     private void RedirectStandardStreams(string path)

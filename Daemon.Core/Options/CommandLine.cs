@@ -22,7 +22,8 @@ internal static class CommandLine
         set.Add("--user", "NAME", "run as this user (name or uid) after the startup hook (root only)", v => options.User = OptionValues.NonEmpty(v), () => options.User);
         set.Add("--group", "NAME", "run as this group (name or gid); default: the user's primary group", v => options.Group = OptionValues.NonEmpty(v), () => options.Group);
         set.Add("--umask", "OCTAL", "file mode creation mask of the daemon", v => options.Umask = OptionValues.Octal(v), () => OptionValues.ShowOctal(options.Umask));
-        set.AddFlag("--help", "show this help and exit", () => { });
+        set.AddFlag("--help", "show this help and exit (also -h; after a command, that command's help)", () => { });
+        set.AddFlag("--version", "show the program's name and version and exit", () => { });
         set.FrameworkCount = set.Count;
     }
 
@@ -31,13 +32,21 @@ internal static class CommandLine
     /// Applies each option through <paramref name="set"/>.
     /// </summary>
     /// <exception cref="UsageException">An unknown command or option, a missing or invalid value.</exception>
-    public static Command Parse(string[] args, DaemonOptionSet set)
+    public static Command Parse(string[] args, DaemonOptionSet set, out Command? helpTopic)
     {
         Command? command = null;
         bool help = false;
+        bool version = false;
+        helpTopic = null;
         for (int i = 0; i < args.Length; i++)
         {
             string arg = args[i] ?? "";
+            if (arg == "-h")
+            {
+                help = true;
+                continue;
+            }
+
             if (!arg.StartsWith("--", StringComparison.Ordinal) || arg == "--")
             {
                 if (command is not null)
@@ -59,6 +68,12 @@ internal static class CommandLine
             if (name == "--help")
             {
                 help = true;
+                continue;
+            }
+
+            if (name == "--version")
+            {
+                version = true;
                 continue;
             }
 
@@ -92,10 +107,16 @@ internal static class CommandLine
 
         if (help)
         {
+            helpTopic = command is Command.Help ? null : command;
             return Command.Help;
         }
 
-        return command ?? throw new UsageException("no command given");
+        if (version)
+        {
+            return Command.Version;
+        }
+
+        return command ?? throw new UsageException("no command given", showCommands: true);
     }
 
     private static void Apply(DaemonOptionSet.Entry entry, string name, string value)
@@ -112,7 +133,9 @@ internal static class CommandLine
     }
 
     private static Command ParseCommand(string word) =>
-        CommandTable.Find(word)?.Command ?? throw new UsageException($"unknown command '{Printable(word)}'");
+        CommandTable.Find(word)?.Command ?? throw new UsageException(
+            CommandTable.Nearest(word) is { } near ? $"unknown command '{Printable(word)}' (did you mean '{near}'?)" : $"unknown command '{Printable(word)}'",
+            showCommands: true);
 
     /// <summary>Keeps control characters, bidirectional overrides and undecodable bytes from a hostile argument out of the terminal.</summary>
     internal static string Printable(string text)
