@@ -23,7 +23,9 @@ internal sealed class HandoverServer : IDisposable
     private readonly Action<int> _failedAfterTakeover;
     private readonly Thread _thread;
     private volatile bool _closed;
+    private readonly object _decision = new();
     private volatile string? _stopping;
+    private bool _handedOver;
 
     private HandoverServer(Socket socket, ListenerSet listeners, DaemonLog log, Action<int> committed, Action<int> failedAfterTakeover)
     {
@@ -64,8 +66,23 @@ internal sealed class HandoverServer : IDisposable
         return server;
     }
 
-    /// <summary>From now on a handover is refused with <paramref name="reason"/>, and one under way is aborted.</summary>
-    public void Refuse(string reason) => _stopping = reason;
+    /// <summary>
+    /// From now on a handover is refused with <paramref name="reason"/>, and one under way is
+    /// aborted. False when one was committed first: then the next generation has taken over.
+    /// </summary>
+    public bool Refuse(string reason)
+    {
+        lock (_decision)
+        {
+            if (_handedOver)
+            {
+                return false;
+            }
+
+            _stopping = reason;
+            return true;
+        }
+    }
 
     public void Dispose()
     {
@@ -188,16 +205,28 @@ internal sealed class HandoverServer : IDisposable
             return false;
         }
 
-        if (_stopping is { } late)
+        // A stop and a commit arriving together: exactly one of them wins, under one lock.
+        // The daemon learns its successor inside the same lock: a stop that lost sees it already.
+        string? late;
+        lock (_decision)
+        {
+            late = _stopping;
+            _handedOver = late is null;
+            if (_handedOver)
+            {
+                // The name goes first: the next generation opens its own control socket once told OK.
+                _closed = true;
+                _socket.Dispose();
+                _committed(peer);
+            }
+        }
+
+        if (late is not null)
         {
             Answer(connection, HandoverProtocol.Abort, late);
             return false;
         }
 
-        // The name goes first: the next generation opens its own control socket once told OK.
-        _closed = true;
-        _socket.Dispose();
-        _committed(peer);
         connection.Send(HandoverProtocol.Format(HandoverProtocol.Ok));
         return true;
     }

@@ -122,6 +122,28 @@ internal sealed class ListenerSet
         }
     }
 
+    /// <summary>
+    /// Clears close-on-exec on this generation's listeners once a next generation holds them too,
+    /// so that closing them here never shuts them down (see <c>DaemonRuntime.HandedOver</c>).
+    /// </summary>
+    public void MarkShared()
+    {
+        lock (_gate)
+        {
+            foreach ((_, Socket socket) in _own)
+            {
+                try
+                {
+                    _ = Posix.SetCloseOnExec((int)socket.Handle, false);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Closed already by the daemon: nothing left to protect.
+                }
+            }
+        }
+    }
+
     /// <summary>Closes this generation's descriptors of its listeners; a next generation keeps its own.</summary>
     public void CloseAll()
     {

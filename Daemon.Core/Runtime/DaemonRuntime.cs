@@ -27,6 +27,7 @@ internal sealed class DaemonRuntime
     private volatile int _successor;
     private bool _committed;
     private bool _ownsListeners;
+    private readonly object _pidFileGate = new();
     private HandoverServer? _handover;
     private Watchdog? _watchdog;
     private string _stopSignal = "a signal";
@@ -121,13 +122,14 @@ internal sealed class DaemonRuntime
                 _ownsListeners = true;
             }
 
+            // Before ready: a restart right after start must find the control socket there.
+            OpenHandoverServer();
             DeclareReady(launcher);
             if (!_background)
             {
                 _watchdog = Watchdog.Start(_notifier, _owner.InvokeIsHealthy, Log);
             }
 
-            OpenHandoverServer();
             _owner.InvokeRun(_stopping.Token);
             return exitCode = ExitCodes.Success;
         }
@@ -161,7 +163,11 @@ internal sealed class DaemonRuntime
 
             Listeners.CloseAll();
             launcher?.Dispose();
-            _pidFile?.Remove();
+            lock (_pidFileGate)
+            {
+                _pidFile?.Remove();
+            }
+
             if (_pidFile is not null || _ready)
             {
                 Log.Line($"stopped (exit {exitCode})");
@@ -247,7 +253,7 @@ internal sealed class DaemonRuntime
     private void OpenHandoverServer()
     {
         string? path = _background ? _owner.PidFilePath : _options.PidFile;
-        if (path is not null && Listeners.Own.Count > 0 && OperatingSystem.IsLinux())
+        if (path is not null && Listeners.Own.Count > 0 && OperatingSystem.IsLinux() && !_stopping.IsCancellationRequested)
         {
             _handover = HandoverServer.Open(path, Listeners, Log, HandedOver, TakeBackPidFile);
         }
@@ -256,13 +262,26 @@ internal sealed class DaemonRuntime
     private void HandedOver(int successor)
     {
         _successor = successor;
+
+        // Shared sockets from now on. Disposing a .NET Socket with a blocking Accept under way
+        // shuts it down to wake that call, which would stop the successor's copy too; .NET spares
+        // a socket that is not close-on-exec, as one that may be shared.
+        Listeners.MarkShared();
         RequestStop($"handed over to pid {successor}");
     }
 
     /// <summary>A next generation that had renamed its pid file over ours died before it committed: ours again.</summary>
     private void TakeBackPidFile(int failed)
     {
-        if (_pidFile is null || _pidFile.IsAtItsPath)
+        lock (_pidFileGate)
+        {
+            TakeBackPidFileLocked(failed);
+        }
+    }
+
+    private void TakeBackPidFileLocked(int failed)
+    {
+        if (_pidFile is null || _pidFile.IsAtItsPath || _finished)
         {
             return;
         }

@@ -59,9 +59,10 @@ internal sealed class SystemdNotifier : IDisposable
         {
             _ = _socket.SendTo(Encoding.UTF8.GetBytes(state), SocketFlags.None, _endPoint!);
         }
-        catch (SocketException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            // A supervisor that went away must not take the daemon down with it.
+            // A supervisor that went away must not take the daemon down with it, nor a watchdog
+            // ping that was already under way when the daemon closed its notifier at exit.
         }
     }
 

@@ -54,7 +54,8 @@ internal sealed class Watchdog : IDisposable
             return null;
         }
 
-        TimeSpan period = TimeSpan.FromTicks(Math.Max(1, microseconds * 10 / 2));
+        // Half the interval, at most what a Timer takes (about 49 days).
+        TimeSpan period = TimeSpan.FromTicks(Math.Clamp(microseconds * 5, 1, TimeSpan.FromMilliseconds(uint.MaxValue - 1).Ticks));
         log.Line($"watchdog: WATCHDOG=1 every {period.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)} ms while healthy");
         return new Watchdog(notifier, healthy, log, period);
     }
