@@ -547,7 +547,7 @@ public sealed class ReliabilityTests
     }
 
     [Test]
-    public void RunThrows_IsLogged_PidFileRemoved_ExitCodeOne()
+    public void RunThrows_IsLogged_StatusSaysDead_AndTheNextStartCleansUp()
     {
         CommandResult started = _daemon.Run("start", "--simulate-fault", "run-throws");
         Assert.That(started.ExitCode, Is.EqualTo(0), "it was ready before its main loop failed");
@@ -555,8 +555,13 @@ public sealed class ReliabilityTests
         Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(10)), Is.True);
         Assert.That(_daemon.WaitForLog("stopped (exit 1)"), Is.True, _daemon.Log);
         Assert.That(_daemon.Log, Does.Contain("unhandled exception: System.InvalidOperationException: simulated fault in the main loop").And.Contain(" at "));
-        Assert.That(File.Exists(_daemon.PidFile), Is.False);
-        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(3));
+        CommandResult status = _daemon.Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(1), "dead, pid file left: not 'never started' " + status);
+        Assert.That(status.Output, Is.EqualTo($"not running, but pid file {_daemon.PidFile} is left (it names \"{pid}\"): it died or was killed; see {_daemon.LogFile}\n"));
+        int next = _daemon.Start();
+        Assert.That(next, Is.Not.EqualTo(pid), "start replaces the dead daemon's file");
+        Assert.That(_daemon.Run("stop").Output, Is.EqualTo($"stopped (pid {next})\n"));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "a clean stop still removes the file");
     }
 
     [Test]

@@ -206,7 +206,7 @@ public abstract partial class DaemonBase
                 _system.Error.WriteLine($"{Name}: {state.Problem}");
                 return ExitCodes.Unknown;
             case PidFileKind.Stale:
-                _system.Output.WriteLine($"not running, but pid file {PathText.Quote(pidFile)} is left (it names {state.Content})");
+                _system.Output.WriteLine($"not running, but pid file {PathText.Quote(pidFile)} is left (it names {state.Content}): it died or was killed; see {PathText.Quote(LogFilePath)}");
                 return ExitCodes.Failure;
             case PidFileKind.Starting:
                 _system.Output.WriteLine($"starting (pid {state.Holder})");

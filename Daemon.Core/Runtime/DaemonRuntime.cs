@@ -165,7 +165,17 @@ internal sealed class DaemonRuntime
             launcher?.Dispose();
             lock (_pidFileGate)
             {
-                _pidFile?.Remove();
+                if (_ready && exitCode != ExitCodes.Success)
+                {
+                    // A daemon that was running and died of a fault leaves its file, unlocked: status
+                    // then says dead (1) rather than never started (3), and the next start or stop
+                    // removes it as it does the file of a killed daemon.
+                    (_pidFile as IDisposable)?.Dispose();
+                }
+                else
+                {
+                    _pidFile?.Remove();
+                }
             }
 
             if (_pidFile is not null || _ready)
@@ -202,11 +212,8 @@ internal sealed class DaemonRuntime
         _pidFile = _steps.LockPidFile(path, out int holder);
         if (_pidFile is not null)
         {
-            AppDomain.CurrentDomain.UnhandledException += (_, e) =>
-            {
-                Log.Line($"unhandled exception: {e.ExceptionObject}");
-                _pidFile?.Remove();
-            };
+            // The file stays, unlocked once the process is gone: status then says dead, not never started.
+            AppDomain.CurrentDomain.UnhandledException += (_, e) => Log.Line($"unhandled exception: {e.ExceptionObject}");
             return true;
         }
 
