@@ -47,6 +47,9 @@ internal static class HandoverProtocol
         return "daemon.net:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(pidFile)));
     }
 
+    /// <summary>The control socket's endpoint, for <paramref name="pidFile"/>: abstract (a leading NUL).</summary>
+    public static System.Net.Sockets.UnixDomainSocketEndPoint EndPoint(string pidFile) => new("\0" + SocketName(pidFile));
+
     public static byte[] Format(string kind, string argument = "") =>
         Encoding.UTF8.GetBytes(argument.Length == 0 ? kind : $"{kind} {argument}");
 

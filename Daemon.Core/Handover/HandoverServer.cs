@@ -51,7 +51,7 @@ internal sealed class HandoverServer : IDisposable
         var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         try
         {
-            socket.Bind(new UnixDomainSocketEndPoint("\0" + HandoverProtocol.SocketName(pidFile)));
+            socket.Bind(HandoverProtocol.EndPoint(pidFile));
             socket.Listen(4);
         }
         catch (SocketException e)

@@ -38,7 +38,7 @@ internal sealed class Predecessor : IPredecessor
         var connection = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         try
         {
-            connection.Connect(new UnixDomainSocketEndPoint("\0" + HandoverProtocol.SocketName(pidFile)));
+            connection.Connect(HandoverProtocol.EndPoint(pidFile));
 
             // Anyone can bind an abstract name first: only the daemon the pid file names is trusted.
             int fd = (int)connection.Handle;
@@ -117,7 +117,7 @@ internal sealed class Predecessor : IPredecessor
         using var probe = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         try
         {
-            probe.Connect(new UnixDomainSocketEndPoint("\0" + HandoverProtocol.SocketName(pidFile)));
+            probe.Connect(HandoverProtocol.EndPoint(pidFile));
             probe.Send(HandoverProtocol.Format(HandoverProtocol.Probe));
             byte[] buffer = new byte[256];
             int n = probe.Receive(buffer);

@@ -20,8 +20,13 @@ internal static partial class Posix
     public static int ChangeDirectory(string path, out int errno) =>
         WithErrno(Syscall.chdir(path), out errno);
 
+    /// <summary>
+    /// Removes <paramref name="name"/> from both copies of the environment: .NET's own, which
+    /// Process.Start passes on, and libc's, which posix_spawn and native code read.
+    /// </summary>
     public static void UnsetEnvironment(string name)
     {
+        Environment.SetEnvironmentVariable(name, null);
         _ = Unsetenv(name);
     }
 

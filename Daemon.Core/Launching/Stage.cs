@@ -54,9 +54,9 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
             return Command;
         }
 
-        Forget(StageProtocol.KindVariable);
-        Forget(StageProtocol.ReadyFdVariable);
-        Forget(Handover.HandoverProtocol.Variable);
+        Posix.UnsetEnvironment(StageProtocol.KindVariable);
+        Posix.UnsetEnvironment(StageProtocol.ReadyFdVariable);
+        Posix.UnsetEnvironment(Handover.HandoverProtocol.Variable);
 
         StageKind parsed = kind switch
         {
@@ -107,14 +107,4 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
         && Posix.IsWriteOnly(fd);
 
     public static string Name(StageKind kind) => kind == StageKind.Detach ? StageProtocol.DetachStage : StageProtocol.DaemonStage;
-
-    private static void Forget(string name)
-    {
-        // Both copies of the environment: .NET's own, used by Process.Start, and libc's.
-        Environment.SetEnvironmentVariable(name, null);
-        if (OperatingSystem.IsLinux())
-        {
-            Posix.UnsetEnvironment(name);
-        }
-    }
 }

@@ -38,9 +38,9 @@ internal static class SocketActivation
             return 0;
         }
 
-        Forget(ListenPid);
-        Forget(ListenFds);
-        Forget(ListenFdNames);
+        Posix.UnsetEnvironment(ListenPid);
+        Posix.UnsetEnvironment(ListenFds);
+        Posix.UnsetEnvironment(ListenFdNames);
         for (int i = 0; i < passed; i++)
         {
             int fd = FirstDescriptor + i;
@@ -52,12 +52,5 @@ internal static class SocketActivation
         }
 
         return passed;
-    }
-
-    private static void Forget(string name)
-    {
-        // Both copies of the environment: .NET's own, used by Process.Start, and libc's.
-        Environment.SetEnvironmentVariable(name, null);
-        Posix.UnsetEnvironment(name);
     }
 }

@@ -43,8 +43,6 @@ internal sealed class Watchdog : IDisposable
             return null;
         }
 
-        Environment.SetEnvironmentVariable(WatchdogUsec, null);
-        Environment.SetEnvironmentVariable(WatchdogPid, null);
         Interop.Posix.UnsetEnvironment(WatchdogUsec);
         Interop.Posix.UnsetEnvironment(WatchdogPid);
         if (!long.TryParse(usec, NumberStyles.None, CultureInfo.InvariantCulture, out long microseconds) || microseconds <= 0
