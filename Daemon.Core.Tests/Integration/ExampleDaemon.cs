@@ -415,7 +415,11 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
+    public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
+
+    /// <summary>A TCP port on 127.0.0.1 that nothing listens on now.</summary>
+    public static int FreePort()
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));

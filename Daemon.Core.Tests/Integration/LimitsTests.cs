@@ -74,7 +74,7 @@ public sealed class LimitsTests
             // A busy machine may see a second episode (accepting resumed, then ran short again):
             // still one line when each begins and one when it ends, never one per failed accept.
             string log = _daemon.Log;
-            Assert.That(Occurrences(log, "out of file descriptors"), Is.EqualTo(Occurrences(log, "accepting again after") + 1), log);
+            Assert.That(ExampleDaemon.Count(log, "out of file descriptors"), Is.EqualTo(ExampleDaemon.Count(log, "accepting again after") + 1), log);
 
             clients.ForEach(c => c.Dispose());
             clients.Clear();
@@ -164,8 +164,6 @@ public sealed class LimitsTests
             return null;
         }
     }
-
-    private static int Occurrences(string text, string part) => Regex.Matches(text, Regex.Escape(part)).Count;
 
     private static string ReadLine(Socket socket)
     {

@@ -85,7 +85,7 @@ public sealed class SystemdTests
     public void SocketActivated_AnUnclaimedSocket_IsLoggedByName_AndClosed()
     {
         // Systemd's socket is on another port than --port asks for, and named otherwise: not ours.
-        int other = FreePort();
+        int other = ExampleDaemon.FreePort();
         using Process systemd = FakeSystemd(other, "spare", ExampleDaemon.Program, "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture));
         int daemon = int.Parse(systemd.StandardOutput.ReadLine()!, CultureInfo.InvariantCulture);
         _daemon.Track(daemon);
@@ -149,7 +149,7 @@ public sealed class SystemdTests
         Assert.That(_daemon.Echo("still serving"), Is.EqualTo("still serving"));
         _notify.ReceiveTimeout = 30_000;
         string log = Stop(run);
-        Assert.That(Count(log, "watchdog: the health check failed; no longer pinging"), Is.EqualTo(1), log);
+        Assert.That(ExampleDaemon.Count(log, "watchdog: the health check failed; no longer pinging"), Is.EqualTo(1), log);
     }
 
     [Test]
@@ -211,12 +211,4 @@ public sealed class SystemdTests
         return Encoding.UTF8.GetString(buffer, 0, n);
     }
 
-    private static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
-        return ((System.Net.IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 }
