@@ -384,9 +384,9 @@ public abstract partial class DaemonBase
 
         bool same = pidFile == logFile
             || (OperatingSystem.IsLinux()
-                && Posix.Lstat(pidFile, out Mono.Unix.Native.Stat a, out _) == 0
-                && Posix.Lstat(logFile, out Mono.Unix.Native.Stat b, out _) == 0
-                && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+                && Posix.Lstat(pidFile, out FileStatus a, out _) == 0
+                && Posix.Lstat(logFile, out FileStatus b, out _) == 0
+                && a.IsSameFile(b));
         return same ? $"the pid file and the log file are the same file ({Files.PathText.Quote(pidFile)}); give them different paths" : null;
     }
 

@@ -4,7 +4,6 @@ using System.IO;
 using System.Text;
 using Daemon.Files;
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.Logging;
 
@@ -20,7 +19,7 @@ internal sealed class DaemonLog
     private readonly Action<string>? _observer;
     private readonly TextWriter? _lines;
     private string? _path;
-    private Stat _logStat;
+    private FileStatus _logStatus;
     private bool _created;
 
     /// <param name="name">The daemon's name, on every line.</param>
@@ -72,14 +71,14 @@ internal sealed class DaemonLog
     /// </summary>
     public void GiveTo(uint uid, uint gid)
     {
-        if (_path is null || _logStat.st_uid == uid)
+        if (_path is null || _logStatus.Uid == uid)
         {
             return;
         }
 
         if (!_created)
         {
-            Line($"log file {PathText.Quote(_path)} belongs to uid {_logStat.st_uid}, not to uid {uid}: left as it is, so reload cannot reopen it after rotation");
+            Line($"log file {PathText.Quote(_path)} belongs to uid {_logStatus.Uid}, not to uid {uid}: left as it is, so reload cannot reopen it after rotation");
             return;
         }
 
@@ -143,7 +142,7 @@ internal sealed class DaemonLog
 
     private void RedirectStandardStreams(string path)
     {
-        int fd = OpenLogFile(path, out Stat stat, out bool created);
+        int fd = OpenLogFile(path, out FileStatus status, out bool created);
         try
         {
             for (int target = Posix.StandardOutput; target <= Posix.StandardError; target++)
@@ -154,7 +153,7 @@ internal sealed class DaemonLog
                 }
             }
 
-            _logStat = stat;
+            _logStatus = status;
             _created = created;
         }
         finally
@@ -167,14 +166,14 @@ internal sealed class DaemonLog
     /// Opens the log for appending as the pid file is opened: no symbolic link, no blocking on a
     /// fifo, a regular file with one link on a real file system. /dev/null is welcome as it is.
     /// </summary>
-    private static int OpenLogFile(string path, out Stat stat, out bool created)
+    private static int OpenLogFile(string path, out FileStatus status, out bool created)
     {
         const OpenFlags flags = OpenFlags.O_WRONLY | OpenFlags.O_APPEND | OpenFlags.O_CREAT;
         if (path == "/dev/null")
         {
             created = false;
             int devNull = Posix.Open(path, OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY, 0, out int errno);
-            if (devNull < 0 || Posix.Fstat(devNull, out stat, out errno) < 0)
+            if (devNull < 0 || Posix.Fstat(devNull, out status, out errno) < 0)
             {
                 throw DaemonException.FromErrno("cannot open log file /dev/null", errno);
             }
@@ -182,7 +181,7 @@ internal sealed class DaemonLog
             return devNull;
         }
 
-        string? problem = GuardedFile.Open("log file", path, flags, (FilePermissions)0b110_100_000, out int fd, out stat, out created);
+        string? problem = GuardedFile.Open("log file", path, flags, 0b110_100_000, out int fd, out status, out created);
         if (problem is not null)
         {
             throw new DaemonException(problem);

@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Threading;
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.Processes;
 
@@ -27,8 +26,8 @@ internal sealed class ProcessTable : IProcessTable
 
         return errno switch
         {
-            (int)Errno.ESRCH => null,
-            (int)Errno.ENOSYS or (int)Errno.EPERM => LegacyProcess.Open(pid),
+            Errno.ESRCH => null,
+            Errno.ENOSYS or Errno.EPERM => LegacyProcess.Open(pid),
             _ => throw DaemonException.FromErrno($"cannot open process {pid}", errno),
         };
     }
@@ -50,7 +49,7 @@ internal sealed class ProcessTable : IProcessTable
             }
 
             // ESRCH: it exited (perhaps a zombie not yet reaped by init); either way it is stopped.
-            return errno == (int)Errno.ESRCH ? false : throw SignalError(pid, errno);
+            return errno == Errno.ESRCH ? false : throw SignalError(pid, errno);
         }
 
         public bool WaitForExit(TimeSpan timeout)
@@ -83,7 +82,7 @@ internal sealed class ProcessTable : IProcessTable
                 return !HasExited(pid);
             }
 
-            return errno == (int)Errno.ESRCH ? false : throw SignalError(pid, errno);
+            return errno == Errno.ESRCH ? false : throw SignalError(pid, errno);
         }
 
         public bool WaitForExit(TimeSpan timeout)
@@ -111,7 +110,7 @@ internal sealed class ProcessTable : IProcessTable
 
         private static bool HasExited(int pid)
         {
-            if (Posix.Kill(pid, 0, out int errno) < 0 && errno == (int)Errno.ESRCH)
+            if (Posix.Kill(pid, 0, out int errno) < 0 && errno == Errno.ESRCH)
             {
                 return true;
             }
