@@ -34,7 +34,6 @@ public abstract partial class DaemonBase
     private readonly DaemonSystem _system;
     private readonly DaemonOptionSet _optionSet = new();
     private readonly DaemonPaths _paths;
-    private readonly string? _helperProblem;
     private bool _restarting;
     private Command? _helpTopic;
 
@@ -56,7 +55,6 @@ public abstract partial class DaemonBase
     internal DaemonBase(string? name, DaemonSystem? system)
     {
         NativeLibraries.Install();
-        _helperProblem = system is null ? NativeLibraries.HelperProblem : null;
         _system = system ?? DaemonSystem.CreateReal();
         Name = name ?? ProgramName();
         _paths = DaemonPaths.ForCurrentUser(Name, _system.IsRoot, _system.Home);
@@ -112,7 +110,7 @@ public abstract partial class DaemonBase
 
     /// <summary>
     /// Reads the command line into <see cref="Options"/>; null when the command can run, otherwise
-    /// the exit code of a usage error (or of a program installed without its native helper).
+    /// the exit code of a usage error (or of <c>--user</c>/<c>--group</c> without Mono.Posix's native helper).
     /// </summary>
     private int? Parse(string[] args, Stage stage, out Command command)
     {
@@ -134,9 +132,13 @@ public abstract partial class DaemonBase
             return null;
         }
 
-        if (_helperProblem is not null)
+        // --user and --group need the user and group databases, read through Mono.Posix: without its
+        // native helper, say so before anything starts. No other command loads the helper.
+        if (command is Command.Start or Command.Restart or Command.Run
+            && (Options.User is not null || Options.Group is not null)
+            && _system.LoadUserDatabase() is { } missing)
         {
-            return Refuse(_helperProblem, command == Command.Status ? ExitCodes.Unknown : ExitCodes.NotInstalled);
+            return Refuse(missing, ExitCodes.NotInstalled);
         }
 
         return CheckFilePaths(command) is { } problem ? Refuse(problem, ExitCodes.Usage) : null;

@@ -44,9 +44,12 @@ public sealed class DaemonBaseTests
         _err.Dispose();
     }
 
-    private TestDaemon CreateDaemon(bool isRoot = true)
+    private TestDaemon CreateDaemon(bool isRoot = true, Func<string?>? loadUserDatabase = null)
     {
-        var system = new DaemonSystem(_pidFiles.Object, _processes.Object, _launcher.Object, _out, _err, isRoot, "/home/tester");
+        var system = new DaemonSystem(_pidFiles.Object, _processes.Object, _launcher.Object, _out, _err, isRoot, "/home/tester")
+        {
+            LoadUserDatabase = loadUserDatabase ?? (() => null),
+        };
         return new TestDaemon(system);
     }
 
@@ -360,6 +363,36 @@ public sealed class DaemonBaseTests
         Assert.That(Main("start", "--pid-file", PidPath, "--user", "no-such-user-xyz"), Is.EqualTo(ExitCodes.Failure));
         Assert.That(_err.ToString(), Is.EqualTo("test: unknown user 'no-such-user-xyz'\n"));
         _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    [TestCase("start", "--user", "nobody")]
+    [TestCase("start", "--group", "nogroup")]
+    [TestCase("restart", "--user", "nobody")]
+    [TestCase("run", "--user", "nobody")]
+    public void UserOrGroup_FailsBeforeAnythingStarts_WhenTheUserDatabaseCannotBeLoaded(string command, string option, string value)
+    {
+        const string Problem = "cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in /opt/test";
+        int exitCode = CreateDaemon(loadUserDatabase: () => Problem).Main([command, "--pid-file", PidPath, option, value]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.NotInstalled));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: {Problem}\n"), "one line, as for any command before");
+        Assert.That(_out.ToString(), Is.Empty);
+        _pidFiles.Verify(p => p.Inspect(It.IsAny<string>()), Times.Never, "nothing is looked at, let alone started");
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    [TestCase("status", "--user", "nobody")]
+    [TestCase("stop", "--group", "nogroup")]
+    [TestCase("start")]
+    public void UserDatabase_IsNotLoaded_ByACommandThatDoesNotChangeUser(string command, params string[] options)
+    {
+        int loads = 0;
+        GivenPidFile(PidFileState.Missing);
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(new LaunchResult(LaunchOutcome.Ready, Pid, null));
+        int exitCode = CreateDaemon(loadUserDatabase: () => { loads++; return "missing"; }).Main([command, "--pid-file", PidPath, .. options]);
+
+        Assert.That(exitCode, Is.EqualTo(command == "status" ? ExitCodes.NotRunning : ExitCodes.Success), _err.ToString());
+        Assert.That(loads, Is.EqualTo(0), "Mono.Posix's helper is for --user and --group with start, restart and run only");
     }
 
     // ---- restart --------------------------------------------------------------------------------

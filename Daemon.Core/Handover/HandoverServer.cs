@@ -115,8 +115,8 @@ internal sealed class HandoverServer : IDisposable
                 }
                 catch (Exception e)
                 {
-                    // Whatever went wrong with one handover (Mono.Posix's helper missing, say), the
-                    // daemon serves on: this thread must never take the process down.
+                    // Whatever went wrong with one handover (a peer gone before the listeners were
+                    // sent, say), the daemon serves on: this thread must never take the process down.
                     _log.Line($"handover failed: {e.Message}");
                 }
             }
