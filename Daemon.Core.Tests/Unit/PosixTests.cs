@@ -205,18 +205,8 @@ public sealed class PosixTests
         string python = TestEnvironment.RequireTool("/usr/bin/python3");
         string path = Path.Combine(_folder, "locked");
         File.WriteAllText(path, "1\n");
-        const string Holder = """
-            import fcntl, os, struct, sys
-            f = open(sys.argv[1], "r+")
-            if sys.argv[2] == "ofd":
-                fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
-            else:
-                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            print("locked", os.getpid(), flush=True)
-            sys.stdin.read()
-            """;
         var start = new ProcessStartInfo(python) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string arg in new[] { "-c", Holder, path, kind })
+        foreach (string arg in new[] { "-c", TestEnvironment.LockHolder, path, kind, "write" })
         {
             start.ArgumentList.Add(arg);
         }
