@@ -55,7 +55,7 @@ internal sealed class DaemonSystem
         // Root's default files do not depend on it: only another user's look-up loads the helper.
         if ((string.IsNullOrEmpty(home) || !Path.IsPathRooted(home)) && linux && !isRoot && NativeLibraries.EnsureHelper() is null)
         {
-            home = Posix.GetUserById(Posix.GetEffectiveUid())?.pw_dir;
+            home = Posix.GetHomeDirectory(Posix.GetEffectiveUid());
         }
 
         var processes = ProcessTable.Instance;

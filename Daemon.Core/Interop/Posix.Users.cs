@@ -18,6 +18,12 @@ internal static partial class Posix
     /// <summary>getpwuid(3): the user of <paramref name="uid"/>, or null.</summary>
     public static Passwd? GetUserById(uint uid) => WithHelper(() => Syscall.getpwuid(uid));
 
+    /// <summary>
+    /// The home directory of <paramref name="uid"/> (getpwuid(3)), or null: a method of its own, so
+    /// that its caller's code does not name Mono.Posix's types (a JIT build then loads its assembly).
+    /// </summary>
+    public static string? GetHomeDirectory(uint uid) => GetUserById(uid)?.pw_dir;
+
     /// <summary>getgrnam(3): the group called <paramref name="name"/>, or null.</summary>
     public static Group? GetGroupByName(string name) => WithHelper(() => Syscall.getgrnam(name));
 
