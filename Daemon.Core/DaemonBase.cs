@@ -110,7 +110,8 @@ public abstract partial class DaemonBase
 
     /// <summary>
     /// Reads the command line into <see cref="Options"/>; null when the command can run, otherwise
-    /// the exit code of a usage error (or of <c>--user</c>/<c>--group</c> without Mono.Posix's native helper).
+    /// the exit code of a usage error (or of <c>--user</c>/<c>--group</c> without Mono.Posix's
+    /// native helper).
     /// </summary>
     private int? Parse(string[] args, Stage stage, out Command command)
     {
