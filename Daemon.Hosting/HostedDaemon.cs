@@ -41,8 +41,9 @@ public class HostedDaemon : DaemonBase
     /// <summary>The logger category of the lifecycle lines.</summary>
     public const string LoggerCategory = "Daemon.Hosting.HostedDaemon";
 
-    private static readonly Action<ILogger, string, Exception?> _lifecycleLine =
-        LoggerMessage.Define<string>(LogLevel.Information, new EventId(1, "DaemonLifecycle"), "{Line}");
+    private static readonly Action<ILogger, string, Exception?> _information = LifecycleLine(LogLevel.Information);
+    private static readonly Action<ILogger, string, Exception?> _warning = LifecycleLine(LogLevel.Warning);
+    private static readonly Action<ILogger, string, Exception?> _error = LifecycleLine(LogLevel.Error);
 
     private readonly Action<HostApplicationBuilder>? _configure;
     private readonly Func<string[], IHostBuilder>? _createHostBuilder;
@@ -223,15 +224,28 @@ public class HostedDaemon : DaemonBase
         Log("configuration reloaded");
     }
 
-    /// <summary>Forwards the framework's lifecycle line to the host's logger, once the host runs.</summary>
-    /// <param name="message">The line, without its timestamp and pid.</param>
-    protected sealed override void OnLogged(string message)
+    /// <summary>
+    /// Forwards the daemon's line to the host's logger once the host runs, at the level of its
+    /// severity: information, warning or error.
+    /// </summary>
+    /// <param name="severity">How much the line matters.</param>
+    /// <param name="message">The line, without its timestamp, pid and severity.</param>
+    protected sealed override void OnLogged(LogSeverity severity, string message)
     {
         if (_logger is { } logger)
         {
-            _lifecycleLine(logger, message, null);
+            Action<ILogger, string, Exception?> line = severity switch
+            {
+                LogSeverity.Warning => _warning,
+                LogSeverity.Error => _error,
+                _ => _information,
+            };
+            line(logger, message, null);
         }
     }
+
+    private static Action<ILogger, string, Exception?> LifecycleLine(LogLevel level) =>
+        LoggerMessage.Define<string>(level, new EventId(1, "DaemonLifecycle"), "{Line}");
 
     private IHost BuildHost()
     {
@@ -279,7 +293,7 @@ public class HostedDaemon : DaemonBase
         catch (TimeoutException)
         {
             // Disposing would wait for that service too: leave it to the process's exit.
-            Log($"the host did not stop within {seconds} s; exiting without waiting for it");
+            Log(LogSeverity.Warning, $"the host did not stop within {seconds} s; exiting without waiting for it");
             _logger = null;
             return;
         }
@@ -290,7 +304,7 @@ public class HostedDaemon : DaemonBase
 
         if (timeout.IsCancellationRequested)
         {
-            Log($"the host took longer than {seconds} s to stop: its services were cancelled");
+            Log(LogSeverity.Warning, $"the host took longer than {seconds} s to stop: its services were cancelled");
         }
 
         _logger = null;
@@ -307,7 +321,7 @@ public class HostedDaemon : DaemonBase
         {
             if (afterFailedStart || timeout.IsCancellationRequested)
             {
-                Log($"the host did not stop cleanly: {failure.Message}");
+                Log(LogSeverity.Warning, $"the host did not stop cleanly: {failure.Message}");
             }
             else
             {

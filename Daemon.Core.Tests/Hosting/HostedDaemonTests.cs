@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
@@ -186,6 +187,30 @@ public sealed class HostedDaemonTests
         Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"), "the running configuration stays");
     }
 
+    [Test]
+    public async Task LoggedLines_ReachILogger_AtTheLevelOfTheirSeverity()
+    {
+        var captured = new CapturingLoggerProvider();
+        _daemon = new Probe(builder =>
+        {
+            builder.Logging.AddProvider(captured);
+            builder.Services.AddHostedService<Idle>();
+        })
+        { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        _daemon.Logged(LogSeverity.Information, "ready");
+        _daemon.Logged(LogSeverity.Warning, "reload failed: bad file");
+        _daemon.Logged(LogSeverity.Error, "stopped (exit 1)");
+
+        Assert.That(captured.Entries.Where(e => e.Category == HostedDaemon.LoggerCategory).Select(e => (e.Level, e.Message)), Is.EqualTo(new[]
+        {
+            (LogLevel.Information, "ready"),
+            (LogLevel.Warning, "reload failed: bad file"),
+            (LogLevel.Error, "stopped (exit 1)"),
+        }));
+    }
+
     /// <summary>Calls the hooks the daemon runtime would call; the hosts log nothing.</summary>
     private sealed class Probe : HostedDaemon
     {
@@ -215,6 +240,8 @@ public sealed class HostedDaemonTests
 
         public void ReloadConfiguration() => OnReload();
 
+        public void Logged(LogSeverity severity, string message) => OnLogged(severity, message);
+
         /// <summary>Stops a host the test left running, so no host outlives its test.</summary>
         public void StopQuietly()
         {
@@ -231,6 +258,34 @@ public sealed class HostedDaemonTests
             }
             catch (AggregateException)
             {
+            }
+        }
+    }
+
+    /// <summary>Keeps every entry logged at Information or above: category, level and message.</summary>
+    private sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public List<(string Category, LogLevel Level, string Message)> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(CapturingLoggerProvider provider, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                lock (provider.Entries)
+                {
+                    provider.Entries.Add((category, logLevel, formatter(state, exception)));
+                }
             }
         }
     }

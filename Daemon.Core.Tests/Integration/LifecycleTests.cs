@@ -228,6 +228,27 @@ public sealed class LifecycleTests
     }
 
     [Test]
+    public void Run_SaysOnce_ThatAnotherDaemonHoldsThePidFile_WithOrWithoutALogFile()
+    {
+        int pid = _daemon.Start();
+        string reason = $"already running (pid {pid}, pid file {_daemon.PidFile})";
+
+        // Without --log-file the log lines are the run's stderr.
+        CommandResult bare = _daemon.Exec(new[] { "run", "--pid-file", _daemon.PidFile, "--port", ExampleDaemon.FreePort().ToString() }, null);
+        Assert.That(bare.ExitCode, Is.EqualTo(1), bare.ToString());
+        Assert.That(ExampleDaemon.Count(bare.Error, "already running"), Is.EqualTo(1), bare.Error);
+        Assert.That(bare.Error, Does.Contain($"]: error: {reason}\n"));
+        Assert.That(bare.Output, Is.Empty);
+
+        string runLog = Path.Combine(_daemon.Folder, "run.log");
+        CommandResult logged = _daemon.Exec(new[] { "run", "--pid-file", _daemon.PidFile, "--log-file", runLog, "--port", ExampleDaemon.FreePort().ToString() }, null);
+        Assert.That(logged.ExitCode, Is.EqualTo(1), logged.ToString());
+        Assert.That(logged.Error, Is.EqualTo($"Daemon.Example: {reason}\n"), "the caller hears it once");
+        Assert.That(ExampleDaemon.Count(File.ReadAllText(runLog), "already running"), Is.EqualTo(1), "and the log has it once");
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(0), "the running daemon is untouched");
+    }
+
+    [Test]
     public void PidFile_IsLockedSoThatPgrepSeesIt()
     {
         int pid = _daemon.Start();

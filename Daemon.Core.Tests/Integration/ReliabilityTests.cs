@@ -554,7 +554,7 @@ public sealed class ReliabilityTests
         int pid = int.Parse(started.Output.Split("pid ")[1].TrimEnd(')', '\n'));
         Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(10)), Is.True);
         Assert.That(_daemon.WaitForLog("stopped (exit 1)"), Is.True, _daemon.Log);
-        Assert.That(_daemon.Log, Does.Contain("unhandled exception: System.InvalidOperationException: simulated fault in the main loop").And.Contain(" at "));
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{pid}]: error: unhandled exception: System.InvalidOperationException: simulated fault in the main loop").And.Contain(" at "));
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(1), "dead, pid file left: not 'never started' " + status);
         Assert.That(status.Output, Is.EqualTo($"not running, but pid file {_daemon.PidFile} is left (it names \"{pid}\"): it died or was killed; see {_daemon.LogFile}\n"));
@@ -577,7 +577,7 @@ public sealed class ReliabilityTests
         CommandResult forced = _daemon.Run("stop", "--stop-timeout", "1", "--force");
         Assert.That(forced.ExitCode, Is.EqualTo(0), forced.ToString());
         Assert.That(forced.Output, Is.EqualTo($"killed (pid {pid}) after 1 s\n"));
-        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{pid}]: killed (SIGKILL) by 'stop --force' after 1 s\n"), "the log does not end at 'stopping (SIGTERM)'");
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{pid}]: warning: killed (SIGKILL) by 'stop --force' after 1 s\n"), "the log does not end at 'stopping (SIGTERM)'");
         Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(File.Exists(_daemon.PidFile), Is.False, "stop removes the file the killed daemon left");
         Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "no hang (about 3 s on an idle machine)");

@@ -181,7 +181,7 @@ public abstract partial class DaemonBase
             }
 
             // The daemon cannot say it was killed: its log would end at "stopping (SIGTERM)".
-            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
+            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, LogSeverity.Warning, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
 
             RemoveStalePidFile(pidFile);
             return Say($"killed (pid {state.Holder}) after {seconds} s");
