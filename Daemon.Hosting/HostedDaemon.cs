@@ -6,6 +6,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -31,8 +32,12 @@ namespace Daemon.Hosting;
 /// watched: a daemon reloads when its administrator says so.</para>
 /// <para>Daemon.NET owns the signals: the host gets a lifetime that does nothing in place of
 /// ConsoleLifetime (or SystemdLifetime), whose own SIGTERM handler would stop the host behind the
-/// daemon's back. The framework's lifecycle lines, from <c>ready</c> on, also go to the host's
-/// <see cref="ILogger"/> under the category <c>Daemon.Hosting.HostedDaemon</c>.</para>
+/// daemon's back.</para>
+/// <para>Logging: unless the program's configuration or code says otherwise, the console logger,
+/// whose output is the daemon's log, writes one line per entry, timestamped like the daemon's own
+/// lines, without colour codes. The daemon's lines, from <c>ready</c> on, also go to the host's
+/// <see cref="ILogger"/> under the category <see cref="LoggerCategory"/> at the level of their
+/// severity, for every provider but the console one (the log has them already).</para>
 /// <para>The host's content root, where it looks for <c>appsettings.json</c>, is the program's
 /// folder (or <c>--content-root</c>): a daemon's working directory is <c>/</c>.</para>
 /// </remarks>
@@ -44,6 +49,22 @@ public class HostedDaemon : DaemonBase
     private static readonly Action<ILogger, string, Exception?> _information = LifecycleLine(LogLevel.Information);
     private static readonly Action<ILogger, string, Exception?> _warning = LifecycleLine(LogLevel.Warning);
     private static readonly Action<ILogger, string, Exception?> _error = LifecycleLine(LogLevel.Error);
+
+    /// <summary>
+    /// The host's logging defaults, as configuration below every other source (appsettings.json,
+    /// the environment, the command line and code all win): the console logger, whose output is
+    /// the daemon's log, writes one line per entry, timestamped like the daemon's own lines and
+    /// without colour codes, and leaves out this class's lines, which that log has already.
+    /// </summary>
+    private static readonly KeyValuePair<string, string?>[] _loggingDefaults =
+    [
+        // Without a formatter's name, the console logger ignores FormatterOptions for older settings.
+        new("Logging:Console:FormatterName", "simple"),
+        new("Logging:Console:FormatterOptions:SingleLine", "true"),
+        new("Logging:Console:FormatterOptions:TimestampFormat", "yyyy-MM-dd'T'HH:mm:ss.fffzzz "),
+        new("Logging:Console:FormatterOptions:ColorBehavior", "Disabled"),
+        new($"Logging:Console:LogLevel:{LoggerCategory}", "None"),
+    ];
 
     private readonly Action<HostApplicationBuilder>? _configure;
     private readonly Func<string[], IHostBuilder>? _createHostBuilder;
@@ -252,7 +273,10 @@ public class HostedDaemon : DaemonBase
         string[] args = GetHostArguments();
         if (_configure is not null)
         {
-            HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+            // The defaults come first, so every source the builder adds after them wins.
+            var defaults = new ConfigurationManager();
+            defaults.AddInMemoryCollection(_loggingDefaults);
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, Configuration = defaults });
             _configure(builder);
             UseDaemonLifetime(builder.Services);
             return builder.Build();
@@ -260,6 +284,7 @@ public class HostedDaemon : DaemonBase
 
         IHostBuilder hostBuilder = _createHostBuilder!(args)
             ?? throw new InvalidOperationException("the host builder factory returned null");
+        hostBuilder.ConfigureAppConfiguration((_, configuration) => configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = _loggingDefaults }));
         hostBuilder.ConfigureServices(UseDaemonLifetime);
         return hostBuilder.Build();
     }
@@ -330,6 +355,16 @@ public class HostedDaemon : DaemonBase
         }
     }
 
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is { } inner)
+        {
+            e = inner;
+        }
+
+        return e;
+    }
+
     /// <summary>Parses a file source into a throwaway provider, so that a bad file fails the reload, not the configuration.</summary>
     private static void CheckFileSource(IConfigurationProvider provider)
     {
@@ -345,8 +380,9 @@ public class HostedDaemon : DaemonBase
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or FormatException)
         {
-            string reason = e.InnerException is { } inner ? $"{e.Message} {inner.Message}" : e.Message;
-            throw new DaemonException($"configuration not reloaded, the running one stays: {reason}", e);
+            // The file and the parser's own words (line and position): the wrappers around them say nothing more.
+            string file = source.FileProvider?.GetFileInfo(source.Path ?? "").PhysicalPath ?? source.Path ?? "a configuration file";
+            throw new DaemonException($"cannot load {file}, so the running configuration stays: {Innermost(e).Message}", e);
         }
         finally
         {

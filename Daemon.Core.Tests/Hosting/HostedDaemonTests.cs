@@ -11,6 +11,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Hosting;
@@ -183,7 +185,7 @@ public sealed class HostedDaemonTests
         Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"));
 
         File.WriteAllText(settings, """{ "Greeting": """);
-        Assert.That(() => _daemon.ReloadConfiguration(), Throws.InstanceOf<DaemonException>().With.Message.StartsWith("configuration not reloaded, the running one stays: "));
+        Assert.That(() => _daemon.ReloadConfiguration(), Throws.InstanceOf<DaemonException>().With.Message.StartsWith($"cannot load {settings}, so the running configuration stays: "));
         Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"), "the running configuration stays");
     }
 
@@ -209,6 +211,67 @@ public sealed class HostedDaemonTests
             (LogLevel.Warning, "reload failed: bad file"),
             (LogLevel.Error, "stopped (exit 1)"),
         }));
+    }
+
+    [Test]
+    public async Task ConsoleLogger_WritesOneTimestampedLinePerEntry_WithoutColours_ByDefault()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        AssertConsoleDefaults(_daemon.HostServices);
+    }
+
+    [Test]
+    public async Task ConsoleLogger_Defaults_ApplyToAnIHostBuilder_Too()
+    {
+        _daemon = new Probe(args => Host.CreateDefaultBuilder(args).ConfigureServices(s => s.AddHostedService<Idle>())) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        AssertConsoleDefaults(_daemon.HostServices);
+    }
+
+    [Test]
+    public async Task ConsoleLogger_Defaults_GiveWayToAppsettings_AndToCode()
+    {
+        File.WriteAllText(Path.Combine(_folder, "appsettings.json"), """
+            { "Logging": { "Console": { "FormatterOptions": { "SingleLine": false } } } }
+            """);
+        _daemon = new Probe(builder =>
+        {
+            builder.Logging.AddSimpleConsole(console => console.TimestampFormat = "HH:mm:ss ");
+            builder.Services.AddHostedService<Idle>();
+        })
+        { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        SimpleConsoleFormatterOptions console = _daemon.HostServices.GetRequiredService<IOptionsMonitor<SimpleConsoleFormatterOptions>>().CurrentValue;
+        Assert.That(console.SingleLine, Is.False, "appsettings.json wins");
+        Assert.That(console.TimestampFormat, Is.EqualTo("HH:mm:ss "), "code wins");
+        Assert.That(console.ColorBehavior, Is.EqualTo(LoggerColorBehavior.Disabled), "what nobody set stays the daemon's default");
+    }
+
+    [Test]
+    public async Task ConsoleLogger_LeavesOutTheDaemonsOwnLines_WhichTheLogHasAlready()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        LoggerFilterOptions filters = _daemon.HostServices.GetRequiredService<IOptions<LoggerFilterOptions>>().Value;
+        Assert.That(
+            filters.Rules.Any(r => r.ProviderName == "Console" && r.CategoryName == HostedDaemon.LoggerCategory && r.LogLevel == LogLevel.None),
+            Is.True,
+            "the console logger writes into the daemon's log, where each of these lines is already");
+    }
+
+    /// <summary>The console logger of a host whose program configured no logging: one line per entry, timestamped, no colours.</summary>
+    private static void AssertConsoleDefaults(IServiceProvider services)
+    {
+        Assert.That(services.GetRequiredService<IOptionsMonitor<ConsoleLoggerOptions>>().CurrentValue.FormatterName, Is.EqualTo("simple"), "without a name, the formatter's options would be ignored");
+        SimpleConsoleFormatterOptions console = services.GetRequiredService<IOptionsMonitor<SimpleConsoleFormatterOptions>>().CurrentValue;
+        Assert.That(console.SingleLine, Is.True);
+        Assert.That(console.TimestampFormat, Is.EqualTo("yyyy-MM-dd'T'HH:mm:ss.fffzzz "), "as the daemon's own lines");
+        Assert.That(console.ColorBehavior, Is.EqualTo(LoggerColorBehavior.Disabled), "the output is a file");
     }
 
     /// <summary>Calls the hooks the daemon runtime would call; the hosts log nothing.</summary>

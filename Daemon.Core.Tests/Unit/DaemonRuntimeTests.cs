@@ -146,7 +146,7 @@ public sealed class DaemonRuntimeTests
         string[] failed = Array.FindAll(_log.ToString().Split('\n'), l => l.Contains("reload failed", StringComparison.Ordinal));
         Assert.That(failed, Has.Length.EqualTo(1), _log.ToString());
         Assert.That(failed[0], Does.EndWith($"t[{Environment.ProcessId}]: warning: reload failed: configuration not reloaded: /etc/t.json: bad JSON"));
-        Assert.That(_log.ToString(), Does.Not.Contain(" at "), "no stack trace");
+        Assert.That(_log.ToString(), Does.Not.Contain("\n   at "), "no stack trace");
         Assert.That(daemon.Logged, Has.Member((LogSeverity.Warning, "reload failed: configuration not reloaded: /etc/t.json: bad JSON")));
         Assert.That(daemon.Logged, Has.Member((LogSeverity.Information, "reloading (SIGHUP)")));
     }
