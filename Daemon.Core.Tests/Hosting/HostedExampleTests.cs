@@ -44,7 +44,7 @@ public sealed class HostedExampleTests
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
         Assert.That(_daemon.WaitForLog("heartbeat 3: first"), Is.True, "the BackgroundService runs:\n" + _daemon.Log);
 
         CommandResult stopped = _daemon.Run("stop");

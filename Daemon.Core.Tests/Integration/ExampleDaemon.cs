@@ -415,6 +415,9 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
+    /// <summary>The first line of a command's output, as <c>status | head -1</c> reads it.</summary>
+    public static string FirstLine(string output) => output.Split('\n')[0];
+
     /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 

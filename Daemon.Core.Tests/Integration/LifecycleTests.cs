@@ -33,7 +33,8 @@ public sealed class LifecycleTests
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(status.Output, Does.Match($@"^running \(pid {pid}\)\n  since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d (UTC|[+-]\d\d:\d\d) \((\d+ s|1 min \d+ s) ago\)\n"), "the first line for scripts, then since when");
+        Assert.That(status.Output, Does.EndWith($"\n  pid file {_daemon.PidFile}\n  log file {_daemon.LogFile}\n"));
 
         Assert.That(_daemon.Echo("hello"), Is.EqualTo("hello"));
 

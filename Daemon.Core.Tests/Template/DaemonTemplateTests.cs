@@ -129,7 +129,7 @@ public sealed class DaemonTemplateTests
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
         Assert.That(_daemon.WaitForLog($"{ProjectName}[{pid}]: round 2"), Is.True, _daemon.Log);
 
         CommandResult stopped = _daemon.Run("stop");

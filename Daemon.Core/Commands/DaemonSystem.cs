@@ -14,8 +14,9 @@ namespace Daemon.Commands;
 /// </summary>
 internal sealed class DaemonSystem
 {
-    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home)
+    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home, TimeProvider? clock = null)
     {
+        Clock = clock ?? TimeProvider.System;
         PidFiles = pidFiles;
         Processes = processes;
         Launcher = launcher;
@@ -38,6 +39,9 @@ internal sealed class DaemonSystem
     public bool IsRoot { get; }
 
     public string? Home { get; }
+
+    /// <summary>The time now and the local time zone, for what status says of a running daemon.</summary>
+    public TimeProvider Clock { get; }
 
     /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
     public static DaemonSystem CreateReal()
