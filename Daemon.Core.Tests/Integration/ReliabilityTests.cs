@@ -177,23 +177,34 @@ public sealed class ReliabilityTests
 
     // ---- folders and destinations ----------------------------------------------------------------
 
+    /// <summary>The <c>install -d</c> option a missing folder's advice gives: none for root, who owns the files it makes.</summary>
+    private static string Owner => Syscall.geteuid() == 0 ? "" : $"-o {Environment.UserName} ";
+
     [Test]
-    public void PidFileInAMissingFolder_FailsAtStart()
+    public void PidFileInAMissingFolder_FailsAtStart_SayingWhatToDo()
     {
-        string pid = Path.Combine(_daemon.Folder, "missing", "x.pid");
+        string folder = Path.Combine(_daemon.Folder, "missing");
+        string pid = Path.Combine(folder, "x.pid");
         CommandResult started = _daemon.Run("start", "--pid-file", pid);
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
-        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot create pid file {pid}: its folder does not exist\n"));
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot create pid file {pid}: the folder {folder} does not exist; create it (install -d {Owner}{folder}) or pass another --pid-file\n"));
+        Assert.That(started.Output, Is.Empty);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+
+        string runLog = Path.Combine(_daemon.Folder, "run.log");
+        CommandResult run = _daemon.Exec(new[] { "run", "--pid-file", pid, "--log-file", runLog, "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) }, null);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Error, Is.EqualTo(started.Error), "run says the same, once");
     }
 
     [Test]
     public void LogFileInAMissingFolder_FailsAtStart_LeavingNoPidFile()
     {
-        string log = Path.Combine(_daemon.Folder, "missing", "x.log");
+        string folder = Path.Combine(_daemon.Folder, "missing");
+        string log = Path.Combine(folder, "x.log");
         CommandResult started = _daemon.Run("start", "--log-file", log);
         Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
-        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot create log file {log}: its folder does not exist\n"));
+        Assert.That(started.Error, Is.EqualTo($"Daemon.Example: cannot create log file {log}: the folder {folder} does not exist; create it (install -d {Owner}{folder}) or pass another --log-file\n"));
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
     }
