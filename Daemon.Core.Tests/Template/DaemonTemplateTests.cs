@@ -120,6 +120,19 @@ public sealed class DaemonTemplateTests
     }
 
     [Test]
+    public void NewProject_KeepsTheProjectsName_AsTheProgramsName_CaseAndAll()
+    {
+        // Users type bin/Debug/net10.0/MyService: that must be the program, and what its README says.
+        string project = Path.Combine(_daemon.Folder, "MyService");
+        Dotnet(_daemon.Folder, "new", "daemon", "-n", "MyService", "-o", project, "--daemon-core-version", _localVersion, "--debug:custom-hive", Path.Combine(_daemon.Folder, "hive"));
+
+        Assert.That(File.ReadAllText(Path.Combine(project, "MyService.csproj")), Does.Contain("<AssemblyName>MyService</AssemblyName>"));
+        Assert.That(File.ReadAllText(Path.Combine(project, "README.md")), Does.Contain("bin/Debug/net10.0/MyService start --pid-file /tmp/MyService.pid"));
+        Assert.That(File.ReadAllText(Path.Combine(project, "deploy", "MyService.service")), Does.Contain("ExecStart=/opt/MyService/MyService run"));
+        Assert.That(File.ReadAllText(Path.Combine(project, "Program.cs")), Does.Contain("return new MyServiceDaemon().Main(args);"));
+    }
+
+    [Test]
     public void NewProject_Starts_ReportsStatus_AndStops()
     {
         CommandResult started = _daemon.Run("start", "--interval", "0.2");
