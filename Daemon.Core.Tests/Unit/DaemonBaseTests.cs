@@ -184,6 +184,32 @@ public sealed class DaemonBaseTests
         Assert.That(_err.ToString().Trim(), Is.EqualTo("test: pid file /run/test.pid is a symbolic link; refusing to follow it"));
     }
 
+    // ---- where messages go ----------------------------------------------------------------------
+
+    [TestCase("stop", ExitCodes.Success)]
+    [TestCase("status", ExitCodes.NotRunning)]
+    [TestCase("reload", ExitCodes.ReloadNotRunning)]
+    public void NotRunning_IsAStateOnStdout_ForEveryCommandThatSaysIt(string command, int exitCode)
+    {
+        GivenPidFile(PidFileState.Missing);
+        Assert.That(Main(command, "--pid-file", PidPath), Is.EqualTo(exitCode));
+        Assert.That(_out.ToString(), Is.EqualTo("not running\n"));
+        Assert.That(_err.ToString(), Is.Empty);
+    }
+
+    [TestCase("start", ExitCodes.Failure)]
+    [TestCase("stop", ExitCodes.Failure)]
+    [TestCase("status", ExitCodes.Unknown)]
+    [TestCase("reload", ExitCodes.Failure)]
+    [TestCase("restart", ExitCodes.Failure)]
+    public void AFailure_IsOneLineOnStderr_NamingTheDaemon_AndNothingOnStdout(string command, int exitCode)
+    {
+        _pidFiles.Setup(p => p.Inspect(PidPath)).Returns(PidFileState.Unusable("pid file /run/test.pid is a symbolic link; refusing to follow it"));
+        Assert.That(Main(command, "--pid-file", PidPath), Is.EqualTo(exitCode));
+        Assert.That(_err.ToString(), Is.EqualTo("test: pid file /run/test.pid is a symbolic link; refusing to follow it\n"));
+        Assert.That(_out.ToString(), Is.Empty);
+    }
+
     // ---- stop -----------------------------------------------------------------------------------
 
     [Test]
