@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Reflection;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Integration;
 using NUnit.Framework;
@@ -103,10 +102,6 @@ public sealed class SnippetTests
         return blocks;
     }
 
-    /// <summary>The apphost of a snippet project, built with the tests in their configuration.</summary>
-    private static string Program(string name)
-    {
-        string configuration = typeof(SnippetTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        return Path.Combine(TestEnvironment.RepositoryRoot, "docs", "snippets", name, "bin", configuration, "net10.0", name);
-    }
+    /// <summary>The apphost of a snippet project, built with the tests.</summary>
+    private static string Program(string name) => ExampleDaemon.BuiltProgram(Path.Combine("docs", "snippets", name), name);
 }

@@ -1,7 +1,6 @@
 using System;
 using System.IO;
 using System.Linq;
-using System.Reflection;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Integration;
 using Daemon.Hosting;
@@ -189,8 +188,7 @@ public sealed class HostedExampleTests
     /// <summary>The example's build output, copied into the test's folder; returns the copy's apphost.</summary>
     private string CopyOfTheProgram()
     {
-        string configuration = typeof(HostedExampleTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        string built = Path.Combine(TestEnvironment.RepositoryRoot, Name, "bin", configuration, "net10.0");
+        string built = Path.GetDirectoryName(ExampleDaemon.BuiltProgram(Name, Name))!;
         string copy = Path.Combine(_daemon.Folder, "program");
         foreach (string file in Directory.GetFiles(built, "*", SearchOption.AllDirectories))
         {

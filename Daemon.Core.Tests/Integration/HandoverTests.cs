@@ -6,7 +6,6 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
-using System.Reflection;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
@@ -219,8 +218,7 @@ public sealed class HandoverTests
         // Kestrel, run by HostedDaemon, listening on the socket the daemon hands over.
         // Built into its own folder: ASP.NET Core's shared framework would change what the test
         // folder's other examples load.
-        string configuration = typeof(HandoverTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        string program = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example.Web", "bin", configuration, "net10.0", "Daemon.Example.Web");
+        string program = ExampleDaemon.BuiltProgram("Daemon.Example.Web", "Daemon.Example.Web");
         Assert.That(File.Exists(program), Is.True, $"{program} is built before the tests (a reference of the test project)");
 
         using var web = new ExampleDaemon(program, "handover-web", takesPort: true);
