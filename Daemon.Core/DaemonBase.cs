@@ -306,25 +306,37 @@ public abstract partial class DaemonBase
     protected virtual bool IsHealthy() => true;
 
     /// <summary>
-    /// Called after each lifecycle line the framework writes (starting, ready, reloading,
-    /// stopping, stopped, unhandled exception), so a subclass can forward it to another logger.
+    /// Called after each line the daemon logs, the framework's lifecycle lines (starting, ready,
+    /// reloading, stopping, stopped, failures) and <see cref="Log(string)"/>'s alike, so a subclass
+    /// can forward it to another logger. Runs on whichever thread logged the line, signal handlers
+    /// included; an exception is caught and noted in the log.
     /// </summary>
-    /// <param name="message">The line, without its timestamp and pid.</param>
-    protected virtual void OnLogged(string message)
+    /// <param name="severity">How much the line matters: failures are warnings or errors.</param>
+    /// <param name="message">The line, without its timestamp, pid and severity.</param>
+    protected virtual void OnLogged(LogSeverity severity, string message)
     {
     }
 
-    /// <summary>Writes a timestamped line, with the pid, to the daemon's log.</summary>
+    /// <summary>Writes a timestamped line of information, with the pid, to the daemon's log.</summary>
     /// <param name="message">The line.</param>
-    protected void Log(string message)
+    protected void Log(string message) => Log(LogSeverity.Information, message);
+
+    /// <summary>
+    /// Writes a timestamped line with the pid to the daemon's log; a warning or an error says so
+    /// after the pid (<c>NAME[PID]: warning: MESSAGE</c>). Before the daemon runs, the line goes to
+    /// standard error.
+    /// </summary>
+    /// <param name="severity">How much the line matters.</param>
+    /// <param name="message">The line.</param>
+    protected void Log(LogSeverity severity, string message)
     {
         if (Runtime is { } runtime)
         {
-            runtime.Log.Line(message);
+            runtime.Log.Line(severity, message);
         }
         else
         {
-            _system.Error.WriteLine($"{Name}: {message}");
+            _system.Error.WriteLine($"{Name}: {Logging.DaemonLog.Prefix(severity)}{message}");
         }
     }
 
@@ -354,7 +366,7 @@ public abstract partial class DaemonBase
 
     internal bool InvokeIsHealthy() => IsHealthy();
 
-    internal void InvokeLogged(string message) => OnLogged(message);
+    internal void InvokeLogged(LogSeverity severity, string message) => OnLogged(severity, message);
 
     /// <summary>Where the commands write their errors: the caller's standard error, as it was at start.</summary>
     internal TextWriter CommandError => _system.Error;

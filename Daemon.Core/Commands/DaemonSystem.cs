@@ -14,8 +14,9 @@ namespace Daemon.Commands;
 /// </summary>
 internal sealed class DaemonSystem
 {
-    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home)
+    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home, TimeProvider? clock = null)
     {
+        Clock = clock ?? TimeProvider.System;
         PidFiles = pidFiles;
         Processes = processes;
         Launcher = launcher;
@@ -44,6 +45,9 @@ internal sealed class DaemonSystem
     /// are, otherwise why not, as one line. The real one loads Mono.Posix's native helper.
     /// </summary>
     public Func<string?> LoadUserDatabase { get; init; } = static () => null;
+
+    /// <summary>The time now and the local time zone, for what status says of a running daemon.</summary>
+    public TimeProvider Clock { get; }
 
     /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
     public static DaemonSystem CreateReal()

@@ -51,7 +51,7 @@ internal static class GuardedFile
             return errno switch
             {
                 Errno.ENOENT when !create => "",
-                Errno.ENOENT => $"cannot create {what} {shown}: its folder does not exist",
+                Errno.ENOENT => MissingFolder(what, path),
                 Errno.ELOOP => $"{what} {shown} is a symbolic link; refusing to follow it",
                 Errno.EISDIR => $"{what} {shown} is a directory",
                 Errno.ENXIO => $"{what} {shown} is not a regular file",
@@ -67,6 +67,18 @@ internal static class GuardedFile
         }
 
         return problem;
+    }
+
+    /// <summary>
+    /// What to do when the folder of a file to create does not exist, in one line: create it for the
+    /// user who runs the command (who creates the file), or name another file.
+    /// </summary>
+    private static string MissingFolder(string what, string path)
+    {
+        string folder = PathText.Quote(System.IO.Path.GetDirectoryName(path) ?? "/");
+        string owner = Posix.GetEffectiveUid() == 0 ? "" : $"-o {System.Environment.UserName} ";
+        string option = what == "log file" ? "--log-file" : "--pid-file";
+        return $"cannot create {what} {PathText.Quote(path)}: the folder {folder} does not exist; create it (install -d {owner}{folder}) or pass another {option}";
     }
 
     /// <summary>True when <paramref name="path"/> still names the inode <paramref name="opened"/> describes.</summary>

@@ -113,7 +113,7 @@ internal sealed class ListenerSet
         {
             foreach ((string name, Socket socket) in _inherited)
             {
-                log.Line($"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
+                log.Line(LogSeverity.Warning, $"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
                 socket.Dispose();
             }
 

@@ -32,6 +32,33 @@ internal sealed class ProcessTable : IProcessTable
         };
     }
 
+    public DateTimeOffset? StartTime(int pid)
+    {
+        // The kernel's start time (/proc/PID/stat and the boot time), which no one can rewrite
+        // the way a pid file's mtime can be touched.
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return new DateTimeOffset(process.StartTime);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public string? StandardErrorTarget(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/fd/2").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     private static DaemonException SignalError(int pid, int errno) =>
         DaemonException.FromErrno($"cannot signal pid {pid}", errno);
 
