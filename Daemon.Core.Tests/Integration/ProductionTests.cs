@@ -49,6 +49,30 @@ public sealed class ProductionTests
         Assert.That(_daemon.Log, Does.Contain("stopped (exit 0)"));
     }
 
+    [Test]
+    public void Restart_OfADaemonThatDroppedToNobody_HandsOverToTheNextGeneration()
+    {
+        // root starts it, it runs as nobody; root's restart starts the next generation as root,
+        // which must trust the running daemon (the pid file's lock holder) although it is nobody.
+        TestEnvironment.RequireRoot();
+        Passwd nobody = Syscall.getpwnam("nobody");
+        int first = _daemon.Start("--user", "nobody");
+
+        CommandResult restarted = _daemon.Run("restart", "--user", "nobody");
+
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted + _daemon.Log);
+        int second = _daemon.ReadPid();
+        Assert.That(second, Is.Not.EqualTo(first));
+        Assert.That(restarted.Output, Does.StartWith($"restarted (pid {second}; pid {first} hands over"));
+        Assert.That(ExampleDaemon.StatusField(second, "Uid"), Is.EqualTo(string.Join('\t', Enumerable.Repeat(nobody.pw_uid, 4))));
+        Assert.That(_daemon.Log, Does.Contain($"taking over from pid {first}: 1 listener(s) handed over"));
+        Assert.That(_daemon.Echo("next generation"), Is.EqualTo("next generation"));
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(60)), Is.True, "the old generation drains and exits");
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+    }
+
     [TestCase("--user", "root")]
     [TestCase("--group", "root")]
     public void Start_Refuses_AnotherUserOrGroup_WhenNotRoot(string option, string value)

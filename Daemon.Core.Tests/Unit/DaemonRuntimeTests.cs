@@ -285,7 +285,7 @@ public sealed class DaemonRuntimeTests
 
         public void DropPrivileges(DaemonLog log, Identity identity) => steps.Add($"drop privileges to {identity.User}");
 
-        public IPredecessor? ConnectToPredecessor(string path, ListenerSet into)
+        public IPredecessor? ConnectToPredecessor(string path, ListenerSet into, uint? runsAs)
         {
             steps.Add($"take the listeners of the daemon holding {path}");
             return new RecordingPredecessor(steps);

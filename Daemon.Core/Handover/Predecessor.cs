@@ -24,10 +24,13 @@ internal sealed class Predecessor : IPredecessor
 
     /// <summary>
     /// Connects to the daemon that holds <paramref name="pidFile"/> and takes its listeners into
-    /// <paramref name="into"/>; null when no daemon runs (a plain start, then).
+    /// <paramref name="into"/>; null when no daemon runs (a plain start, then). The peer must be the
+    /// process the kernel names as the pid file's lock holder, running as root, as this process's
+    /// user, or as <paramref name="runsAs"/>: a daemon started by root with <c>--user</c> runs as
+    /// that user, and so will this one.
     /// </summary>
     /// <exception cref="DaemonException">A daemon runs but does not hand over.</exception>
-    public static Predecessor? Connect(string pidFile, ListenerSet into)
+    public static Predecessor? Connect(string pidFile, ListenerSet into, uint? runsAs)
     {
         PidFileState state = PidFileStore.Instance.Inspect(pidFile);
         if (!state.NamesItsHolder)
@@ -47,9 +50,14 @@ internal sealed class Predecessor : IPredecessor
                 throw DaemonException.FromErrno("cannot read the running daemon's credentials", errno);
             }
 
-            if (peer != state.Holder || (uid != 0 && uid != Posix.GetEffectiveUid()))
+            if (peer != state.Holder)
             {
-                throw new DaemonException($"the control socket belongs to pid {peer} (uid {uid}), not to the running daemon (pid {state.Holder})");
+                throw new DaemonException($"the control socket belongs to pid {peer}, not to the running daemon (pid {state.Holder})");
+            }
+
+            if (uid != 0 && uid != Posix.GetEffectiveUid() && uid != runsAs)
+            {
+                throw new DaemonException($"the running daemon (pid {peer}) runs as uid {uid}, which is neither root, nor this user, nor --user's");
             }
 
             connection.Send(HandoverProtocol.Format(HandoverProtocol.Handover));

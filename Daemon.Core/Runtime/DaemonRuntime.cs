@@ -98,7 +98,7 @@ internal sealed class DaemonRuntime
                 _ = SocketActivation.TakePassedSockets(Listeners, Log);
             }
 
-            using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor() : null;
+            using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor(identity) : null;
             _ownsListeners = predecessor is null;
             if (predecessor is null && !LockPidFile(launcher))
             {
@@ -233,9 +233,9 @@ internal sealed class DaemonRuntime
     /// Zero-downtime restart: the running daemon's listeners, over its control socket. None runs
     /// any more (it was stopped meanwhile): then this is a plain start.
     /// </summary>
-    private IPredecessor? ConnectToPredecessor()
+    private IPredecessor? ConnectToPredecessor(Identity? identity)
     {
-        IPredecessor? predecessor = _steps.ConnectToPredecessor(_owner.PidFilePath, Listeners);
+        IPredecessor? predecessor = _steps.ConnectToPredecessor(_owner.PidFilePath, Listeners, identity?.Uid);
         if (predecessor is not null)
         {
             Log.Line($"taking over from pid {predecessor.Pid}: {Listeners.InheritedCount} listener(s) handed over");

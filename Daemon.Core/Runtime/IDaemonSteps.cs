@@ -30,9 +30,11 @@ internal interface IDaemonSteps
 
     /// <summary>
     /// Zero-downtime restart: connects to the daemon that holds <paramref name="path"/> and takes its
-    /// listeners into <paramref name="into"/>; null when none runs any more.
+    /// listeners into <paramref name="into"/>; null when none runs any more. Its daemon may run as
+    /// root, as this process's user, or as <paramref name="runsAs"/>, the user this daemon will run
+    /// as (<c>--user</c>): the one a root-started daemon dropped to.
     /// </summary>
-    Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into);
+    Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into, uint? runsAs);
 
     /// <summary>Takes the pid file over from the running daemon: a new file holding <paramref name="pid"/>, renamed over the path.</summary>
     IPidFile TakeOverPidFile(string path, int pid);
