@@ -34,7 +34,6 @@ public abstract partial class DaemonBase
     private readonly DaemonSystem _system;
     private readonly DaemonOptionSet _optionSet = new();
     private readonly DaemonPaths _paths;
-    private readonly string? _helperProblem;
     private bool _restarting;
     private Command? _helpTopic;
 
@@ -56,7 +55,6 @@ public abstract partial class DaemonBase
     internal DaemonBase(string? name, DaemonSystem? system)
     {
         NativeLibraries.Install();
-        _helperProblem = system is null ? NativeLibraries.HelperProblem : null;
         _system = system ?? DaemonSystem.CreateReal();
         Name = name ?? ProgramName();
         _paths = DaemonPaths.ForCurrentUser(Name, _system.IsRoot, _system.Home);
@@ -112,7 +110,8 @@ public abstract partial class DaemonBase
 
     /// <summary>
     /// Reads the command line into <see cref="Options"/>; null when the command can run, otherwise
-    /// the exit code of a usage error (or of a program installed without its native helper).
+    /// the exit code of a usage error (or of <c>--user</c>/<c>--group</c> without Mono.Posix's
+    /// native helper).
     /// </summary>
     private int? Parse(string[] args, Stage stage, out Command command)
     {
@@ -134,9 +133,13 @@ public abstract partial class DaemonBase
             return null;
         }
 
-        if (_helperProblem is not null)
+        // --user and --group need the user and group databases, read through Mono.Posix: without its
+        // native helper, say so before anything starts. No other command loads the helper.
+        if (command is Command.Start or Command.Restart or Command.Run
+            && (Options.User is not null || Options.Group is not null)
+            && _system.LoadUserDatabase() is { } missing)
         {
-            return Refuse(_helperProblem, command == Command.Status ? ExitCodes.Unknown : ExitCodes.NotInstalled);
+            return Refuse(missing, ExitCodes.NotInstalled);
         }
 
         return CheckFilePaths(command) is { } problem ? Refuse(problem, ExitCodes.Usage) : null;
@@ -303,25 +306,37 @@ public abstract partial class DaemonBase
     protected virtual bool IsHealthy() => true;
 
     /// <summary>
-    /// Called after each lifecycle line the framework writes (starting, ready, reloading,
-    /// stopping, stopped, unhandled exception), so a subclass can forward it to another logger.
+    /// Called after each line the daemon logs, the framework's lifecycle lines (starting, ready,
+    /// reloading, stopping, stopped, failures) and <see cref="Log(string)"/>'s alike, so a subclass
+    /// can forward it to another logger. Runs on whichever thread logged the line, signal handlers
+    /// included; an exception is caught and noted in the log.
     /// </summary>
-    /// <param name="message">The line, without its timestamp and pid.</param>
-    protected virtual void OnLogged(string message)
+    /// <param name="severity">How much the line matters: failures are warnings or errors.</param>
+    /// <param name="message">The line, without its timestamp, pid and severity.</param>
+    protected virtual void OnLogged(LogSeverity severity, string message)
     {
     }
 
-    /// <summary>Writes a timestamped line, with the pid, to the daemon's log.</summary>
+    /// <summary>Writes a timestamped line of information, with the pid, to the daemon's log.</summary>
     /// <param name="message">The line.</param>
-    protected void Log(string message)
+    protected void Log(string message) => Log(LogSeverity.Information, message);
+
+    /// <summary>
+    /// Writes a timestamped line with the pid to the daemon's log; a warning or an error says so
+    /// after the pid (<c>NAME[PID]: warning: MESSAGE</c>). Before the daemon runs, the line goes to
+    /// standard error.
+    /// </summary>
+    /// <param name="severity">How much the line matters.</param>
+    /// <param name="message">The line.</param>
+    protected void Log(LogSeverity severity, string message)
     {
         if (Runtime is { } runtime)
         {
-            runtime.Log.Line(message);
+            runtime.Log.Line(severity, message);
         }
         else
         {
-            _system.Error.WriteLine($"{Name}: {message}");
+            _system.Error.WriteLine($"{Name}: {Logging.DaemonLog.Prefix(severity)}{message}");
         }
     }
 
@@ -351,7 +366,7 @@ public abstract partial class DaemonBase
 
     internal bool InvokeIsHealthy() => IsHealthy();
 
-    internal void InvokeLogged(string message) => OnLogged(message);
+    internal void InvokeLogged(LogSeverity severity, string message) => OnLogged(severity, message);
 
     /// <summary>Where the commands write their errors: the caller's standard error, as it was at start.</summary>
     internal TextWriter CommandError => _system.Error;
@@ -384,9 +399,9 @@ public abstract partial class DaemonBase
 
         bool same = pidFile == logFile
             || (OperatingSystem.IsLinux()
-                && Posix.Lstat(pidFile, out Mono.Unix.Native.Stat a, out _) == 0
-                && Posix.Lstat(logFile, out Mono.Unix.Native.Stat b, out _) == 0
-                && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+                && Posix.Lstat(pidFile, out FileStatus a, out _) == 0
+                && Posix.Lstat(logFile, out FileStatus b, out _) == 0
+                && a.IsSameFile(b));
         return same ? $"the pid file and the log file are the same file ({Files.PathText.Quote(pidFile)}); give them different paths" : null;
     }
 

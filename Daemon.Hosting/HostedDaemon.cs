@@ -6,6 +6,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -31,8 +32,12 @@ namespace Daemon.Hosting;
 /// watched: a daemon reloads when its administrator says so.</para>
 /// <para>Daemon.NET owns the signals: the host gets a lifetime that does nothing in place of
 /// ConsoleLifetime (or SystemdLifetime), whose own SIGTERM handler would stop the host behind the
-/// daemon's back. The framework's lifecycle lines, from <c>ready</c> on, also go to the host's
-/// <see cref="ILogger"/> under the category <c>Daemon.Hosting.HostedDaemon</c>.</para>
+/// daemon's back.</para>
+/// <para>Logging: unless the program's configuration or code says otherwise, the console logger,
+/// whose output is the daemon's log, writes one line per entry, timestamped like the daemon's own
+/// lines, without colour codes. The daemon's lines, from <c>ready</c> on, also go to the host's
+/// <see cref="ILogger"/> under the category <see cref="LoggerCategory"/> at the level of their
+/// severity, for every provider but the console one (the log has them already).</para>
 /// <para>The host's content root, where it looks for <c>appsettings.json</c>, is the program's
 /// folder (or <c>--content-root</c>): a daemon's working directory is <c>/</c>.</para>
 /// </remarks>
@@ -41,8 +46,25 @@ public class HostedDaemon : DaemonBase
     /// <summary>The logger category of the lifecycle lines.</summary>
     public const string LoggerCategory = "Daemon.Hosting.HostedDaemon";
 
-    private static readonly Action<ILogger, string, Exception?> _lifecycleLine =
-        LoggerMessage.Define<string>(LogLevel.Information, new EventId(1, "DaemonLifecycle"), "{Line}");
+    private static readonly Action<ILogger, string, Exception?> _information = LifecycleLine(LogLevel.Information);
+    private static readonly Action<ILogger, string, Exception?> _warning = LifecycleLine(LogLevel.Warning);
+    private static readonly Action<ILogger, string, Exception?> _error = LifecycleLine(LogLevel.Error);
+
+    /// <summary>
+    /// The host's logging defaults, as configuration below every other source (appsettings.json,
+    /// the environment, the command line and code all win): the console logger, whose output is
+    /// the daemon's log, writes one line per entry, timestamped like the daemon's own lines and
+    /// without colour codes, and leaves out this class's lines, which that log has already.
+    /// </summary>
+    private static readonly KeyValuePair<string, string?>[] _loggingDefaults =
+    [
+        // Without a formatter's name, the console logger ignores FormatterOptions for older settings.
+        new("Logging:Console:FormatterName", "simple"),
+        new("Logging:Console:FormatterOptions:SingleLine", "true"),
+        new("Logging:Console:FormatterOptions:TimestampFormat", "yyyy-MM-dd'T'HH:mm:ss.fffzzz "),
+        new("Logging:Console:FormatterOptions:ColorBehavior", "Disabled"),
+        new($"Logging:Console:LogLevel:{LoggerCategory}", "None"),
+    ];
 
     private readonly Action<HostApplicationBuilder>? _configure;
     private readonly Func<string[], IHostBuilder>? _createHostBuilder;
@@ -223,22 +245,38 @@ public class HostedDaemon : DaemonBase
         Log("configuration reloaded");
     }
 
-    /// <summary>Forwards the framework's lifecycle line to the host's logger, once the host runs.</summary>
-    /// <param name="message">The line, without its timestamp and pid.</param>
-    protected sealed override void OnLogged(string message)
+    /// <summary>
+    /// Forwards the daemon's line to the host's logger once the host runs, at the level of its
+    /// severity: information, warning or error.
+    /// </summary>
+    /// <param name="severity">How much the line matters.</param>
+    /// <param name="message">The line, without its timestamp, pid and severity.</param>
+    protected sealed override void OnLogged(LogSeverity severity, string message)
     {
         if (_logger is { } logger)
         {
-            _lifecycleLine(logger, message, null);
+            Action<ILogger, string, Exception?> line = severity switch
+            {
+                LogSeverity.Warning => _warning,
+                LogSeverity.Error => _error,
+                _ => _information,
+            };
+            line(logger, message, null);
         }
     }
+
+    private static Action<ILogger, string, Exception?> LifecycleLine(LogLevel level) =>
+        LoggerMessage.Define<string>(level, new EventId(1, "DaemonLifecycle"), "{Line}");
 
     private IHost BuildHost()
     {
         string[] args = GetHostArguments();
         if (_configure is not null)
         {
-            HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+            // The defaults come first, so every source the builder adds after them wins.
+            var defaults = new ConfigurationManager();
+            defaults.AddInMemoryCollection(_loggingDefaults);
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, Configuration = defaults });
             _configure(builder);
             UseDaemonLifetime(builder.Services);
             return builder.Build();
@@ -246,6 +284,7 @@ public class HostedDaemon : DaemonBase
 
         IHostBuilder hostBuilder = _createHostBuilder!(args)
             ?? throw new InvalidOperationException("the host builder factory returned null");
+        hostBuilder.ConfigureAppConfiguration((_, configuration) => configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = _loggingDefaults }));
         hostBuilder.ConfigureServices(UseDaemonLifetime);
         return hostBuilder.Build();
     }
@@ -279,7 +318,7 @@ public class HostedDaemon : DaemonBase
         catch (TimeoutException)
         {
             // Disposing would wait for that service too: leave it to the process's exit.
-            Log($"the host did not stop within {seconds} s; exiting without waiting for it");
+            Log(LogSeverity.Warning, $"the host did not stop within {seconds} s; exiting without waiting for it");
             _logger = null;
             return;
         }
@@ -290,7 +329,7 @@ public class HostedDaemon : DaemonBase
 
         if (timeout.IsCancellationRequested)
         {
-            Log($"the host took longer than {seconds} s to stop: its services were cancelled");
+            Log(LogSeverity.Warning, $"the host took longer than {seconds} s to stop: its services were cancelled");
         }
 
         _logger = null;
@@ -307,13 +346,23 @@ public class HostedDaemon : DaemonBase
         {
             if (afterFailedStart || timeout.IsCancellationRequested)
             {
-                Log($"the host did not stop cleanly: {failure.Message}");
+                Log(LogSeverity.Warning, $"the host did not stop cleanly: {failure.Message}");
             }
             else
             {
                 throw new DaemonException($"the host did not stop cleanly: {failure.Message}", failure);
             }
         }
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is { } inner)
+        {
+            e = inner;
+        }
+
+        return e;
     }
 
     /// <summary>Parses a file source into a throwaway provider, so that a bad file fails the reload, not the configuration.</summary>
@@ -331,8 +380,9 @@ public class HostedDaemon : DaemonBase
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or FormatException)
         {
-            string reason = e.InnerException is { } inner ? $"{e.Message} {inner.Message}" : e.Message;
-            throw new DaemonException($"configuration not reloaded, the running one stays: {reason}", e);
+            // The file and the parser's own words (line and position): the wrappers around them say nothing more.
+            string file = source.FileProvider?.GetFileInfo(source.Path ?? "").PhysicalPath ?? source.Path ?? "a configuration file";
+            throw new DaemonException($"cannot load {file}, so the running configuration stays: {Innermost(e).Message}", e);
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
@@ -10,6 +11,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Hosting;
@@ -182,8 +185,93 @@ public sealed class HostedDaemonTests
         Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"));
 
         File.WriteAllText(settings, """{ "Greeting": """);
-        Assert.That(() => _daemon.ReloadConfiguration(), Throws.InstanceOf<DaemonException>().With.Message.StartsWith("configuration not reloaded, the running one stays: "));
+        Assert.That(() => _daemon.ReloadConfiguration(), Throws.InstanceOf<DaemonException>().With.Message.StartsWith($"cannot load {settings}, so the running configuration stays: "));
         Assert.That(configuration["Greeting"], Is.EqualTo("bonjour"), "the running configuration stays");
+    }
+
+    [Test]
+    public async Task LoggedLines_ReachILogger_AtTheLevelOfTheirSeverity()
+    {
+        var captured = new CapturingLoggerProvider();
+        _daemon = new Probe(builder =>
+        {
+            builder.Logging.AddProvider(captured);
+            builder.Services.AddHostedService<Idle>();
+        })
+        { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        _daemon.Logged(LogSeverity.Information, "ready");
+        _daemon.Logged(LogSeverity.Warning, "reload failed: bad file");
+        _daemon.Logged(LogSeverity.Error, "stopped (exit 1)");
+
+        Assert.That(captured.Entries.Where(e => e.Category == HostedDaemon.LoggerCategory).Select(e => (e.Level, e.Message)), Is.EqualTo(new[]
+        {
+            (LogLevel.Information, "ready"),
+            (LogLevel.Warning, "reload failed: bad file"),
+            (LogLevel.Error, "stopped (exit 1)"),
+        }));
+    }
+
+    [Test]
+    public async Task ConsoleLogger_WritesOneTimestampedLinePerEntry_WithoutColours_ByDefault()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        AssertConsoleDefaults(_daemon.HostServices);
+    }
+
+    [Test]
+    public async Task ConsoleLogger_Defaults_ApplyToAnIHostBuilder_Too()
+    {
+        _daemon = new Probe(args => Host.CreateDefaultBuilder(args).ConfigureServices(s => s.AddHostedService<Idle>())) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        AssertConsoleDefaults(_daemon.HostServices);
+    }
+
+    [Test]
+    public async Task ConsoleLogger_Defaults_GiveWayToAppsettings_AndToCode()
+    {
+        File.WriteAllText(Path.Combine(_folder, "appsettings.json"), """
+            { "Logging": { "Console": { "FormatterOptions": { "SingleLine": false } } } }
+            """);
+        _daemon = new Probe(builder =>
+        {
+            builder.Logging.AddSimpleConsole(console => console.TimestampFormat = "HH:mm:ss ");
+            builder.Services.AddHostedService<Idle>();
+        })
+        { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        SimpleConsoleFormatterOptions console = _daemon.HostServices.GetRequiredService<IOptionsMonitor<SimpleConsoleFormatterOptions>>().CurrentValue;
+        Assert.That(console.SingleLine, Is.False, "appsettings.json wins");
+        Assert.That(console.TimestampFormat, Is.EqualTo("HH:mm:ss "), "code wins");
+        Assert.That(console.ColorBehavior, Is.EqualTo(LoggerColorBehavior.Disabled), "what nobody set stays the daemon's default");
+    }
+
+    [Test]
+    public async Task ConsoleLogger_LeavesOutTheDaemonsOwnLines_WhichTheLogHasAlready()
+    {
+        _daemon = new Probe(builder => builder.Services.AddHostedService<Idle>()) { ContentRootPath = _folder };
+        await _daemon.StartHostAsync();
+
+        LoggerFilterOptions filters = _daemon.HostServices.GetRequiredService<IOptions<LoggerFilterOptions>>().Value;
+        Assert.That(
+            filters.Rules.Any(r => r.ProviderName == "Console" && r.CategoryName == HostedDaemon.LoggerCategory && r.LogLevel == LogLevel.None),
+            Is.True,
+            "the console logger writes into the daemon's log, where each of these lines is already");
+    }
+
+    /// <summary>The console logger of a host whose program configured no logging: one line per entry, timestamped, no colours.</summary>
+    private static void AssertConsoleDefaults(IServiceProvider services)
+    {
+        Assert.That(services.GetRequiredService<IOptionsMonitor<ConsoleLoggerOptions>>().CurrentValue.FormatterName, Is.EqualTo("simple"), "without a name, the formatter's options would be ignored");
+        SimpleConsoleFormatterOptions console = services.GetRequiredService<IOptionsMonitor<SimpleConsoleFormatterOptions>>().CurrentValue;
+        Assert.That(console.SingleLine, Is.True);
+        Assert.That(console.TimestampFormat, Is.EqualTo("yyyy-MM-dd'T'HH:mm:ss.fffzzz "), "as the daemon's own lines");
+        Assert.That(console.ColorBehavior, Is.EqualTo(LoggerColorBehavior.Disabled), "the output is a file");
     }
 
     /// <summary>Calls the hooks the daemon runtime would call; the hosts log nothing.</summary>
@@ -215,6 +303,8 @@ public sealed class HostedDaemonTests
 
         public void ReloadConfiguration() => OnReload();
 
+        public void Logged(LogSeverity severity, string message) => OnLogged(severity, message);
+
         /// <summary>Stops a host the test left running, so no host outlives its test.</summary>
         public void StopQuietly()
         {
@@ -231,6 +321,34 @@ public sealed class HostedDaemonTests
             }
             catch (AggregateException)
             {
+            }
+        }
+    }
+
+    /// <summary>Keeps every entry logged at Information or above: category, level and message.</summary>
+    private sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public List<(string Category, LogLevel Level, string Message)> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(CapturingLoggerProvider provider, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                lock (provider.Entries)
+                {
+                    provider.Entries.Add((category, logLevel, formatter(state, exception)));
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Integration;
+using Daemon.Hosting;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Hosting;
@@ -41,7 +43,7 @@ public sealed class HostedExampleTests
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
         Assert.That(_daemon.WaitForLog("heartbeat 3: first"), Is.True, "the BackgroundService runs:\n" + _daemon.Log);
 
         CommandResult stopped = _daemon.Run("stop");
@@ -53,12 +55,28 @@ public sealed class HostedExampleTests
         string log = _daemon.Log;
         Assert.Multiple(() =>
         {
-            Assert.That(log, Does.Contain($"info: Daemon.Hosting.HostedDaemon[1] ready (pid file {_daemon.PidFile})"), "ready, through ILogger");
-            Assert.That(log, Does.Contain("info: Daemon.Hosting.HostedDaemon[1] stopping (SIGTERM)"), "stopping, through ILogger");
+            Assert.That(ExampleDaemon.Count(log, $"ready (pid file {_daemon.PidFile})"), Is.EqualTo(1), "once: the console logger leaves the daemon's own lines out");
+            Assert.That(log, Does.Not.Contain(HostedDaemon.LoggerCategory));
             Assert.That(log, Does.Contain("heartbeat service stopped after"), "the host stopped its services");
             Assert.That(log, Does.Contain($"{Name}[{pid}]: stopped (exit 0)"));
             Assert.That(log, Does.Not.Contain("Press Ctrl+C"), "ConsoleLifetime is not installed");
         });
+    }
+
+    [Test]
+    public void Log_HasOneTimestampedLinePerEntry_WithoutAnyLoggingSetUpInTheProgram()
+    {
+        // Program.cs configures no logging: HostedDaemon's defaults make the console logger's entries
+        // single lines, timestamped as the daemon's own, with no colour codes.
+        int pid = _daemon.Start();
+        Assert.That(_daemon.WaitForLog("heartbeat 2: first"), Is.True, _daemon.Log);
+        _daemon.Run("stop");
+
+        const string timestamp = @"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d";
+        string[] lines = _daemon.Log.TrimEnd('\n').Split('\n');
+        Assert.That(lines, Has.Some.Match($"^{timestamp} info: Daemon.Example.Hosted.HeartbeatService\\[2\\] heartbeat 1: first$"), _daemon.Log);
+        Assert.That(lines, Has.All.Match($"^{timestamp} ({Regex.Escape(Name)}\\[{pid}\\]: |info: )"), "every line starts with a timestamp: no entry spans two lines");
+        Assert.That(_daemon.Log, Does.Not.Contain("\u001b["), "no colour codes in a file");
     }
 
     [Test]
@@ -77,23 +95,43 @@ public sealed class HostedExampleTests
         Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
         Assert.That(_daemon.WaitForLog("heartbeat options changed: message 'second'"), Is.True, _daemon.Log);
         Assert.That(_daemon.WaitForLog(log => Regex.IsMatch(log, @"heartbeat \d+: second")), Is.True, _daemon.Log);
-        Assert.That(_daemon.Log, Does.Contain("info: Daemon.Hosting.HostedDaemon[1] reloading (SIGHUP)")
-            .And.Contain("info: Daemon.Hosting.HostedDaemon[1] configuration reloaded"));
+        Assert.That(_daemon.WaitForLog($"]: configuration reloaded\n"), Is.True, _daemon.Log);
+        Assert.That(ExampleDaemon.Count(_daemon.Log, "reloading (SIGHUP)"), Is.EqualTo(1), "once, as a line of the daemon's own");
     }
 
     [Test]
-    public void Reload_KeepsTheRunningConfiguration_WhenTheFileDoesNotParse()
+    public void Reload_OfABrokenAppsettings_IsOneWarningLine_AndTheFixedFileApplies()
     {
-        _daemon.Start();
-        File.WriteAllText(Settings, "{ \"Heartbeat\": { \"Message\": ");
+        // A copy of the built program, with appsettings.json in its own folder: the default content root.
+        string program = CopyOfTheProgram();
+        string settings = Path.Combine(Path.GetDirectoryName(program)!, "appsettings.json");
+        _daemon.ProgramPath = program;
+        _daemon.ExtraOptions.Clear();
+        WriteSettings(settings, "first", intervalMilliseconds: 100);
+        int pid = _daemon.Start();
+        Assert.That(_daemon.WaitForLog("heartbeat 1: first"), Is.True, _daemon.Log);
+
+        File.WriteAllText(settings, "{ \"Heartbeat\": { \"Message\": ");
         CommandResult reloaded = _daemon.Run("reload");
-        Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
-        Assert.That(_daemon.WaitForLog("configuration not reloaded, the running one stays"), Is.True, _daemon.Log);
+        Assert.That(reloaded.ExitCode, Is.EqualTo(0), "the signal was delivered: " + reloaded);
+        Assert.That(reloaded.Output, Is.EqualTo($"reloading (pid {pid})\n"));
+        Assert.That(_daemon.WaitForLog("reload failed"), Is.True, _daemon.Log);
 
         int beats = Beats(_daemon.Log);
         Assert.That(_daemon.WaitForLog(log => Beats(log) >= beats + 2), Is.True, _daemon.Log);
-        Assert.That(_daemon.Log, Does.Contain($"heartbeat {beats + 1}: first"), "still the old message");
+        string log = _daemon.Log;
+        string[] failures = log.Split('\n').Where(l => l.Contains("reload failed", StringComparison.Ordinal)).ToArray();
+        Assert.That(failures, Has.Length.EqualTo(1), log);
+        Assert.That(failures[0], Does.EndWith($"{Name}[{pid}]: warning: reload failed: cannot load {settings}, so the running configuration stays: "
+            + "Expected depth to be zero at the end of the JSON payload. There is an open JSON object or array that should be closed. LineNumber: 0 | BytePositionInLine: 28."));
+        Assert.That(log, Does.Not.Contain("\n   at ").And.Not.Contain("Exception"), "no stack trace");
+        Assert.That(log, Does.Contain($"heartbeat {beats + 1}: first"), "still the old message");
         Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(0), "still running");
+
+        WriteSettings(settings, "fixed", intervalMilliseconds: 100);
+        Assert.That(_daemon.Run("reload").ExitCode, Is.EqualTo(0));
+        Assert.That(_daemon.WaitForLog(l => Regex.IsMatch(l, @"heartbeat \d+: fixed")), Is.True, _daemon.Log);
+        Assert.That(ExampleDaemon.Count(_daemon.Log, "reload failed"), Is.EqualTo(1), "the good file reloads without a word of failure");
     }
 
     [Test]
@@ -132,7 +170,10 @@ public sealed class HostedExampleTests
     }
 
     private void WriteSettings(string message, int intervalMilliseconds, int drainMilliseconds = 0) =>
-        File.WriteAllText(Settings, $$"""
+        WriteSettings(Settings, message, intervalMilliseconds, drainMilliseconds);
+
+    private static void WriteSettings(string path, string message, int intervalMilliseconds, int drainMilliseconds = 0) =>
+        File.WriteAllText(path, $$"""
             {
               "Heartbeat": {
                 "Message": "{{message}}",
@@ -143,4 +184,20 @@ public sealed class HostedExampleTests
             """);
 
     private static int Beats(string log) => Regex.Matches(log, @"heartbeat \d+: ").Count;
+
+    /// <summary>The example's build output, copied into the test's folder; returns the copy's apphost.</summary>
+    private string CopyOfTheProgram()
+    {
+        string built = Path.GetDirectoryName(ExampleDaemon.BuiltProgram(Name, Name))!;
+        string copy = Path.Combine(_daemon.Folder, "program");
+        foreach (string file in Directory.GetFiles(built, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(copy, Path.GetRelativePath(built, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        // File.Copy keeps the mode: the apphost stays executable.
+        return Path.Combine(copy, Name);
+    }
 }

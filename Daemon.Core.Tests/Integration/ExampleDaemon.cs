@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Threading;
 
 namespace Daemon.Core.Tests.Integration;
@@ -53,6 +54,17 @@ public sealed class ExampleDaemon : IDisposable
 
     /// <summary>The example program: the apphost copied next to the tests.</summary>
     public static string Program => Path.Combine(AppContext.BaseDirectory, "Daemon.Example");
+
+    /// <summary>
+    /// The apphost <paramref name="name"/> of the project in <paramref name="folder"/> (relative to
+    /// the repository's root), as built in its own output folder in the tests' configuration: the
+    /// test project references it, so it is built before the tests.
+    /// </summary>
+    public static string BuiltProgram(string folder, string name)
+    {
+        string configuration = typeof(ExampleDaemon).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        return Path.Combine(TestEnvironment.RepositoryRoot, folder, "bin", configuration, "net10.0", name);
+    }
 
     /// <summary>The program under test: its apphost.</summary>
     public string ProgramPath { get; set; }
@@ -414,6 +426,9 @@ public sealed class ExampleDaemon : IDisposable
             at += 5;
         }
     }
+
+    /// <summary>The first line of a command's output, as <c>status | head -1</c> reads it.</summary>
+    public static string FirstLine(string output) => output.Split('\n')[0];
 
     /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;

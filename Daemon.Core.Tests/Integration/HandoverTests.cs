@@ -6,7 +6,6 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
-using System.Reflection;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading;
@@ -58,7 +57,7 @@ public sealed class HandoverTests
             Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, $"pid {old} drained and exited");
         }
 
-        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {pids[^1]})\n"));
+        Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {pids[^1]})"));
     }
 
     [Test]
@@ -99,8 +98,8 @@ public sealed class HandoverTests
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
         load.Stop();
         Assert.That(load.Failures, Is.Empty, "a failed restart refuses nothing either");
-        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {old})\n"));
-        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: handover to pid "));
+        Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {old})"));
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: warning: handover to pid "));
         Assert.That(_daemon.ProcessesOfThisTest(), Is.EquivalentTo(new[] { old }), "the failed generation is gone");
 
         Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0), "a later restart still hands over");
@@ -151,7 +150,7 @@ public sealed class HandoverTests
         }
 
         int running = _daemon.ReadPid();
-        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {running})\n"));
+        Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {running})"));
         Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 1, TimeSpan.FromSeconds(30)), Is.True, "old generations drain and exit: " + string.Join(",", _daemon.ProcessesOfThisTest()));
         Assert.That(_daemon.Echo("one"), Is.EqualTo("one"));
     }
@@ -209,7 +208,7 @@ public sealed class HandoverTests
 
         Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().SequenceEqual(new[] { old }), TimeSpan.FromSeconds(30)), Is.True, "only the old generation is left: " + string.Join(",", _daemon.ProcessesOfThisTest()));
         Assert.That(_daemon.Log, Does.Contain("the launcher went away before the daemon was ready"));
-        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {old})\n"));
+        Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {old})"));
         Assert.That(_daemon.Echo("still here"), Is.EqualTo("still here"));
     }
 
@@ -219,8 +218,7 @@ public sealed class HandoverTests
         // Kestrel, run by HostedDaemon, listening on the socket the daemon hands over.
         // Built into its own folder: ASP.NET Core's shared framework would change what the test
         // folder's other examples load.
-        string configuration = typeof(HandoverTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        string program = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example.Web", "bin", configuration, "net10.0", "Daemon.Example.Web");
+        string program = ExampleDaemon.BuiltProgram("Daemon.Example.Web", "Daemon.Example.Web");
         Assert.That(File.Exists(program), Is.True, $"{program} is built before the tests (a reference of the test project)");
 
         using var web = new ExampleDaemon(program, "handover-web", takesPort: true);

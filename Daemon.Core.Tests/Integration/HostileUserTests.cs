@@ -19,19 +19,6 @@ namespace Daemon.Core.Tests.Integration;
 [NonParallelizable]
 public sealed class HostileUserTests
 {
-    // Takes a POSIX read lock (or an OFD read lock) on a file anyone can read, and holds it until its
-    // standard input closes: what any local user can do to a 0644 pid file.
-    private const string LockHolder = """
-        import fcntl, os, struct, sys
-        f = open(sys.argv[1], "r")
-        if sys.argv[2] == "ofd":
-            fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 0, 0, 0))
-        else:
-            fcntl.lockf(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        print("locked", os.getpid(), flush=True)
-        sys.stdin.read()
-        """;
-
     private ExampleDaemon _daemon = null!;
     private readonly List<Process> _attackers = new();
 
@@ -157,7 +144,7 @@ public sealed class HostileUserTests
         Assert.That(Convert.ToString((int)fresh.st_mode & 0x1ff, 8), Is.EqualTo("644"));
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{daemon}\n"));
         Assert.That(File.Exists(_daemon.PidFile + ".new"), Is.False, "no temporary file left");
-        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {daemon})\n"));
+        Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {daemon})"));
         Assert.That(_daemon.Echo("hello"), Is.EqualTo("hello"));
 
         Assert.That(_daemon.Run("stop").Output, Is.EqualTo($"stopped (pid {daemon})\n"));
@@ -333,7 +320,10 @@ public sealed class HostileUserTests
         return result;
     }
 
-    /// <summary>Starts a lock holder as nobody; returns its pid once it holds the lock.</summary>
+    /// <summary>
+    /// Starts a lock holder as nobody, with a read lock on a file anyone can read: what any local
+    /// user can do to a 0644 pid file. Returns its pid once it holds the lock.
+    /// </summary>
     private int HoldLock(string path, string kind)
     {
         var start = new ProcessStartInfo("/usr/sbin/runuser")
@@ -343,7 +333,7 @@ public sealed class HostileUserTests
             RedirectStandardError = true,
             UseShellExecute = false,
         }.WithoutDiagnostics();
-        foreach (string arg in new[] { "-u", "nobody", "--", "python3", "-c", LockHolder, path, kind })
+        foreach (string arg in new[] { "-u", "nobody", "--", "python3", "-c", TestEnvironment.LockHolder, path, kind, "read" })
         {
             start.ArgumentList.Add(arg);
         }

@@ -33,7 +33,8 @@ public sealed class LifecycleTests
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(status.Output, Does.Match($@"^running \(pid {pid}\)\n  since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d (UTC|[+-]\d\d:\d\d) \((\d+ s|1 min \d+ s) ago\)\n"), "the first line for scripts, then since when");
+        Assert.That(status.Output, Does.EndWith($"\n  pid file {_daemon.PidFile}\n  log file {_daemon.LogFile}\n"));
 
         Assert.That(_daemon.Echo("hello"), Is.EqualTo("hello"));
 
@@ -225,6 +226,27 @@ public sealed class LifecycleTests
         Assert.That(run.Error, Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use\n"));
         Assert.That(_daemon.Log, Does.Contain("Address already in use"), "and the log has it too");
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
+    }
+
+    [Test]
+    public void Run_SaysOnce_ThatAnotherDaemonHoldsThePidFile_WithOrWithoutALogFile()
+    {
+        int pid = _daemon.Start();
+        string reason = $"already running (pid {pid}, pid file {_daemon.PidFile})";
+
+        // Without --log-file the log lines are the run's stderr.
+        CommandResult bare = _daemon.Exec(new[] { "run", "--pid-file", _daemon.PidFile, "--port", ExampleDaemon.FreePort().ToString() }, null);
+        Assert.That(bare.ExitCode, Is.EqualTo(1), bare.ToString());
+        Assert.That(ExampleDaemon.Count(bare.Error, "already running"), Is.EqualTo(1), bare.Error);
+        Assert.That(bare.Error, Does.Contain($"]: error: {reason}\n"));
+        Assert.That(bare.Output, Is.Empty);
+
+        string runLog = Path.Combine(_daemon.Folder, "run.log");
+        CommandResult logged = _daemon.Exec(new[] { "run", "--pid-file", _daemon.PidFile, "--log-file", runLog, "--port", ExampleDaemon.FreePort().ToString() }, null);
+        Assert.That(logged.ExitCode, Is.EqualTo(1), logged.ToString());
+        Assert.That(logged.Error, Is.EqualTo($"Daemon.Example: {reason}\n"), "the caller hears it once");
+        Assert.That(ExampleDaemon.Count(File.ReadAllText(runLog), "already running"), Is.EqualTo(1), "and the log has it once");
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(0), "the running daemon is untouched");
     }
 
     [Test]

@@ -10,7 +10,8 @@ namespace Daemon.Core.Tests.Integration;
 
 /// <summary>
 /// The example published with Native AOT, as users deploy it: a clean publish (no trimming or AOT
-/// warning), and a daemon started through the native detach stage linked into the executable.
+/// warning), a daemon started through the native detach stage linked into the executable, and
+/// the executable copied alone, without Mono.Posix's helper, which only --user and --group need.
 /// </summary>
 [TestFixture]
 [Category("Integration")]
@@ -124,17 +125,83 @@ public sealed class NativeAotTests
     }
 
     [Test]
-    public void CopiedWithoutTheHelper_SaysWhatIsMissing([Values("start", "stop", "status", "run")] string command)
+    public void CopiedAlone_RunsEveryCommand_WithoutTheHelper()
     {
-        string alone = Path.Combine(_daemon.Folder, "alone");
-        Directory.CreateDirectory(alone);
-        string copy = Path.Combine(alone, "Daemon.Example");
-        File.Copy(_binary, copy);
-        CommandResult result = _daemon.Exec(new[] { command }.Concat(_daemon.CommonOptions), null, copy);
-        Assert.That(result.ExitCode, Is.EqualTo(command == "status" ? ExitCodes.Unknown : ExitCodes.NotInstalled), result.ToString());
-        // The folder as the kernel resolved it (a symbolic link on the way would be followed).
-        Assert.That(result.Error, Does.Match(@"^Daemon\.Example: cannot load libMonoPosixHelper\.so, Mono\.Posix's native helper: it must be in /\S*/alone\n$"));
+        _daemon.ProgramPath = CopyAlone();
+        int first = _daemon.Start();
+        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {first})\n"));
+        Assert.That(_daemon.Echo("alone"), Is.EqualTo("alone"));
+
+        CommandResult reloaded = _daemon.Run("reload");
+        Assert.That(reloaded.ExitCode, Is.EqualTo(0), reloaded.ToString());
+        Assert.That(_daemon.WaitForLog("reloading (SIGHUP)"), Is.True, _daemon.Log);
+
+        // A handover to a new generation: SCM_RIGHTS without Mono.Posix.
+        CommandResult restarted = _daemon.Run("restart");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        int second = _daemon.ReadPid();
+        Assert.That(second, Is.Not.EqualTo(first), "a new generation");
+        Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {second}; pid {first} hands over and drains)\n"), "the pid file names the new one");
+        Assert.That(_daemon.WaitForLog($"handing 1 listener(s) over to pid {second}"), Is.True, _daemon.Log);
+        Assert.That(_daemon.Echo("handed over"), Is.EqualTo("handed over"));
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(10)), Is.True, "the old generation drains and exits");
+        Assert.That(_daemon.Echo("still there"), Is.EqualTo("still there"));
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Error, Is.Empty);
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    [Test]
+    public void DaemonWithoutUser_NeverMapsTheHelper_EvenBesideIt()
+    {
+        Assert.That(File.Exists(Path.Combine(_folder, "out", "libMonoPosixHelper.so")), Is.True, "the helper is next to the binary");
+        int first = _daemon.Start();
+        Assert.That(_daemon.Echo("served"), Is.EqualTo("served"));
+        Assert.That(_daemon.Run("reload").ExitCode, Is.EqualTo(0));
+        Assert.That(_daemon.WaitForLog("reloaded"), Is.True, _daemon.Log);
+        Assert.That(MapsTheHelper(first), Is.False, "the daemon, having served and reloaded");
+        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
+        int second = _daemon.ReadPid();
+        Assert.That(second, Is.Not.EqualTo(first));
+        Assert.That(MapsTheHelper(second), Is.False, "the next generation");
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void DaemonWithUser_MapsTheHelper()
+    {
+        // The other side of the test above: what it looks for is there when --user needs it.
+        TestEnvironment.RequireRoot();
+        int pid = _daemon.Start("--user", "nobody");
+        Assert.That(MapsTheHelper(pid), Is.True);
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+    }
+
+    [TestCase("start", "--user", "nobody")]
+    [TestCase("start", "--group", "nogroup")]
+    [TestCase("run", "--user", "nobody")]
+    public void CopiedAlone_WithUserOrGroup_FailsBeforeAnythingStarts(string command, string option, string value)
+    {
+        CommandResult result = _daemon.Exec(new[] { command }.Concat(_daemon.CommonOptions).Concat(new[] { option, value }), null, CopyAlone());
+        AssertRefusedForTheHelper(result);
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "no daemon");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file");
+        Assert.That(File.Exists(_daemon.LogFile), Is.False, "no log: nothing started");
+    }
+
+    [Test]
+    public void CopiedAlone_RestartWithUser_LeavesTheRunningDaemonAlone()
+    {
+        _daemon.ProgramPath = CopyAlone();
+        int pid = _daemon.Start();
+        AssertRefusedForTheHelper(_daemon.Run("restart", "--user", "nobody"));
+        Assert.That(_daemon.ReadPid(), Is.EqualTo(pid), "the pid file still names it");
+        Assert.That(ExampleDaemon.IsAlive(pid), Is.True, "not stopped");
+        Assert.That(_daemon.Echo("untouched"), Is.EqualTo("untouched"));
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
     }
 
     [Test]
@@ -234,6 +301,26 @@ public sealed class NativeAotTests
         }
 
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty);
+    }
+
+    /// <summary>The published executable alone, without libMonoPosixHelper.so, in a folder of this test.</summary>
+    private string CopyAlone()
+    {
+        string alone = Directory.CreateDirectory(Path.Combine(_daemon.Folder, "alone")).FullName;
+        string copy = Path.Combine(alone, "Daemon.Example");
+        File.Copy(_binary, copy);
+        return copy;
+    }
+
+    private static bool MapsTheHelper(int pid) => File.ReadAllText($"/proc/{pid}/maps").Contains("libMonoPosixHelper", StringComparison.Ordinal);
+
+    /// <summary>Today's one line, the documented exit code, and nothing on standard output.</summary>
+    private static void AssertRefusedForTheHelper(CommandResult result)
+    {
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.NotInstalled), result.ToString());
+        // The folder as the kernel resolved it (a symbolic link on the way would be followed).
+        Assert.That(result.Error, Does.Match(@"^Daemon\.Example: cannot load libMonoPosixHelper\.so, Mono\.Posix's native helper: it must be in /\S*/alone\n$"));
+        Assert.That(result.Output, Is.Empty);
     }
 
     private int ReadyLines() => _daemon.Log.Split(": ready").Length - 1;

@@ -12,6 +12,23 @@ namespace Daemon.Core.Tests.Integration;
 /// <summary>What the fixtures need from the machine: the repository, root, installed tools, temp folders.</summary>
 public static class TestEnvironment
 {
+    /// <summary>
+    /// A python3 script that takes a whole-file lock and holds it until its standard input closes,
+    /// then prints <c>locked PID</c>. Arguments: the file, <c>posix</c> (lockf) or <c>ofd</c> (an
+    /// open file description lock), and <c>read</c> or <c>write</c>.
+    /// </summary>
+    public const string LockHolder = """
+        import fcntl, os, struct, sys
+        write = sys.argv[3] == "write"
+        f = open(sys.argv[1], "r+" if write else "r")
+        if sys.argv[2] == "ofd":
+            fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK if write else fcntl.F_RDLCK, 0, 0, 0, 0))
+        else:
+            fcntl.lockf(f, (fcntl.LOCK_EX if write else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        print("locked", os.getpid(), flush=True)
+        sys.stdin.read()
+        """;
+
     /// <summary>Every test's temp folder is below this one, so that leftovers are easy to find.</summary>
     public static string TestsFolder => Path.Combine(Path.GetTempPath(), "daemon-net-tests");
 

@@ -120,6 +120,19 @@ public sealed class DaemonTemplateTests
     }
 
     [Test]
+    public void NewProject_KeepsTheProjectsName_AsTheProgramsName_CaseAndAll()
+    {
+        // Users type bin/Debug/net10.0/MyService: that must be the program, and what its README says.
+        string project = Path.Combine(_daemon.Folder, "MyService");
+        Dotnet(_daemon.Folder, "new", "daemon", "-n", "MyService", "-o", project, "--daemon-core-version", _localVersion, "--debug:custom-hive", Path.Combine(_daemon.Folder, "hive"));
+
+        Assert.That(File.ReadAllText(Path.Combine(project, "MyService.csproj")), Does.Contain("<AssemblyName>MyService</AssemblyName>"));
+        Assert.That(File.ReadAllText(Path.Combine(project, "README.md")), Does.Contain("bin/Debug/net10.0/MyService start --pid-file /tmp/MyService.pid"));
+        Assert.That(File.ReadAllText(Path.Combine(project, "deploy", "MyService.service")), Does.Contain("ExecStart=/opt/MyService/MyService run"));
+        Assert.That(File.ReadAllText(Path.Combine(project, "Program.cs")), Does.Contain("return new MyServiceDaemon().Main(args);"));
+    }
+
+    [Test]
     public void NewProject_Starts_ReportsStatus_AndStops()
     {
         CommandResult started = _daemon.Run("start", "--interval", "0.2");
@@ -129,7 +142,7 @@ public sealed class DaemonTemplateTests
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(status.Output.Trim(), Is.EqualTo($"running (pid {pid})"));
+        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
         Assert.That(_daemon.WaitForLog($"{ProjectName}[{pid}]: round 2"), Is.True, _daemon.Log);
 
         CommandResult stopped = _daemon.Run("stop");

@@ -44,10 +44,21 @@ public sealed class DaemonBaseTests
         _err.Dispose();
     }
 
-    private TestDaemon CreateDaemon(bool isRoot = true)
+    private static readonly DateTimeOffset _now = new(2026, 11, 30, 6, 15, 15, TimeSpan.Zero);
+
+    private TestDaemon CreateDaemon(bool isRoot = true, TimeZoneInfo? zone = null, Func<string?>? loadUserDatabase = null)
     {
-        var system = new DaemonSystem(_pidFiles.Object, _processes.Object, _launcher.Object, _out, _err, isRoot, "/home/tester");
+        var system = new DaemonSystem(_pidFiles.Object, _processes.Object, _launcher.Object, _out, _err, isRoot, "/home/tester", new FixedClock(_now, zone ?? TimeZoneInfo.Utc))
+        {
+            LoadUserDatabase = loadUserDatabase ?? (() => null),
+        };
         return new TestDaemon(system);
+    }
+
+    private void GivenRunningSince(DateTimeOffset? started, string? standardError)
+    {
+        _processes.Setup(p => p.StartTime(Pid)).Returns(started);
+        _processes.Setup(p => p.StandardErrorTarget(Pid)).Returns(standardError);
     }
 
     private int Main(params string[] args) => CreateDaemon().Main(args);
@@ -93,8 +104,79 @@ public sealed class DaemonBaseTests
     public void Status_ReturnsRunning_WhenALiveProcessHoldsTheLock()
     {
         GivenPidFile(Locked(Pid, Pid));
+        GivenRunningSince(_now.AddMinutes(-3), "/var/log/test.log");
         Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
-        Assert.That(_out.ToString().Trim(), Is.EqualTo($"running (pid {Pid})"));
+        Assert.That(_out.ToString().Split('\n')[0], Is.EqualTo($"running (pid {Pid})"), "the first line, alone, for scripts");
+        Assert.That(_err.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void Status_SaysSinceWhen_ThePidFile_AndTheLogFile_UnderTheFirstLine()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        GivenRunningSince(_now - new TimeSpan(0, 3, 12), "/var/log/test.log");
+
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo(
+            $"running (pid {Pid})\n" +
+            "  since 2026-11-30 06:12:03 UTC (3 min 12 s ago)\n" +
+            "  pid file /run/test.pid\n" +
+            "  log file /var/log/test.log\n"));
+        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never, "status signals nothing");
+    }
+
+    [Test]
+    public void Status_GivesTheStartInTheLocalTimeZone_WithItsOffset()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        GivenRunningSince(_now - TimeSpan.FromHours(26), "/var/log/test.log");
+        TimeZoneInfo paris = TimeZoneInfo.CreateCustomTimeZone("test/plus-one", TimeSpan.FromHours(1), "plus one", "plus one");
+
+        Assert.That(CreateDaemon(zone: paris).Main(["status", "--pid-file", PidPath]), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Does.Contain("\n  since 2026-11-29 05:15:15 +01:00 (1 day 2 h ago)\n"));
+    }
+
+    [TestCase("socket:[4711]", "  log file none (its stderr is socket:[4711])", TestName = "Status_SaysNoLogFile_ForADaemonWritingToTheJournal")]
+    [TestCase("/dev/pts/3", "  log file none (its stderr is /dev/pts/3)", TestName = "Status_SaysNoLogFile_ForADaemonWritingToATerminal")]
+    [TestCase("/srv/t.log", "  log file /srv/t.log", TestName = "Status_NamesTheFileTheDaemonWrites_EvenWhereTheCommandLineSaysOtherwise")]
+    [TestCase("/var/log/test.log.1 (deleted)", "  log file /var/log/test.log.1 (deleted, still written: reload reopens the log at its path)", TestName = "Status_SaysTheLogWasDeleted_AfterARotationWithoutReload")]
+    [TestCase(null, "  log file /var/log/t.log", TestName = "Status_NamesTheConfiguredLogFile_WhenTheDaemonsDescriptorsCannotBeRead")]
+    public void Status_NamesWhereTheDaemonLogs(string? standardError, string line)
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        GivenRunningSince(null, standardError);
+
+        Assert.That(Main("status", "--pid-file", PidPath, "--log-file", "/var/log/t.log"), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"running (pid {Pid})\n  pid file /run/test.pid\n{line}\n"), "no 'since' line when the start time cannot be read");
+    }
+
+    [Test]
+    public void Status_QuotesAPathWithControlCharacters()
+    {
+        const string hostile = "/run/te\nst.pid";
+        _pidFiles.Setup(p => p.Inspect(hostile)).Returns(Locked(Pid, Pid));
+        GivenRunningSince(null, "/var/log/\u001b[31mred.log");
+
+        Assert.That(Main("status", "--pid-file", hostile), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"running (pid {Pid})\n  pid file $'/run/te\\nst.pid'\n  log file $'/var/log/\\e[31mred.log'\n"));
+    }
+
+    [TestCase(0, "0 s")]
+    [TestCase(59, "59 s")]
+    [TestCase(60, "1 min 0 s")]
+    [TestCase(3599, "59 min 59 s")]
+    [TestCase(3600, "1 h 0 min")]
+    [TestCase(86_399, "23 h 59 min")]
+    [TestCase(86_400, "1 day 0 h")]
+    [TestCase(3 * 86_400 + 4 * 3600 + 5, "3 days 4 h")]
+    [TestCase(-2, "0 s")]
+    public void StatusDuration_ShowsItsTwoLargestUnits(int seconds, string shown)
+    {
+        Assert.That(StatusDetails.Duration(TimeSpan.FromSeconds(seconds)), Is.EqualTo(shown));
     }
 
     [Test]
@@ -103,6 +185,32 @@ public sealed class DaemonBaseTests
         GivenPidFile(PidFileState.Unusable("pid file /run/test.pid is a symbolic link; refusing to follow it"));
         Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Unknown));
         Assert.That(_err.ToString().Trim(), Is.EqualTo("test: pid file /run/test.pid is a symbolic link; refusing to follow it"));
+    }
+
+    // ---- where messages go ----------------------------------------------------------------------
+
+    [TestCase("stop", ExitCodes.Success)]
+    [TestCase("status", ExitCodes.NotRunning)]
+    [TestCase("reload", ExitCodes.ReloadNotRunning)]
+    public void NotRunning_IsAStateOnStdout_ForEveryCommandThatSaysIt(string command, int exitCode)
+    {
+        GivenPidFile(PidFileState.Missing);
+        Assert.That(Main(command, "--pid-file", PidPath), Is.EqualTo(exitCode));
+        Assert.That(_out.ToString(), Is.EqualTo("not running\n"));
+        Assert.That(_err.ToString(), Is.Empty);
+    }
+
+    [TestCase("start", ExitCodes.Failure)]
+    [TestCase("stop", ExitCodes.Failure)]
+    [TestCase("status", ExitCodes.Unknown)]
+    [TestCase("reload", ExitCodes.Failure)]
+    [TestCase("restart", ExitCodes.Failure)]
+    public void AFailure_IsOneLineOnStderr_NamingTheDaemon_AndNothingOnStdout(string command, int exitCode)
+    {
+        _pidFiles.Setup(p => p.Inspect(PidPath)).Returns(PidFileState.Unusable("pid file /run/test.pid is a symbolic link; refusing to follow it"));
+        Assert.That(Main(command, "--pid-file", PidPath), Is.EqualTo(exitCode));
+        Assert.That(_err.ToString(), Is.EqualTo("test: pid file /run/test.pid is a symbolic link; refusing to follow it\n"));
+        Assert.That(_out.ToString(), Is.Empty);
     }
 
     // ---- stop -----------------------------------------------------------------------------------
@@ -362,6 +470,36 @@ public sealed class DaemonBaseTests
         _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
     }
 
+    [TestCase("start", "--user", "nobody")]
+    [TestCase("start", "--group", "nogroup")]
+    [TestCase("restart", "--user", "nobody")]
+    [TestCase("run", "--user", "nobody")]
+    public void UserOrGroup_FailsBeforeAnythingStarts_WhenTheUserDatabaseCannotBeLoaded(string command, string option, string value)
+    {
+        const string Problem = "cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in /opt/test";
+        int exitCode = CreateDaemon(loadUserDatabase: () => Problem).Main([command, "--pid-file", PidPath, option, value]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.NotInstalled));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: {Problem}\n"), "one line, as for any command before");
+        Assert.That(_out.ToString(), Is.Empty);
+        _pidFiles.Verify(p => p.Inspect(It.IsAny<string>()), Times.Never, "nothing is looked at, let alone started");
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
+    }
+
+    [TestCase("status", "--user", "nobody")]
+    [TestCase("stop", "--group", "nogroup")]
+    [TestCase("start")]
+    public void UserDatabase_IsNotLoaded_ByACommandThatDoesNotChangeUser(string command, params string[] options)
+    {
+        int loads = 0;
+        GivenPidFile(PidFileState.Missing);
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(new LaunchResult(LaunchOutcome.Ready, Pid, null));
+        int exitCode = CreateDaemon(loadUserDatabase: () => { loads++; return "missing"; }).Main([command, "--pid-file", PidPath, .. options]);
+
+        Assert.That(exitCode, Is.EqualTo(command == "status" ? ExitCodes.NotRunning : ExitCodes.Success), _err.ToString());
+        Assert.That(loads, Is.EqualTo(0), "Mono.Posix's helper is for --user and --group with start, restart and run only");
+    }
+
     // ---- restart --------------------------------------------------------------------------------
 
     [Test]
@@ -494,6 +632,14 @@ public sealed class DaemonBaseTests
 
         var bare = new Daemon.Options.DaemonPaths("test", isRoot: false, runtimeDirectory: null, stateHome: null, home: "/home/u");
         Assert.That(bare.DefaultPidFile, Is.EqualTo("/home/u/.local/state/test/test.pid"));
+    }
+
+    /// <summary>A clock stopped at <paramref name="now"/>, in <paramref name="zone"/>.</summary>
+    private sealed class FixedClock(DateTimeOffset now, TimeZoneInfo zone) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+
+        public override TimeZoneInfo LocalTimeZone => zone;
     }
 
     /// <summary>A daemon that does nothing, with one option of its own.</summary>

@@ -120,9 +120,86 @@ public sealed class DaemonRuntimeTests
         Assert.That(Readiness(), Is.EqualTo($"PID {Environment.ProcessId}\nPROGRESS taking the pid file over\nREADY {Environment.ProcessId}\n"));
     }
 
-    private int Execute(DaemonBase daemon, bool takeOver = false)
+    [Test]
+    public void Start_LogsTheStartupFailureAndTheExit_AsErrors()
     {
-        var runtime = new DaemonRuntime(daemon, background: true, new RecordingSteps(_steps), _log) { TakeOver = takeOver };
+        var daemon = new RecordingDaemon(_steps, failStartup: true) { Options = { LogFile = "/var/log/t.log", PidFile = "/run/t.pid" } };
+
+        _ = Execute(daemon);
+
+        Assert.That(daemon.Logged, Has.Member((LogSeverity.Error, "stopped (exit 1)")));
+        Assert.That(daemon.Logged.Find(l => l.Message.StartsWith("startup failed: hook failed", StringComparison.Ordinal)).Severity, Is.EqualTo(LogSeverity.Error));
+        Assert.That(_log.ToString(), Does.Contain($"t[{Environment.ProcessId}]: error: startup failed: hook failed\n"), "the severity follows the pid in the file");
+    }
+
+    [Test]
+    public void Reload_LogsOneWarningLine_WhenOnReloadRefusesWithADaemonException()
+    {
+        var steps = new RecordingSteps(_steps);
+        var daemon = new RecordingDaemon(_steps, reloadFailure: new DaemonException("configuration not reloaded: /etc/t.json: bad JSON"), signals: steps)
+        {
+            Options = { LogFile = "/var/log/t.log", PidFile = "/run/t.pid" },
+        };
+
+        Assert.That(Execute(daemon, steps: steps), Is.EqualTo(ExitCodes.Success), "a failed reload does not stop the daemon");
+
+        string[] failed = Array.FindAll(_log.ToString().Split('\n'), l => l.Contains("reload failed", StringComparison.Ordinal));
+        Assert.That(failed, Has.Length.EqualTo(1), _log.ToString());
+        Assert.That(failed[0], Does.EndWith($"t[{Environment.ProcessId}]: warning: reload failed: configuration not reloaded: /etc/t.json: bad JSON"));
+        Assert.That(_log.ToString(), Does.Not.Contain("\n   at "), "no stack trace");
+        Assert.That(daemon.Logged, Has.Member((LogSeverity.Warning, "reload failed: configuration not reloaded: /etc/t.json: bad JSON")));
+        Assert.That(daemon.Logged, Has.Member((LogSeverity.Information, "reloading (SIGHUP)")));
+    }
+
+    [Test]
+    public void Reload_LogsTheStackTraceAsAnError_WhenOnReloadHasABug()
+    {
+        var steps = new RecordingSteps(_steps);
+        var daemon = new RecordingDaemon(_steps, reloadFailure: new NullReferenceException("oops"), signals: steps)
+        {
+            Options = { LogFile = "/var/log/t.log", PidFile = "/run/t.pid" },
+        };
+
+        Assert.That(Execute(daemon, steps: steps), Is.EqualTo(ExitCodes.Success));
+
+        (LogSeverity severity, string message) = daemon.Logged.Find(l => l.Message.StartsWith("reload failed", StringComparison.Ordinal));
+        Assert.That(severity, Is.EqualTo(LogSeverity.Error));
+        Assert.That(message, Does.StartWith("reload failed: System.NullReferenceException: oops").And.Contain(" at "), "the stack trace, for whoever fixes the bug");
+    }
+
+    [Test]
+    public void Run_SaysReady_WithoutMentioningAPidFile_WhenItHasNone()
+    {
+        var daemon = new RecordingDaemon(_steps);
+
+        int exitCode = new DaemonRuntime(daemon, background: false, new RecordingSteps(_steps), _log).Execute(null);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Success), _log.ToString());
+        Assert.That(daemon.Logged, Is.EqualTo(new[]
+        {
+            (LogSeverity.Information, "starting"),
+            (LogSeverity.Information, "ready"),
+            (LogSeverity.Information, "stopped (exit 0)"),
+        }), "nothing that reads as an error, such as 'pid file none'");
+    }
+
+    [Test]
+    public void Run_SaysOnce_WhenAnotherDaemonHoldsThePidFile()
+    {
+        var daemon = new RecordingDaemon(_steps) { Options = { PidFile = "/run/t.pid" } };
+        var steps = new RecordingSteps(_steps) { Holder = 4242 };
+
+        int exitCode = new DaemonRuntime(daemon, background: false, steps, _log).Execute(null);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Failure));
+        Assert.That(Integration.ExampleDaemon.Count(_log.ToString(), "already running"), Is.EqualTo(1), _log.ToString());
+        Assert.That(daemon.Logged, Has.Member((LogSeverity.Error, "already running (pid 4242, pid file /run/t.pid)")));
+        Assert.That(_steps, Does.Not.Contain("startup hook"));
+    }
+
+    private int Execute(DaemonBase daemon, bool takeOver = false, RecordingSteps? steps = null)
+    {
+        var runtime = new DaemonRuntime(daemon, background: true, steps ?? new RecordingSteps(_steps), _log) { TakeOver = takeOver };
         return runtime.Execute(new ReadinessWriter(_writeEnd));
     }
 
@@ -138,22 +215,54 @@ public sealed class DaemonRuntimeTests
 
     private static DaemonSystem NoSystem() => new(null!, null!, null!, TextWriter.Null, TextWriter.Null, isRoot: true, home: null);
 
-    private sealed class RecordingDaemon(List<string> steps, bool failStartup = false) : DaemonBase("t", NoSystem())
+    /// <summary>
+    /// Records its hooks in <paramref name="steps"/> and what it is told was logged in <see cref="Logged"/>;
+    /// with <paramref name="reloadFailure"/>, its main loop raises a SIGHUP (through <paramref name="signals"/>)
+    /// whose <c>OnReload</c> throws that.
+    /// </summary>
+    private sealed class RecordingDaemon(List<string> steps, bool failStartup = false, Exception? reloadFailure = null, RecordingSteps? signals = null)
+        : DaemonBase("t", NoSystem())
     {
+        public List<(LogSeverity Severity, string Message)> Logged { get; } = new();
+
         protected override Task OnStartupAsync(CancellationToken cancellationToken)
         {
             steps.Add("startup hook");
             return failStartup ? throw new InvalidOperationException("hook failed") : Task.CompletedTask;
         }
 
-        protected override void Run(CancellationToken stoppingToken) => steps.Add("run");
+        protected override void Run(CancellationToken stoppingToken)
+        {
+            steps.Add("run");
+            signals?.Reload?.Invoke();
+        }
+
+        protected override void OnReload()
+        {
+            if (reloadFailure is not null)
+            {
+                throw reloadFailure;
+            }
+        }
+
+        protected override void OnLogged(LogSeverity severity, string message) => Logged.Add((severity, message));
     }
 
     private sealed class NoMainLoopDaemon() : DaemonBase("t", NoSystem());
 
     private sealed class RecordingSteps(List<string> steps) : IDaemonSteps
     {
-        public void HandleSignals(Action<string> stop, Action reload) => steps.Add("handle signals");
+        /// <summary>The daemon that holds the pid file, or 0 when it is free.</summary>
+        public int Holder { get; init; }
+
+        /// <summary>What a SIGHUP would call, once the signals are handled.</summary>
+        public Action? Reload { get; private set; }
+
+        public void HandleSignals(Action<string> stop, Action reload)
+        {
+            steps.Add("handle signals");
+            Reload = reload;
+        }
 
         public Identity? ResolveIdentity(string? user, string? group)
         {
@@ -170,8 +279,8 @@ public sealed class DaemonRuntimeTests
         public IPidFile? LockPidFile(string path, out int holder)
         {
             steps.Add($"lock pid file {path}");
-            holder = 0;
-            return new RecordingPidFile(steps, path);
+            holder = Holder;
+            return Holder == 0 ? new RecordingPidFile(steps, path) : null;
         }
 
         public void DropPrivileges(DaemonLog log, Identity identity) => steps.Add($"drop privileges to {identity.User}");

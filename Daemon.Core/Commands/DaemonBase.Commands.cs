@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.IO;
+using Daemon.Commands;
 using Daemon.Files;
 using Daemon.Launching;
 using Daemon.Logging;
@@ -181,7 +182,7 @@ public abstract partial class DaemonBase
             }
 
             // The daemon cannot say it was killed: its log would end at "stopping (SIGTERM)".
-            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
+            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, LogSeverity.Warning, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
 
             RemoveStalePidFile(pidFile);
             return Say($"killed (pid {state.Holder}) after {seconds} s");
@@ -220,7 +221,20 @@ public abstract partial class DaemonBase
         }
 
         _system.Output.WriteLine($"running (pid {state.Holder})");
+        WriteRunningDetails(state.Holder, pidFile);
         return ExitCodes.Success;
+    }
+
+    /// <summary>Since when, the pid file and the log file, under the first line that scripts read.</summary>
+    private void WriteRunningDetails(int pid, string pidFile)
+    {
+        if (_system.Processes.StartTime(pid) is { } started)
+        {
+            _system.Output.WriteLine(StatusDetails.Since(started, _system.Clock.GetUtcNow(), _system.Clock.LocalTimeZone));
+        }
+
+        _system.Output.WriteLine($"  pid file {PathText.Quote(pidFile)}");
+        _system.Output.WriteLine(StatusDetails.LogFile(_system.Processes.StandardErrorTarget(pid), LogFilePath));
     }
 
     private int ReloadCore()

@@ -14,8 +14,9 @@ namespace Daemon.Commands;
 /// </summary>
 internal sealed class DaemonSystem
 {
-    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home)
+    public DaemonSystem(IPidFileStore pidFiles, IProcessTable processes, IDaemonLauncher launcher, TextWriter output, TextWriter error, bool isRoot, string? home, TimeProvider? clock = null)
     {
+        Clock = clock ?? TimeProvider.System;
         PidFiles = pidFiles;
         Processes = processes;
         Launcher = launcher;
@@ -39,6 +40,15 @@ internal sealed class DaemonSystem
 
     public string? Home { get; }
 
+    /// <summary>
+    /// Makes the user and group databases usable (<c>--user</c>, <c>--group</c>): null when they
+    /// are, otherwise why not, as one line. The real one loads Mono.Posix's native helper.
+    /// </summary>
+    public Func<string?> LoadUserDatabase { get; init; } = static () => null;
+
+    /// <summary>The time now and the local time zone, for what status says of a running daemon.</summary>
+    public TimeProvider Clock { get; }
+
     /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
     public static DaemonSystem CreateReal()
     {
@@ -46,14 +56,18 @@ internal sealed class DaemonSystem
         bool isRoot = linux && Posix.GetEffectiveUid() == 0;
         string? home = Environment.GetEnvironmentVariable("HOME");
         // A relative HOME names a different folder for the daemon (in "/") than for the commands.
-        if ((string.IsNullOrEmpty(home) || !Path.IsPathRooted(home)) && linux && NativeLibraries.HelperProblem is null)
+        // Root's default files do not depend on it: only another user's look-up loads the helper.
+        if ((string.IsNullOrEmpty(home) || !Path.IsPathRooted(home)) && linux && !isRoot && NativeLibraries.EnsureHelper() is null)
         {
-            home = Posix.GetUserById(Posix.GetEffectiveUid())?.pw_dir;
+            home = Posix.GetHomeDirectory(Posix.GetEffectiveUid());
         }
 
         var processes = ProcessTable.Instance;
         var pidFiles = PidFileStore.Instance;
-        return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), CommandStream(Posix.StandardOutput), CommandStream(Posix.StandardError), isRoot, home);
+        return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), CommandStream(Posix.StandardOutput), CommandStream(Posix.StandardError), isRoot, home)
+        {
+            LoadUserDatabase = NativeLibraries.EnsureHelper,
+        };
     }
 
     /// <summary>Makes the copies of 1 and 2 now: the daemon is about to point them at its log.</summary>
@@ -70,9 +84,8 @@ internal sealed class DaemonSystem
         (Error as CallerStream)?.Dispose();
     }
 
-    // Not System.Console: its first use starts a thread, a cost every start, stop and status would
-    // pay. Console all the same when Mono.Posix cannot work, to say so.
-    private static TextWriter CommandStream(int fd) => OperatingSystem.IsLinux() && NativeLibraries.HelperProblem is null
+    // Not System.Console: its first use starts a thread, a cost every start, stop and status would pay.
+    private static TextWriter CommandStream(int fd) => OperatingSystem.IsLinux()
         ? new CallerStream(fd)
         : fd == Posix.StandardOutput ? Console.Out : Console.Error;
 }

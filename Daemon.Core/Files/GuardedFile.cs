@@ -1,5 +1,4 @@
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.Files;
 
@@ -10,7 +9,7 @@ namespace Daemon.Files;
 /// </summary>
 internal static class GuardedFile
 {
-    private const OpenFlags SafeFlags = OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY;
+    private static readonly OpenFlags _safeFlags = Posix.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY;
 
     /// <summary>
     /// Opens <paramref name="path"/> (<paramref name="what"/> names it in messages, "pid file").
@@ -18,9 +17,9 @@ internal static class GuardedFile
     /// Returns null on success, "" when nothing is at the path and O_CREAT was not asked,
     /// otherwise the problem as one line; <paramref name="fd"/> is then -1.
     /// </summary>
-    public static string? Open(string what, string path, OpenFlags flags, FilePermissions mode, out int fd, out Stat stat, out bool created)
+    public static string? Open(string what, string path, OpenFlags flags, uint mode, out int fd, out FileStatus status, out bool created)
     {
-        stat = default;
+        status = default;
         created = false;
         string shown = PathText.Quote(path);
         int errno = 0;
@@ -31,17 +30,17 @@ internal static class GuardedFile
             // O_EXCL first, so "created" is the kernel's word; an existing file is opened as it is.
             if (create)
             {
-                fd = Posix.Open(path, flags | OpenFlags.O_EXCL | SafeFlags, mode, out errno);
+                fd = Posix.Open(path, flags | OpenFlags.O_EXCL | _safeFlags, mode, out errno);
                 created = fd >= 0;
-                if (fd >= 0 || errno != (int)Errno.EEXIST)
+                if (fd >= 0 || errno != Errno.EEXIST)
                 {
                     break;
                 }
             }
 
             // Removed between the two tries: create it after all.
-            fd = Posix.Open(path, (flags & ~OpenFlags.O_CREAT) | SafeFlags, mode, out errno);
-            if (fd >= 0 || !create || errno != (int)Errno.ENOENT)
+            fd = Posix.Open(path, (flags & ~OpenFlags.O_CREAT) | _safeFlags, mode, out errno);
+            if (fd >= 0 || !create || errno != Errno.ENOENT)
             {
                 break;
             }
@@ -51,16 +50,16 @@ internal static class GuardedFile
         {
             return errno switch
             {
-                (int)Errno.ENOENT when !create => "",
-                (int)Errno.ENOENT => $"cannot create {what} {shown}: its folder does not exist",
-                (int)Errno.ELOOP => $"{what} {shown} is a symbolic link; refusing to follow it",
-                (int)Errno.EISDIR => $"{what} {shown} is a directory",
-                (int)Errno.ENXIO => $"{what} {shown} is not a regular file",
+                Errno.ENOENT when !create => "",
+                Errno.ENOENT => MissingFolder(what, path),
+                Errno.ELOOP => $"{what} {shown} is a symbolic link; refusing to follow it",
+                Errno.EISDIR => $"{what} {shown} is a directory",
+                Errno.ENXIO => $"{what} {shown} is not a regular file",
                 _ => DaemonException.FromErrno($"cannot open {what} {shown}", errno).Message,
             };
         }
 
-        string? problem = Check(what, shown, fd, out stat);
+        string? problem = Check(what, shown, fd, out status);
         if (problem is not null)
         {
             Posix.Close(fd);
@@ -70,27 +69,38 @@ internal static class GuardedFile
         return problem;
     }
 
-    /// <summary>True when <paramref name="path"/> still names the inode <paramref name="opened"/> describes.</summary>
-    public static bool PathStillNames(string path, in Stat opened) =>
-        Posix.Lstat(path, out Stat now, out _) == 0 && now.st_dev == opened.st_dev && now.st_ino == opened.st_ino;
-
-    private static string? Check(string what, string shown, int fd, out Stat stat)
+    /// <summary>
+    /// What to do when the folder of a file to create does not exist, in one line: create it for the
+    /// user who runs the command (who creates the file), or name another file.
+    /// </summary>
+    private static string MissingFolder(string what, string path)
     {
-        if (Posix.Fstat(fd, out stat, out int errno) < 0)
+        string folder = PathText.Quote(System.IO.Path.GetDirectoryName(path) ?? "/");
+        string owner = Posix.GetEffectiveUid() == 0 ? "" : $"-o {System.Environment.UserName} ";
+        string option = what == "log file" ? "--log-file" : "--pid-file";
+        return $"cannot create {what} {PathText.Quote(path)}: the folder {folder} does not exist; create it (install -d {owner}{folder}) or pass another {option}";
+    }
+
+    /// <summary>True when <paramref name="path"/> still names the inode <paramref name="opened"/> describes.</summary>
+    public static bool PathStillNames(string path, in FileStatus opened) =>
+        Posix.Lstat(path, out FileStatus now, out _) == 0 && now.IsSameFile(opened);
+
+    private static string? Check(string what, string shown, int fd, out FileStatus status)
+    {
+        if (Posix.Fstat(fd, out status, out int errno) < 0)
         {
             return DaemonException.FromErrno($"cannot stat {what} {shown}", errno).Message;
         }
 
-        FilePermissions type = stat.st_mode & FilePermissions.S_IFMT;
-        if (type != FilePermissions.S_IFREG)
+        if (status.Type != FileType.RegularFile)
         {
-            return type == FilePermissions.S_IFDIR ? $"{what} {shown} is a directory" : $"{what} {shown} is not a regular file";
+            return status.Type == FileType.Directory ? $"{what} {shown} is a directory" : $"{what} {shown} is not a regular file";
         }
 
-        if (stat.st_nlink > 1)
+        if (status.Links > 1)
         {
             // A hard link made by someone who can write in the folder would aim root's writes at its twin.
-            return $"{what} {shown} has {stat.st_nlink} hard links; refusing to use it";
+            return $"{what} {shown} has {status.Links} hard links; refusing to use it";
         }
 
         if (Posix.FileSystemType(fd, out long fsType, out errno) < 0)

@@ -57,7 +57,7 @@ internal sealed class HandoverServer : IDisposable
         catch (SocketException e)
         {
             socket.Dispose();
-            log.Line($"no zero-downtime restart: cannot open the control socket ({e.Message}); restart will stop, then start");
+            log.Line(LogSeverity.Warning, $"no zero-downtime restart: cannot open the control socket ({e.Message}); restart will stop, then start");
             return null;
         }
 
@@ -115,9 +115,9 @@ internal sealed class HandoverServer : IDisposable
                 }
                 catch (Exception e)
                 {
-                    // Whatever went wrong with one handover (Mono.Posix's helper missing, say), the
-                    // daemon serves on: this thread must never take the process down.
-                    _log.Line($"handover failed: {e.Message}");
+                    // Whatever went wrong with one handover (a peer gone before the listeners were
+                    // sent, say), the daemon serves on: this thread must never take the process down.
+                    _log.Line(LogSeverity.Warning, $"handover failed: {e.Message}");
                 }
             }
         }
@@ -159,7 +159,7 @@ internal sealed class HandoverServer : IDisposable
         uint self = Posix.GetEffectiveUid();
         if (uid != 0 && uid != self)
         {
-            _log.Line($"handover refused to pid {peer}: uid {uid} is neither root nor the daemon's (uid {self})");
+            _log.Line(LogSeverity.Warning, $"handover refused to pid {peer}: uid {uid} is neither root nor the daemon's (uid {self})");
             Answer(connection, HandoverProtocol.Refused, $"uid {uid} may not take the listeners");
             return false;
         }
@@ -200,7 +200,7 @@ internal sealed class HandoverServer : IDisposable
         if (kind != HandoverProtocol.Committed)
         {
             // The next generation failed or went away: this one keeps serving, and keeps its pid file.
-            _log.Line($"handover to pid {peer} did not complete; still serving");
+            _log.Line(LogSeverity.Warning, $"handover to pid {peer} did not complete; still serving");
             _failedAfterTakeover(peer);
             return false;
         }

@@ -6,7 +6,6 @@ using System.Net.Sockets;
 using Daemon.Files;
 using Daemon.Interop;
 using Daemon.Logging;
-using Mono.Unix.Native;
 
 namespace Daemon.Handover;
 
@@ -114,7 +113,7 @@ internal sealed class ListenerSet
         {
             foreach ((string name, Socket socket) in _inherited)
             {
-                log.Line($"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
+                log.Line(LogSeverity.Warning, $"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
                 socket.Dispose();
             }
 
@@ -165,7 +164,7 @@ internal sealed class ListenerSet
         {
             foreach (string path in _socketFiles)
             {
-                if (Posix.Lstat(path, out Stat stat, out _) == 0 && (stat.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFSOCK)
+                if (Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
                 {
                     _ = Posix.Unlink(path, out _);
                 }
@@ -249,12 +248,12 @@ internal sealed class ListenerSet
     /// </summary>
     private static void RemoveStaleSocketFile(string path)
     {
-        if (Posix.Lstat(path, out Stat stat, out _) < 0)
+        if (Posix.Lstat(path, out FileStatus status, out _) < 0)
         {
             return;
         }
 
-        if ((stat.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFSOCK)
+        if (status.Type != FileType.Socket)
         {
             throw new DaemonException($"cannot listen on {PathText.Quote(path)}: it exists and is not a socket");
         }
@@ -267,7 +266,7 @@ internal sealed class ListenerSet
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
         {
-            if (Posix.Unlink(path, out int errno) < 0 && errno != (int)Errno.ENOENT)
+            if (Posix.Unlink(path, out int errno) < 0 && errno != Errno.ENOENT)
             {
                 throw DaemonException.FromErrno($"cannot remove the stale socket {PathText.Quote(path)}", errno);
             }

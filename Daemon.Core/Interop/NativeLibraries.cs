@@ -9,33 +9,20 @@ namespace Daemon.Interop;
 /// <summary>
 /// Binds "libc" and "MonoPosixHelper" to the right files at the first try. The runtime's own
 /// probing tries some fifty names and folders for each ("libc.so" is a linker script, then
-/// "liblibc.so" everywhere): measurable in a daemon that starts three processes.
+/// "liblibc.so" everywhere): measurable in a daemon that starts three processes. libc is bound at
+/// start-up; Mono.Posix's native helper only when a user or group call needs it
+/// (<see cref="EnsureHelper"/>), so a program copied without it runs every command but those.
 /// </summary>
 internal static class NativeLibraries
 {
     private static readonly object _gate = new();
     private static bool _installed;
+    private static bool _helperTried;
     private static IntPtr _libc;
     private static IntPtr _helper;
     private static string? _helperProblem;
 
-    /// <summary>
-    /// Why Mono.Posix's native helper could not be loaded, as one line; null when it was (or off
-    /// Linux). Nearly every Mono.Posix call needs it, so a program copied without its
-    /// <c>libMonoPosixHelper.so</c> must say so instead of dying at its first system call.
-    /// </summary>
-    public static string? HelperProblem
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _helperProblem;
-            }
-        }
-    }
-
-    /// <summary>Installs the resolver for Daemon.Core and Mono.Posix, once; harmless if someone else did.</summary>
+    /// <summary>Installs the resolver for Daemon.Core, once; harmless if someone else did.</summary>
     public static void Install()
     {
         if (!OperatingSystem.IsLinux())
@@ -55,9 +42,34 @@ internal static class NativeLibraries
             // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
             // errno is still to be read, and its own file look-ups were seen to clobber it.
             _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
-            _helperProblem = LoadHelper();
             TrySet(typeof(NativeLibraries).Assembly);
-            TrySet(typeof(Mono.Unix.Native.Syscall).Assembly);
+        }
+    }
+
+    /// <summary>
+    /// Loads Mono.Posix's native helper, once, and binds Mono.Posix to it and to libc. Call it
+    /// before the first Mono.Posix call (nearly every one needs the helper, starting with the
+    /// type initializer of its <c>Syscall</c>), never from a resolver. Returns null when the helper
+    /// is loaded (or off Linux), otherwise why not as one line, for the administrator.
+    /// </summary>
+    public static string? EnsureHelper()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        Install();
+        lock (_gate)
+        {
+            if (!_helperTried)
+            {
+                _helperTried = true;
+                _helperProblem = LoadHelper();
+                TrySet(typeof(Mono.Unix.Native.Syscall).Assembly);
+            }
+
+            return _helperProblem;
         }
     }
 

@@ -1,24 +1,23 @@
 using System;
 using System.Runtime.InteropServices;
-using Mono.Unix.Native;
 
 namespace Daemon.Interop;
 
 /// <summary>This process's session, directory, umask and environment, and signals sent to other processes.</summary>
 internal static partial class Posix
 {
-    private const long SysPidfdSendSignal = 424;
-    private const long SysPidfdOpen = 434;
+    internal const long SYS_pidfd_send_signal = 424;
+    internal const long SYS_pidfd_open = 434;
 
-    public static uint GetEffectiveUid() => Syscall.geteuid();
+    public static uint GetEffectiveUid() => Libc.geteuid();
 
     public static int CreateSession(out int errno) =>
-        WithErrno(Syscall.setsid(), out errno);
+        WithErrno(Libc.setsid(), out errno);
 
-    public static void SetFileCreationMask(uint mask) => Syscall.umask((FilePermissions)mask);
+    public static void SetFileCreationMask(uint mask) => _ = Libc.umask(mask);
 
     public static int ChangeDirectory(string path, out int errno) =>
-        WithErrno(Syscall.chdir(path), out errno);
+        WithErrno(Libc.chdir(path), out errno);
 
     /// <summary>
     /// Removes <paramref name="name"/> from both copies of the environment: .NET's own, which
@@ -27,25 +26,43 @@ internal static partial class Posix
     public static void UnsetEnvironment(string name)
     {
         Environment.SetEnvironmentVariable(name, null);
-        _ = Unsetenv(name);
+        _ = Libc.unsetenv(name);
     }
 
     public static int Kill(int pid, int signal, out int errno) =>
-        WithErrno(Syscall.kill(pid, (Signum)signal), out errno);
+        WithErrno(Libc.kill(pid, signal), out errno);
 
     /// <summary>pidfd_open(2): a descriptor that names one process for good, immune to pid reuse.</summary>
     public static int PidfdOpen(int pid, out int errno) =>
-        (int)WithErrno(SysCall(SysPidfdOpen, pid, 0), out errno);
+        (int)WithErrno(Libc.syscall(SYS_pidfd_open, pid, 0), out errno);
 
     public static int PidfdSendSignal(int pidfd, int signal, out int errno) =>
-        (int)WithErrno(SysCall(SysPidfdSendSignal, pidfd, signal, IntPtr.Zero, 0), out errno);
+        (int)WithErrno(Libc.syscall(SYS_pidfd_send_signal, pidfd, signal, IntPtr.Zero, 0), out errno);
 
-    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static partial long SysCall(long number, int arg1, int arg2);
+    private static partial class Libc
+    {
+        [LibraryImport("libc")]
+        internal static partial uint geteuid();
 
-    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static partial long SysCall(long number, int arg1, int arg2, IntPtr arg3, uint arg4);
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int setsid();
 
-    [LibraryImport("libc", EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Unsetenv(string name);
+        [LibraryImport("libc")]
+        internal static partial uint umask(uint mask);
+
+        [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int chdir(string path);
+
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int unsetenv(string name);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int kill(int pid, int signal);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial long syscall(long number, int arg1, int arg2);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial long syscall(long number, int arg1, int arg2, IntPtr arg3, uint arg4);
+    }
 }

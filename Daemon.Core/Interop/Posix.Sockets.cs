@@ -1,38 +1,41 @@
 using System;
-using Mono.Unix.Native;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Text;
 
 namespace Daemon.Interop;
 
 /// <summary>Passing descriptors over Unix sockets (SCM_RIGHTS) and asking who is at the other end.</summary>
 internal static unsafe partial class Posix
 {
-    private const int UcredBytes = 12;
+    internal const int AF_UNIX = 1;
+    internal const int SOCK_STREAM = 1;
+    internal const int SOCK_CLOEXEC = 0x80000;
+    internal const int SOL_SOCKET = 1;
+    internal const int SO_PEERCRED = 17;
+    internal const int SCM_RIGHTS = 1;
+    internal const int MSG_NOSIGNAL = 0x4000;
+    internal const int MSG_CMSG_CLOEXEC = 0x40000000;
 
     /// <summary>
     /// Sends <paramref name="data"/> with <paramref name="fds"/> attached (SCM_RIGHTS): the peer
-    /// receives descriptors of its own for the same open files. Mono.Posix builds the control message.
+    /// receives descriptors of its own for the same open files.
     /// </summary>
     public static long SendWithDescriptors(int socket, byte[] data, int[] fds, out int errno)
     {
-        fixed (byte* bytes = data)
+        byte[] control = new byte[fds.Length > 0 ? ControlSpace(fds.Length * sizeof(int)) : 0];
+        if (fds.Length > 0)
         {
-            var message = new Msghdr { msg_iov = [new Iovec { iov_base = (IntPtr)bytes, iov_len = (ulong)data.Length }], msg_iovlen = 1 };
-            if (fds.Length > 0)
-            {
-                long payload = fds.Length * sizeof(int);
-                message.msg_control = new byte[Syscall.CMSG_SPACE((ulong)payload)];
-                message.msg_controllen = message.msg_control.Length;
-                var header = new Cmsghdr { cmsg_len = (long)Syscall.CMSG_LEN((ulong)payload), cmsg_level = UnixSocketProtocol.SOL_SOCKET, cmsg_type = UnixSocketControlMessage.SCM_RIGHTS };
-                long at = Syscall.CMSG_FIRSTHDR(message);
-                header.WriteToBuffer(message, at);
-                long data0 = Syscall.CMSG_DATA(message, at);
-                for (int i = 0; i < fds.Length; i++)
-                {
-                    BitConverter.TryWriteBytes(message.msg_control.AsSpan((int)data0 + (i * sizeof(int)), sizeof(int)), fds[i]);
-                }
-            }
+            var header = new CmsgHdr { cmsg_len = (nuint)(sizeof(CmsgHdr) + (fds.Length * sizeof(int))), cmsg_level = SOL_SOCKET, cmsg_type = SCM_RIGHTS };
+            MemoryMarshal.Write(control, in header);
+            MemoryMarshal.AsBytes(fds.AsSpan()).CopyTo(control.AsSpan(sizeof(CmsgHdr)));
+        }
 
-            return RetryOnEintr((socket, message), static s => Syscall.sendmsg(s.socket, s.message, MessageFlags.MSG_NOSIGNAL), out errno);
+        fixed (byte* bytes = data, controlBytes = control)
+        {
+            var vector = new IoVec { iov_base = bytes, iov_len = (nuint)data.Length };
+            var message = new MsgHdr { msg_iov = &vector, msg_iovlen = 1, msg_control = controlBytes, msg_controllen = (nuint)control.Length };
+            return RetryOnEintr((socket, message: (IntPtr)(&message)), static s => (long)Libc.sendmsg(s.socket, (MsgHdr*)s.message, MSG_NOSIGNAL), out errno);
         }
     }
 
@@ -43,42 +46,58 @@ internal static unsafe partial class Posix
     public static long ReceiveWithDescriptors(int socket, byte[] buffer, int maxDescriptors, out int[] fds, out int errno)
     {
         fds = [];
-        fixed (byte* bytes = buffer)
+        byte[] control = new byte[ControlSpace(maxDescriptors * sizeof(int))];
+        long n;
+        int controlLength;
+        fixed (byte* bytes = buffer, controlBytes = control)
         {
-            var message = new Msghdr
-            {
-                msg_iov = [new Iovec { iov_base = (IntPtr)bytes, iov_len = (ulong)buffer.Length }],
-                msg_iovlen = 1,
-                msg_control = new byte[Syscall.CMSG_SPACE((ulong)(maxDescriptors * sizeof(int)))],
-            };
-            message.msg_controllen = message.msg_control.Length;
-            long n = RetryOnEintr((socket, message), static s => Syscall.recvmsg(s.socket, s.message, MessageFlags.MSG_CMSG_CLOEXEC), out errno);
-            if (n < 0)
-            {
-                return n;
-            }
-
-            var received = new System.Collections.Generic.List<int>();
-            for (long at = Syscall.CMSG_FIRSTHDR(message); at != -1; at = Syscall.CMSG_NXTHDR(message, at))
-            {
-                Cmsghdr header = Cmsghdr.ReadFromBuffer(message, at);
-                if (header.cmsg_level != UnixSocketProtocol.SOL_SOCKET || header.cmsg_type != UnixSocketControlMessage.SCM_RIGHTS)
-                {
-                    continue;
-                }
-
-                long data0 = Syscall.CMSG_DATA(message, at);
-                long count = (header.cmsg_len - (data0 - at)) / sizeof(int);
-                for (int i = 0; i < count; i++)
-                {
-                    received.Add(BitConverter.ToInt32(message.msg_control, (int)data0 + (i * sizeof(int))));
-                }
-            }
-
-            fds = [.. received];
-            return n;
+            var vector = new IoVec { iov_base = bytes, iov_len = (nuint)buffer.Length };
+            var message = new MsgHdr { msg_iov = &vector, msg_iovlen = 1, msg_control = controlBytes, msg_controllen = (nuint)control.Length };
+            n = RetryOnEintr((socket, message: (IntPtr)(&message)), static s => (long)Libc.recvmsg(s.socket, (MsgHdr*)s.message, MSG_CMSG_CLOEXEC), out errno);
+            controlLength = (int)Math.Min(message.msg_controllen, (nuint)control.Length);
         }
+
+        if (n >= 0)
+        {
+            fds = ReceivedDescriptors(control.AsSpan(0, controlLength));
+        }
+
+        return n;
     }
+
+    /// <summary>
+    /// The descriptors in the SCM_RIGHTS messages of a received control buffer, walked as
+    /// CMSG_FIRSTHDR and CMSG_NXTHDR do: each header aligned to 8 bytes, a malformed length ends the walk.
+    /// </summary>
+    private static int[] ReceivedDescriptors(ReadOnlySpan<byte> control)
+    {
+        var received = new List<int>();
+        int at = 0;
+        while (control.Length - at >= sizeof(CmsgHdr))
+        {
+            CmsgHdr header = MemoryMarshal.Read<CmsgHdr>(control[at..]);
+            if (header.cmsg_len < (nuint)sizeof(CmsgHdr) || header.cmsg_len > (nuint)(control.Length - at))
+            {
+                break;
+            }
+
+            if (header.cmsg_level == SOL_SOCKET && header.cmsg_type == SCM_RIGHTS)
+            {
+                ReadOnlySpan<byte> payload = control.Slice(at + sizeof(CmsgHdr), (int)header.cmsg_len - sizeof(CmsgHdr));
+                received.AddRange(MemoryMarshal.Cast<byte, int>(payload));
+            }
+
+            at += ControlAlign((int)header.cmsg_len);
+        }
+
+        return [.. received];
+    }
+
+    /// <summary>CMSG_SPACE: a header and <paramref name="payload"/> bytes, padded to the next header.</summary>
+    internal static int ControlSpace(int payload) => sizeof(CmsgHdr) + ControlAlign(payload);
+
+    // CMSG_ALIGN: control messages are aligned to sizeof(size_t).
+    private static int ControlAlign(int length) => (length + sizeof(nuint) - 1) & ~(sizeof(nuint) - 1);
 
     /// <summary>
     /// A Unix stream socket bound to <paramref name="path"/>, close-on-exec, or -1. Bound here, not by
@@ -87,13 +106,24 @@ internal static unsafe partial class Posix
     /// </summary>
     public static int BindUnixSocket(string path, out int errno)
     {
-        int fd = WithErrno(Syscall.socket(UnixAddressFamily.AF_UNIX, UnixSocketType.SOCK_STREAM, UnixSocketFlags.SOCK_CLOEXEC, 0), out errno);
+        var address = new SockaddrUn { sun_family = AF_UNIX };
+        var name = new Span<byte>(address.sun_path, SockaddrUn.PathBytes);
+        // The path and its terminating NUL must fit in sun_path.
+        if (Encoding.UTF8.GetByteCount(path) >= SockaddrUn.PathBytes)
+        {
+            errno = Errno.ENAMETOOLONG;
+            return -1;
+        }
+
+        int length = Encoding.UTF8.GetBytes(path, name);
+        int fd = WithErrno(Libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), out errno);
         if (fd < 0)
         {
             return fd;
         }
 
-        if (WithErrno(Syscall.bind(fd, new SockaddrUn(path, false)), out errno) < 0)
+        uint size = (uint)(sizeof(ushort) + length + 1);
+        if (WithErrno(Libc.bind(fd, &address, size), out errno) < 0)
         {
             Close(fd);
             return -1;
@@ -105,11 +135,72 @@ internal static unsafe partial class Posix
     /// <summary>The pid and uid of the process at the other end of a connected Unix socket (SO_PEERCRED).</summary>
     public static int PeerCredentials(int socket, out int pid, out uint uid, out int errno)
     {
-        byte[] credentials = new byte[UcredBytes];
-        long length = UcredBytes;
-        int result = WithErrno(Syscall.getsockopt(socket, UnixSocketProtocol.SOL_SOCKET, UnixSocketOptionName.SO_PEERCRED, credentials, ref length), out errno);
-        pid = result == 0 ? BitConverter.ToInt32(credentials, 0) : 0;
-        uid = result == 0 ? BitConverter.ToUInt32(credentials, 4) : uint.MaxValue;
+        UCred credentials;
+        uint length = (uint)sizeof(UCred);
+        int result = WithErrno(Libc.getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length), out errno);
+        pid = result == 0 ? credentials.pid : 0;
+        uid = result == 0 ? credentials.uid : uint.MaxValue;
         return result;
+    }
+
+    /// <summary>struct msghdr on 64-bit Linux: 56 bytes.</summary>
+    internal struct MsgHdr
+    {
+        public void* msg_name;
+        public uint msg_namelen;
+        public IoVec* msg_iov;
+        public nuint msg_iovlen;
+        public void* msg_control;
+        public nuint msg_controllen;
+        public int msg_flags;
+    }
+
+    /// <summary>struct iovec.</summary>
+    internal struct IoVec
+    {
+        public void* iov_base;
+        public nuint iov_len;
+    }
+
+    /// <summary>struct cmsghdr on 64-bit Linux: 16 bytes, the data (CMSG_DATA) right after it.</summary>
+    internal struct CmsgHdr
+    {
+        public nuint cmsg_len;
+        public int cmsg_level;
+        public int cmsg_type;
+    }
+
+    /// <summary>struct ucred (SO_PEERCRED).</summary>
+    internal struct UCred
+    {
+        public int pid;
+        public uint uid;
+        public uint gid;
+    }
+
+    /// <summary>struct sockaddr_un: the family, then a 108-byte path.</summary>
+    internal struct SockaddrUn
+    {
+        public const int PathBytes = 108;
+        public ushort sun_family;
+        public fixed byte sun_path[PathBytes];
+    }
+
+    private static partial class Libc
+    {
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial nint sendmsg(int socket, MsgHdr* message, int flags);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial nint recvmsg(int socket, MsgHdr* message, int flags);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int socket(int domain, int type, int protocol);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int bind(int socket, SockaddrUn* address, uint length);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int getsockopt(int socket, int level, int name, void* value, uint* length);
     }
 }

@@ -1,14 +1,15 @@
 using System;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Mono.Unix.Native;
 
 namespace Daemon.Interop;
 
 /// <summary>
 /// Every native call Daemon.Core makes, each declared once, in one file per concern (Posix.*.cs);
-/// this part holds what they share. Errno is read right after the call, by <see cref="WithErrno"/>
-/// (Mono.Posix's own <c>Stdlib.GetLastError</c> was seen clobbered by managed code in between).
+/// this part holds what they share. Plain system calls go straight to libc through source-generated
+/// <c>LibraryImport</c>s, with structures laid out here for 64-bit Linux (x86-64 and arm64 share
+/// them); only the user and group databases go through Mono.Posix (Posix.Users.cs), whose native
+/// helper is loaded for them alone. Errno is read right after the call, by <see cref="WithErrno"/>.
 /// Functions return the raw result and the errno; callers decide which errnos are expected.
 /// </summary>
 internal static partial class Posix
@@ -45,7 +46,7 @@ internal static partial class Posix
         {
             result = WithErrno(call(state), out errno);
         }
-        while (errno == (int)Errno.EINTR);
+        while (errno == Errno.EINTR);
 
         return result;
     }

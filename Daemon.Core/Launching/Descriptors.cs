@@ -42,7 +42,7 @@ internal static class Descriptors
     /// <summary>Points 0, 1 and 2 at /dev/null, so no terminal or caller's pipe reaches the next stage.</summary>
     public static void StandardStreamsToNull()
     {
-        int fd = Posix.Open("/dev/null", Mono.Unix.Native.OpenFlags.O_RDWR | Mono.Unix.Native.OpenFlags.O_CLOEXEC, 0, out int errno);
+        int fd = Posix.Open("/dev/null", OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC, 0, out int errno);
         if (fd < 0)
         {
             throw DaemonException.FromErrno("cannot open /dev/null", errno);

@@ -76,12 +76,12 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
     /// <summary>The marker's value for the readiness pipe's write end: "FD:INODE".</summary>
     public static string FormatReadyFd(int fd)
     {
-        if (Posix.Fstat(fd, out Mono.Unix.Native.Stat stat, out int errno) < 0)
+        if (Posix.Fstat(fd, out FileStatus status, out int errno) < 0)
         {
             throw DaemonException.FromErrno("cannot stat the readiness pipe", errno);
         }
 
-        return $"{fd.ToString(CultureInfo.InvariantCulture)}:{stat.st_ino.ToString(CultureInfo.InvariantCulture)}";
+        return $"{fd.ToString(CultureInfo.InvariantCulture)}:{status.Inode.ToString(CultureInfo.InvariantCulture)}";
     }
 
     private static bool TryParseReadyFd(string? value, out int fd, out ulong inode)
@@ -101,9 +101,9 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
     /// points at nothing of the kind, and the command runs as the command it is.
     /// </summary>
     private static bool IsReadinessPipe(int fd, ulong inode) =>
-        Posix.Fstat(fd, out Mono.Unix.Native.Stat stat, out _) == 0
-        && (stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) == Mono.Unix.Native.FilePermissions.S_IFIFO
-        && stat.st_ino == inode
+        Posix.Fstat(fd, out FileStatus status, out _) == 0
+        && status.Type == FileType.Fifo
+        && status.Inode == inode
         && Posix.IsWriteOnly(fd);
 
     public static string Name(StageKind kind) => kind == StageKind.Detach ? StageProtocol.DetachStage : StageProtocol.DaemonStage;

@@ -4,29 +4,29 @@ using System.IO;
 using System.Text;
 using Daemon.Files;
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.Logging;
 
 /// <summary>
 /// The daemon's log: its standard output and error appended to one file, and the framework's
-/// lifecycle lines, timestamped (ISO 8601) and carrying the pid. Reopened at its path on SIGHUP,
-/// so logrotate (create, or a plain mv) loses nothing.
+/// lifecycle lines, timestamped (ISO 8601) and carrying the pid, with <c>warning: </c> or
+/// <c>error: </c> after the pid for those severities (as postfix and sshd write theirs). Reopened
+/// at its path on SIGHUP, so logrotate (create, or a plain mv) loses nothing.
 /// </summary>
 internal sealed class DaemonLog
 {
     private readonly string _name;
     private readonly object _gate = new();
-    private readonly Action<string>? _observer;
+    private readonly Action<LogSeverity, string>? _observer;
     private readonly TextWriter? _lines;
     private string? _path;
-    private Stat _logStat;
+    private FileStatus _logStatus;
     private bool _created;
 
     /// <param name="name">The daemon's name, on every line.</param>
     /// <param name="observer">Also receives each lifecycle line (a subclass's other logger).</param>
     /// <param name="lines">Where lines go instead of descriptor 2 (tests); null for descriptor 2.</param>
-    public DaemonLog(string name, Action<string>? observer = null, TextWriter? lines = null)
+    public DaemonLog(string name, Action<LogSeverity, string>? observer = null, TextWriter? lines = null)
     {
         _lines = lines;
         _name = name;
@@ -49,7 +49,7 @@ internal sealed class DaemonLog
         // are now, so a reopened log is picked up without touching Console again.
         Console.SetOut(DescriptorWriter.Create(Posix.StandardOutput));
         Console.SetError(DescriptorWriter.Create(Posix.StandardError));
-        byte[] line = Encoding.UTF8.GetBytes(Format(firstLine));
+        byte[] line = Encoding.UTF8.GetBytes(Format(LogSeverity.Information, firstLine));
         if (!Posix.WriteAll(Posix.StandardError, line, out int errno))
         {
             throw DaemonException.FromErrno($"cannot write log file {PathText.Quote(path)}", errno);
@@ -72,14 +72,14 @@ internal sealed class DaemonLog
     /// </summary>
     public void GiveTo(uint uid, uint gid)
     {
-        if (_path is null || _logStat.st_uid == uid)
+        if (_path is null || _logStatus.Uid == uid)
         {
             return;
         }
 
         if (!_created)
         {
-            Line($"log file {PathText.Quote(_path)} belongs to uid {_logStat.st_uid}, not to uid {uid}: left as it is, so reload cannot reopen it after rotation");
+            Line(LogSeverity.Warning, $"log file {PathText.Quote(_path)} belongs to uid {_logStatus.Uid}, not to uid {uid}: left as it is, so reload cannot reopen it after rotation");
             return;
         }
 
@@ -89,23 +89,26 @@ internal sealed class DaemonLog
         }
     }
 
-    /// <summary>Writes one timestamped lifecycle line.</summary>
-    public void Line(string message)
+    /// <summary>Writes one timestamped lifecycle line of information.</summary>
+    public void Line(string message) => Line(LogSeverity.Information, message);
+
+    /// <summary>Writes one timestamped lifecycle line of the given severity.</summary>
+    public void Line(LogSeverity severity, string message)
     {
         lock (_gate)
         {
             // Not Console.Error before Open: it dup()s 2 at first use, which fails out of descriptors.
-            Lines.Write(Format(message));
+            Lines.Write(Format(severity, message));
         }
 
         try
         {
-            _observer?.Invoke(message);
+            _observer?.Invoke(severity, message);
         }
         catch (Exception e)
         {
             // Another logger failing must not take the daemon down; the line is in the log.
-            Lines.Write(Format($"log observer failed: {e.Message}"));
+            Lines.Write(Format(LogSeverity.Warning, $"log observer failed: {e.Message}"));
         }
     }
 
@@ -116,7 +119,7 @@ internal sealed class DaemonLog
     /// <paramref name="path"/>, for what the daemon cannot say itself (it was killed). A log that
     /// is missing or refused (a link, a fifo) gets nothing; this is never worth failing a command.
     /// </summary>
-    public static void AppendFor(string path, string name, int pid, string message)
+    public static void AppendFor(string path, string name, int pid, LogSeverity severity, string message)
     {
         if (GuardedFile.Open("log file", path, OpenFlags.O_WRONLY | OpenFlags.O_APPEND, 0, out int fd, out _, out _) is not null)
         {
@@ -125,7 +128,7 @@ internal sealed class DaemonLog
 
         try
         {
-            _ = Posix.WriteAll(fd, Encoding.UTF8.GetBytes(Format(name, pid, message)), out _);
+            _ = Posix.WriteAll(fd, Encoding.UTF8.GetBytes(Format(name, pid, severity, message)), out _);
         }
         finally
         {
@@ -133,17 +136,26 @@ internal sealed class DaemonLog
         }
     }
 
-    private string Format(string message) => Format(_name, Environment.ProcessId, message);
+    private string Format(LogSeverity severity, string message) => Format(_name, Environment.ProcessId, severity, message);
 
-    private static string Format(string name, int pid, string message)
+    /// <summary>One line of the log: <c>2026-11-24T09:32:58.528+00:00 NAME[PID]: warning: MESSAGE</c>.</summary>
+    internal static string Format(string name, int pid, LogSeverity severity, string message)
     {
         string now = DateTimeOffset.Now.ToString("yyyy-MM-dd'T'HH:mm:ss.fffzzz", CultureInfo.InvariantCulture);
-        return $"{now} {name}[{pid}]: {message}\n";
+        return $"{now} {name}[{pid}]: {Prefix(severity)}{message}\n";
     }
+
+    /// <summary>What a line of <paramref name="severity"/> says before its message: nothing for information.</summary>
+    internal static string Prefix(LogSeverity severity) => severity switch
+    {
+        LogSeverity.Warning => "warning: ",
+        LogSeverity.Error => "error: ",
+        _ => "",
+    };
 
     private void RedirectStandardStreams(string path)
     {
-        int fd = OpenLogFile(path, out Stat stat, out bool created);
+        int fd = OpenLogFile(path, out FileStatus status, out bool created);
         try
         {
             for (int target = Posix.StandardOutput; target <= Posix.StandardError; target++)
@@ -154,7 +166,7 @@ internal sealed class DaemonLog
                 }
             }
 
-            _logStat = stat;
+            _logStatus = status;
             _created = created;
         }
         finally
@@ -167,14 +179,14 @@ internal sealed class DaemonLog
     /// Opens the log for appending as the pid file is opened: no symbolic link, no blocking on a
     /// fifo, a regular file with one link on a real file system. /dev/null is welcome as it is.
     /// </summary>
-    private static int OpenLogFile(string path, out Stat stat, out bool created)
+    private static int OpenLogFile(string path, out FileStatus status, out bool created)
     {
         const OpenFlags flags = OpenFlags.O_WRONLY | OpenFlags.O_APPEND | OpenFlags.O_CREAT;
         if (path == "/dev/null")
         {
             created = false;
             int devNull = Posix.Open(path, OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY, 0, out int errno);
-            if (devNull < 0 || Posix.Fstat(devNull, out stat, out errno) < 0)
+            if (devNull < 0 || Posix.Fstat(devNull, out status, out errno) < 0)
             {
                 throw DaemonException.FromErrno("cannot open log file /dev/null", errno);
             }
@@ -182,7 +194,7 @@ internal sealed class DaemonLog
             return devNull;
         }
 
-        string? problem = GuardedFile.Open("log file", path, flags, (FilePermissions)0b110_100_000, out int fd, out stat, out created);
+        string? problem = GuardedFile.Open("log file", path, flags, 0b110_100_000, out int fd, out status, out created);
         if (problem is not null)
         {
             throw new DaemonException(problem);

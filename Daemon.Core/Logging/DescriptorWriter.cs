@@ -13,7 +13,7 @@ namespace Daemon.Logging;
 /// </summary>
 internal static class DescriptorWriter
 {
-    private static readonly Lazy<TextWriter> _standardError = new(() => OperatingSystem.IsLinux() && NativeLibraries.HelperProblem is null
+    private static readonly Lazy<TextWriter> _standardError = new(() => OperatingSystem.IsLinux()
         ? Create(Posix.StandardError)
         : Console.Error);
 
@@ -27,7 +27,7 @@ internal static class DescriptorWriter
     /// <summary>
     /// A writer onto descriptor 2 as it is at each write, needing no descriptor of its own, unlike
     /// <see cref="Console.Error"/> (its first use dup()s 2, and fails when out of descriptors).
-    /// Console's when Mono.Posix cannot work.
+    /// Console's off Linux.
     /// </summary>
     public static TextWriter StandardError => _standardError.Value;
 

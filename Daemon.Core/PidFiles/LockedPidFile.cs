@@ -1,7 +1,6 @@
 using System.Threading;
 using Daemon.Files;
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.PidFiles;
 
@@ -17,22 +16,22 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     private const uint Public = 0b110_100_100;
 
     private readonly string _path;
-    private readonly Stat _stat;
+    private readonly FileStatus _status;
     private int _fd;
     private bool _fresh;
 
-    private LockedPidFile(string path, int fd, Stat stat)
+    private LockedPidFile(string path, int fd, FileStatus status)
     {
         _path = path;
         _fd = fd;
-        _stat = stat;
+        _status = status;
     }
 
     /// <summary>The path of the file.</summary>
     public string Path => _path;
 
     /// <summary>True while the path names this file (a next generation may have taken it over).</summary>
-    public bool IsAtItsPath => _fd >= 0 && GuardedFile.PathStillNames(_path, _stat);
+    public bool IsAtItsPath => _fd >= 0 && GuardedFile.PathStillNames(_path, _status);
 
     /// <summary>
     /// Creates or takes over the pid file at <paramref name="path"/>, locked and empty. Returns null
@@ -52,19 +51,19 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                 Thread.Sleep(2);
             }
 
-            string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR | OpenFlags.O_CREAT, (FilePermissions)Public, out int fd, out Stat stat, out _);
+            string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR | OpenFlags.O_CREAT, Public, out int fd, out FileStatus status, out _);
             if (problem is not null)
             {
                 throw new DaemonException(problem);
             }
 
-            var candidate = new LockedPidFile(path, fd, stat);
+            var candidate = new LockedPidFile(path, fd, status);
             try
             {
-                CheckOwner(shown, stat);
+                CheckOwner(shown, status);
                 if (Posix.SetLock(fd, LockType.F_WRLCK, out int errno) == 0)
                 {
-                    if (!GuardedFile.PathStillNames(path, stat))
+                    if (!GuardedFile.PathStillNames(path, status))
                     {
                         // Removed or replaced between open and lock: this inode is nobody's pid file.
                         candidate.Close();
@@ -75,7 +74,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                     return candidate;
                 }
 
-                if (errno is not ((int)Errno.EAGAIN or (int)Errno.EACCES))
+                if (errno is not (Errno.EAGAIN or Errno.EACCES))
                 {
                     throw DaemonException.FromErrno($"cannot lock pid file {shown}", errno);
                 }
@@ -88,7 +87,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                     return null;
                 }
 
-                LockedPidFile? fresh = state.Kind == PidFileKind.Stale ? ReplaceWithFresh(path, fd, stat) : null;
+                LockedPidFile? fresh = state.Kind == PidFileKind.Stale ? ReplaceWithFresh(path, fd, status) : null;
                 candidate.Close();
                 if (fresh is not null)
                 {
@@ -110,7 +109,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     /// on, by a new inode: created 0600 beside it, locked, made 0644 and renamed over the path.
     /// Null when another start is doing the same or the file changed meanwhile: try again.
     /// </summary>
-    private static LockedPidFile? ReplaceWithFresh(string path, int staleFd, in Stat staleStat)
+    private static LockedPidFile? ReplaceWithFresh(string path, int staleFd, in FileStatus staleStatus)
     {
         LockedPidFile? fresh = LockFresh(path);
         if (fresh is null)
@@ -122,7 +121,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         {
             // A read lock of our own on the stale file until the rename: no daemon can take it meanwhile,
             // and the check below cannot go stale. The lock goes when the caller closes its descriptor.
-            if (Posix.SetLock(staleFd, LockType.F_RDLCK, out _) < 0 || !GuardedFile.PathStillNames(path, staleStat))
+            if (Posix.SetLock(staleFd, LockType.F_RDLCK, out _) < 0 || !GuardedFile.PathStillNames(path, staleStatus))
             {
                 fresh.Abandon();
                 return null;
@@ -167,17 +166,17 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     private static LockedPidFile? LockFresh(string path)
     {
         string freshPath = PidFileStore.FreshPath(path);
-        string? problem = GuardedFile.Open("pid file", freshPath, OpenFlags.O_RDWR | OpenFlags.O_CREAT, (FilePermissions)Private, out int fd, out Stat stat, out _);
+        string? problem = GuardedFile.Open("pid file", freshPath, OpenFlags.O_RDWR | OpenFlags.O_CREAT, Private, out int fd, out FileStatus status, out _);
         if (problem is not null)
         {
             throw new DaemonException(problem);
         }
 
-        var fresh = new LockedPidFile(path, fd, stat);
+        var fresh = new LockedPidFile(path, fd, status);
         try
         {
-            CheckOwner(PathText.Quote(freshPath), stat);
-            if (Posix.SetLock(fd, LockType.F_WRLCK, out _) < 0 || !GuardedFile.PathStillNames(freshPath, stat))
+            CheckOwner(PathText.Quote(freshPath), status);
+            if (Posix.SetLock(fd, LockType.F_WRLCK, out _) < 0 || !GuardedFile.PathStillNames(freshPath, status))
             {
                 fresh.Close();
                 return null;
@@ -207,11 +206,11 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         _fresh = false;
     }
 
-    private static void CheckOwner(string shown, in Stat stat)
+    private static void CheckOwner(string shown, in FileStatus status)
     {
-        if (stat.st_uid != Posix.GetEffectiveUid())
+        if (status.Uid != Posix.GetEffectiveUid())
         {
-            throw new DaemonException($"pid file {shown} belongs to uid {stat.st_uid}; refusing to use it");
+            throw new DaemonException($"pid file {shown} belongs to uid {status.Uid}; refusing to use it");
         }
     }
 
@@ -246,7 +245,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     /// <summary>Removes the fresh file, while it is still NAME.new and ours, and lets it go.</summary>
     private void Abandon()
     {
-        if (_fd >= 0 && _fresh && GuardedFile.PathStillNames(PidFileStore.FreshPath(_path), _stat))
+        if (_fd >= 0 && _fresh && GuardedFile.PathStillNames(PidFileStore.FreshPath(_path), _status))
         {
             _ = Posix.Unlink(PidFileStore.FreshPath(_path), out _);
         }
@@ -266,7 +265,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
             return;
         }
 
-        if (GuardedFile.PathStillNames(_path, _stat))
+        if (GuardedFile.PathStillNames(_path, _status))
         {
             _ = Posix.Unlink(_path, out _);
         }

@@ -2,7 +2,6 @@ using System;
 using System.Threading;
 using Daemon.Files;
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.PidFiles;
 
@@ -83,7 +82,7 @@ internal sealed class PidFileStore : IPidFileStore
 
     private static bool RemoveIfUnlocked(string path, out string? problem)
     {
-        problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR, 0, out int fd, out Stat stat, out _);
+        problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR, 0, out int fd, out FileStatus status, out _);
         if (problem is not null)
         {
             bool missing = problem.Length == 0;
@@ -93,9 +92,9 @@ internal sealed class PidFileStore : IPidFileStore
 
         try
         {
-            if (stat.st_uid != Posix.GetEffectiveUid())
+            if (status.Uid != Posix.GetEffectiveUid())
             {
-                problem = $"pid file {PathText.Quote(path)} belongs to uid {stat.st_uid}; leaving it";
+                problem = $"pid file {PathText.Quote(path)} belongs to uid {status.Uid}; leaving it";
                 return false;
             }
 
@@ -105,17 +104,17 @@ internal sealed class PidFileStore : IPidFileStore
             {
                 // Held: by a daemon (re)started meanwhile, or read-locked by someone, in which case
                 // the next start replaces the file rather than reusing it. Either way, not ours to remove.
-                bool held = errno is (int)Errno.EAGAIN or (int)Errno.EACCES;
+                bool held = errno is Errno.EAGAIN or Errno.EACCES;
                 problem = held ? null : DaemonException.FromErrno($"cannot lock pid file {PathText.Quote(path)}", errno).Message;
                 return held;
             }
 
-            if (!GuardedFile.PathStillNames(path, stat))
+            if (!GuardedFile.PathStillNames(path, status))
             {
                 return true;
             }
 
-            if (Posix.Unlink(path, out errno) < 0 && errno != (int)Errno.ENOENT)
+            if (Posix.Unlink(path, out errno) < 0 && errno != Errno.ENOENT)
             {
                 problem = DaemonException.FromErrno($"cannot remove stale pid file {PathText.Quote(path)}", errno).Message;
                 return false;

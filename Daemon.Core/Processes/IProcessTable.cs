@@ -1,8 +1,20 @@
+using System;
+
 namespace Daemon.Processes;
 
-/// <summary>Finds live processes by pid: the seam through which the commands signal and wait.</summary>
+/// <summary>Finds live processes by pid: the seam through which the commands signal, wait and describe.</summary>
 internal interface IProcessTable
 {
     /// <summary>A handle on the live process <paramref name="pid"/>, or null when there is none.</summary>
     IProcessHandle? Open(int pid);
+
+    /// <summary>When <paramref name="pid"/> started, in the kernel's words; null when that cannot be read.</summary>
+    DateTimeOffset? StartTime(int pid);
+
+    /// <summary>
+    /// What descriptor 2 of <paramref name="pid"/> is, as /proc/PID/fd/2 names it: a path (which
+    /// ends in " (deleted)" once the file was removed), or <c>socket:[N]</c>, <c>pipe:[N]</c>; null
+    /// when it cannot be read (another user's process).
+    /// </summary>
+    string? StandardErrorTarget(int pid);
 }

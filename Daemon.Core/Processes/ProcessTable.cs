@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Threading;
 using Daemon.Interop;
-using Mono.Unix.Native;
 
 namespace Daemon.Processes;
 
@@ -27,10 +26,37 @@ internal sealed class ProcessTable : IProcessTable
 
         return errno switch
         {
-            (int)Errno.ESRCH => null,
-            (int)Errno.ENOSYS or (int)Errno.EPERM => LegacyProcess.Open(pid),
+            Errno.ESRCH => null,
+            Errno.ENOSYS or Errno.EPERM => LegacyProcess.Open(pid),
             _ => throw DaemonException.FromErrno($"cannot open process {pid}", errno),
         };
+    }
+
+    public DateTimeOffset? StartTime(int pid)
+    {
+        // The kernel's start time (/proc/PID/stat and the boot time), which no one can rewrite
+        // the way a pid file's mtime can be touched.
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return new DateTimeOffset(process.StartTime);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public string? StandardErrorTarget(int pid)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/fd/2").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private static DaemonException SignalError(int pid, int errno) =>
@@ -50,7 +76,7 @@ internal sealed class ProcessTable : IProcessTable
             }
 
             // ESRCH: it exited (perhaps a zombie not yet reaped by init); either way it is stopped.
-            return errno == (int)Errno.ESRCH ? false : throw SignalError(pid, errno);
+            return errno == Errno.ESRCH ? false : throw SignalError(pid, errno);
         }
 
         public bool WaitForExit(TimeSpan timeout)
@@ -83,7 +109,7 @@ internal sealed class ProcessTable : IProcessTable
                 return !HasExited(pid);
             }
 
-            return errno == (int)Errno.ESRCH ? false : throw SignalError(pid, errno);
+            return errno == Errno.ESRCH ? false : throw SignalError(pid, errno);
         }
 
         public bool WaitForExit(TimeSpan timeout)
@@ -111,7 +137,7 @@ internal sealed class ProcessTable : IProcessTable
 
         private static bool HasExited(int pid)
         {
-            if (Posix.Kill(pid, 0, out int errno) < 0 && errno == (int)Errno.ESRCH)
+            if (Posix.Kill(pid, 0, out int errno) < 0 && errno == Errno.ESRCH)
             {
                 return true;
             }

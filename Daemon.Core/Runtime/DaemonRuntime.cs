@@ -136,7 +136,7 @@ internal sealed class DaemonRuntime
         catch (Exception e) when (!_ready)
         {
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
-            Log.Line(e is DaemonException ? reason : $"{reason}\n{e}");
+            Log.Line(LogSeverity.Error, e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(StageProtocol.Error, reason);
             // Said once: a log that never opened wrote the line to the caller's stderr already.
             if (_tellCaller && Log.Path is not null)
@@ -148,7 +148,7 @@ internal sealed class DaemonRuntime
         }
         catch (Exception e)
         {
-            Log.Line($"unhandled exception: {e}");
+            Log.Line(LogSeverity.Error, $"unhandled exception: {e}");
             return exitCode = ExitCodes.Failure;
         }
         finally
@@ -180,7 +180,7 @@ internal sealed class DaemonRuntime
 
             if (_pidFile is not null || _ready)
             {
-                Log.Line($"stopped (exit {exitCode})");
+                Log.Line(exitCode == ExitCodes.Success ? LogSeverity.Information : LogSeverity.Error, $"stopped (exit {exitCode})");
             }
 
             _notifier.Dispose();
@@ -213,18 +213,20 @@ internal sealed class DaemonRuntime
         if (_pidFile is not null)
         {
             // The file stays, unlocked once the process is gone: status then says dead, not never started.
-            AppDomain.CurrentDomain.UnhandledException += (_, e) => Log.Line($"unhandled exception: {e.ExceptionObject}");
+            AppDomain.CurrentDomain.UnhandledException += (_, e) => Log.Line(LogSeverity.Error, $"unhandled exception: {e.ExceptionObject}");
             return true;
         }
 
-        Log.Line($"already running (pid {holder})");
         if (launcher is not null)
         {
+            // Another start won the race: not a failure, and its launcher says so on the terminal.
+            Log.Line($"already running (pid {holder}); this one exits");
             _ = launcher.Send(StageProtocol.Running, ReadinessMessage.Format(holder));
             return false;
         }
 
-        throw new DaemonException($"already running (pid {holder})");
+        // run: a failure, logged (and told to the caller) once, where startup failures are.
+        throw new DaemonException($"already running (pid {holder}, pid file {Files.PathText.Quote(path)})");
     }
 
     /// <summary>
@@ -298,11 +300,11 @@ internal sealed class DaemonRuntime
             IPidFile ours = _steps.TakeOverPidFile(_pidFile.Path, Environment.ProcessId);
             (_pidFile as IDisposable)?.Dispose();
             _pidFile = ours;
-            Log.Line($"pid file {Files.PathText.Quote(ours.Path)} names this daemon again (pid {failed} failed)");
+            Log.Line(LogSeverity.Warning, $"pid file {Files.PathText.Quote(ours.Path)} names this daemon again (pid {failed} failed)");
         }
         catch (DaemonException e)
         {
-            Log.Line($"cannot take pid file back after pid {failed} failed: {e.Message}; status will not see this daemon");
+            Log.Line(LogSeverity.Error, $"cannot take pid file back after pid {failed} failed: {e.Message}; status will not see this daemon");
         }
     }
 
@@ -349,7 +351,7 @@ internal sealed class DaemonRuntime
         launcher?.Dispose();
         _ready = true;
         _notifier.Ready();
-        Log.Line($"ready (pid file {_pidFile?.Path ?? "none"})");
+        Log.Line(_pidFile is null ? "ready" : $"ready (pid file {Files.PathText.Quote(_pidFile.Path)})");
     }
 
     private void RequestStop(string signal)
@@ -377,7 +379,7 @@ internal sealed class DaemonRuntime
 
         if (!_ready)
         {
-            Log.Line("reload (SIGHUP) ignored: not ready yet");
+            Log.Line(LogSeverity.Warning, "reload (SIGHUP) ignored: not ready yet");
             return;
         }
 
@@ -390,7 +392,7 @@ internal sealed class DaemonRuntime
             }
             catch (DaemonException e)
             {
-                Log.Line($"reload: {e.Message}; still writing to the old log");
+                Log.Line(LogSeverity.Warning, $"reload: {e.Message}; still writing to the old log");
             }
 
             Log.Line("reloading (SIGHUP)");
@@ -398,9 +400,16 @@ internal sealed class DaemonRuntime
             {
                 _owner.InvokeReload();
             }
+            catch (DaemonException e)
+            {
+                // A failure the daemon's code foresaw and put in words (a file that does not parse):
+                // one line, and the daemon goes on as it was.
+                Log.Line(LogSeverity.Warning, $"reload failed: {e.Message}");
+            }
             catch (Exception e)
             {
-                Log.Line($"reload failed: {e}");
+                // A bug in OnReload: its stack trace helps whoever fixes it.
+                Log.Line(LogSeverity.Error, $"reload failed: {e}");
             }
 
             _notifier.Ready();

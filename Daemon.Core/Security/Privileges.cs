@@ -13,13 +13,12 @@ internal sealed record Identity(string User, uint Uid, uint Gid, uint[] Groups)
     /// when they name the caller already.
     /// </summary>
     /// <exception cref="DaemonException">An unknown name, or a change that needs root.</exception>
-    public static Identity? Resolve(string? user, string? group)
-    {
-        if (user is null && group is null)
-        {
-            return null;
-        }
+    public static Identity? Resolve(string? user, string? group) =>
+        user is null && group is null ? null : ResolveNamed(user, group);
 
+    // Apart, so that a JIT build compiles Mono.Posix's types (and loads its assembly) only for --user/--group.
+    private static Identity? ResolveNamed(string? user, string? group)
+    {
         uint euid = Posix.GetEffectiveUid();
         Mono.Unix.Native.Passwd account = user is null
             ? Posix.GetUserById(euid) ?? throw new DaemonException($"cannot find the user of uid {euid}")

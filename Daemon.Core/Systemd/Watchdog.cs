@@ -91,7 +91,7 @@ internal sealed class Watchdog : IDisposable
         if (Interlocked.Exchange(ref _stopped, 1) == 0)
         {
             _timer.Dispose();
-            _log.Line($"watchdog: {why}; no longer pinging, so systemd acts as the unit says");
+            _log.Line(LogSeverity.Error, $"watchdog: {why}; no longer pinging, so systemd acts as the unit says");
         }
     }
 }

@@ -1,0 +1,7 @@
+using Daemon.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+return new HostedDaemon(builder =>
+{
+    builder.Services.AddHostedService<Worker>();      // your BackgroundService, unchanged
+}).Main(args);
