@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using System.Reflection;
 using System.Runtime.InteropServices;
@@ -75,14 +74,9 @@ internal static class NativeLibraries
 
     private static string? LoadHelper()
     {
-        // Native AOT publishes the helper next to the executable. A JIT build has it where its
-        // deps.json says, in the folders the host hands the runtime. Nowhere else: a system-wide
-        // libMonoPosixHelper.so may belong to another Mono.
-        string folder = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
-        var folders = new List<string> { folder };
-        string? hostFolders = AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string;
-        folders.AddRange((hostFolders ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
-        foreach (string candidate in folders)
+        // Native AOT publishes the helper next to the executable; a JIT build has it where its
+        // deps.json says.
+        foreach (string candidate in NativeFolders.OfThisProgram())
         {
             string path = Path.Combine(candidate, "libMonoPosixHelper.so");
             if (File.Exists(path) && NativeLibrary.TryLoad(path, out _helper))
@@ -91,8 +85,8 @@ internal static class NativeLibraries
             }
         }
 
-        return string.IsNullOrEmpty(hostFolders)
-            ? $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {folder}"
+        return AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is not string { Length: > 0 }
+            ? $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)}"
             : "cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it is in none of the program's native library folders (runtimes/RID/native of Mono.Posix.NETStandard)";
     }
 
