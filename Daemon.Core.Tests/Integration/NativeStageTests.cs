@@ -110,25 +110,33 @@ public sealed class NativeStageTests
         }
     }
 
-    /// <summary>
-    /// <c>start</c> under strace, then <c>stop</c>, and the execve calls of every process of it.
-    /// strace follows the daemon too, so it ends only when the daemon has.
-    /// </summary>
     private List<Exec> TracedStartAndStop(string program)
     {
+        _daemon.ProgramPath = program;
+        return TracedStartAndStop(_daemon);
+    }
+
+    /// <summary>
+    /// <paramref name="daemon"/>'s <c>start</c> under strace, then its
+    /// <c>stop</c>, and the execve calls of every process of it. strace follows the daemon too, so
+    /// it ends only when the daemon has.
+    /// </summary>
+    internal static List<Exec> TracedStartAndStop(ExampleDaemon daemon)
+    {
+        string program = daemon.ProgramPath;
         TestEnvironment.RequireTool(Strace);
-        string trace = Path.Combine(_daemon.Folder, "execve.trace");
-        string output = Path.Combine(_daemon.Folder, "start.out");
+        string trace = Path.Combine(daemon.Folder, "execve.trace");
+        string output = Path.Combine(daemon.Folder, "start.out");
 
         // strace's own streams are files: what start prints is read from there once it is ready.
         var args = new List<string> { "-c", "exec \"$0\" \"$@\" </dev/null >\"$OUTPUT\" 2>&1", Strace, "-f", "-qq", "-s", "4096", "-e", "trace=execve", "-e", "signal=none", "-o", trace, program, "start" };
-        args.AddRange(_daemon.CommonOptions);
-        using var strace = _daemon.Launch(args, new Dictionary<string, string?> { ["OUTPUT"] = output }, program: "/bin/sh");
+        args.AddRange(daemon.CommonOptions);
+        using var strace = daemon.Launch(args, new Dictionary<string, string?> { ["OUTPUT"] = output }, program: "/bin/sh");
         Assert.That(ExampleDaemon.Eventually(() => File.Exists(output) && File.ReadAllText(output).Contains('\n', StringComparison.Ordinal), TimeSpan.FromSeconds(60)), Is.True, "start said something");
         Assert.That(File.ReadAllText(output), Does.StartWith("started (pid "));
-        _daemon.ReadPid();
+        daemon.ReadPid();
 
-        CommandResult stop = _daemon.Run("stop");
+        CommandResult stop = daemon.Run("stop");
         Assert.That(stop.ExitCode, Is.EqualTo(0), stop.ToString());
         Assert.That(strace.WaitForExit(60_000), Is.True, "strace ends with the daemon");
 
@@ -141,7 +149,8 @@ public sealed class NativeStageTests
         return execs;
     }
 
-    private sealed record Exec(string Path, string Argv0, bool Ok);
+    /// <summary>One execve: the file, its argv[0], and whether it succeeded.</summary>
+    internal sealed record Exec(string Path, string Argv0, bool Ok);
 
     /// <summary>What an ELF header says, read by hand.</summary>
     internal static class Elf
