@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 namespace Daemon.Interop;
 
 /// <summary>
-/// Binds "libc" and "MonoPosixHelper" to the right files at the first try. The runtime's own
+/// Binds "libc" and "MonoPosixHelper" to the right places at the first try. The runtime's own
 /// probing tries some fifty names and folders for each ("libc.so" is a linker script, then
 /// "liblibc.so" everywhere): measurable in a daemon that starts three processes. libc is bound at
 /// start-up; Mono.Posix's native helper only when a user or group call needs it
@@ -38,9 +38,12 @@ internal static class NativeLibraries
 
             _installed = true;
 
-            // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
-            // errno is still to be read, and its own file look-ups were seen to clobber it.
-            _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
+            // The process's global scope, where a C program's calls go: the C library it runs on
+            // (glibc or musl, whatever its file is called) and any LD_PRELOAD interposer in front of
+            // it (libfaketime, bench/c/stagetimes.c). A handle of libc.so.6 itself would bypass
+            // those. Taken here, not inside the resolver: a resolver runs in the middle of a P/Invoke
+            // whose errno is still to be read, and its own file look-ups were seen to clobber it.
+            _libc = NativeLibrary.GetMainProgramHandle();
             TrySet(typeof(NativeLibraries).Assembly);
         }
     }
