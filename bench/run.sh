@@ -234,7 +234,7 @@ section "results"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY="$(GIT_OPTIONAL_LOCKS=0 git -C "$ROOT" status --porcelain -- Daemon.Core Daemon.Example 2>/dev/null | wc -l)"
 HEADER="$(date -u +%Y-%m-%dT%H:%MZ), load average at start $LOAD0 and end $(cut -d' ' -f1-3 /proc/loadavg), commit $COMMIT ($DIRTY uncommitted change(s) in Daemon.Core/Daemon.Example), \
-$(nproc) cores, kernel $(uname -r), dotnet $(dotnet --version), hyperfine runs $RUNS. \
+machine: $(nproc) cores of $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r), dotnet $(dotnet --version), hyperfine runs $RUNS. \
 AOT publish warnings: $( [ -n "$AOT_WARNINGS" ] && printf '%s' "$(printf '%s\n' "$AOT_WARNINGS" | wc -l)" || echo none). Produced by bench/run.sh."
 "${MEASURE[@]}" report --data "$DATA" --out "$OUT/results.md" --header "$HEADER"
 note "written to $OUT/results.md"

@@ -129,7 +129,7 @@ public sealed class NativeAotTests
     {
         _daemon.ProgramPath = CopyAlone();
         int first = _daemon.Start();
-        Assert.That(_daemon.Run("status").Output, Is.EqualTo($"running (pid {first})\n"));
+        Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {first})"));
         Assert.That(_daemon.Echo("alone"), Is.EqualTo("alone"));
 
         CommandResult reloaded = _daemon.Run("reload");

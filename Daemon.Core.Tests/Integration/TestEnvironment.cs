@@ -32,6 +32,9 @@ public static class TestEnvironment
     /// <summary>Every test's temp folder is below this one, so that leftovers are easy to find.</summary>
     public static string TestsFolder => Path.Combine(Path.GetTempPath(), "daemon-net-tests");
 
+    /// <summary>The native detach stage's file name, beside a JIT program.</summary>
+    public const string NativeStage = "daemon-net-stage";
+
     /// <summary>The folder that holds Daemon.sln, found upwards from the test assembly.</summary>
     public static string RepositoryRoot
     {
@@ -101,10 +104,21 @@ public static class TestEnvironment
     public static string CopyForAnotherUser(string program, string folder)
     {
         RequireReachableByOthers(folder);
+        return CopyProgram(program, folder);
+    }
+
+    /// <summary>
+    /// A copy of the framework-dependent program <paramref name="program"/> as it is deployed, in
+    /// a new 0755 folder below <paramref name="folder"/>: what <see cref="CopyForAnotherUser"/>
+    /// lists, and the native detach stage (daemon-net-stage) when the original has one beside it.
+    /// </summary>
+    public static string CopyProgram(string program, string folder)
+    {
         string source = Path.GetDirectoryName(program)!;
         string name = Path.GetFileName(program);
         string copy = Path.Combine(folder, "program-" + Guid.NewGuid().ToString("N")[..8]);
         var files = new List<string> { name, name + ".dll", name + ".deps.json", name + ".runtimeconfig.json" };
+        var executables = new HashSet<string> { name, NativeStage };
         using (JsonDocument deps = JsonDocument.Parse(File.ReadAllText(Path.Combine(source, name + ".deps.json"))))
         {
             foreach (JsonProperty library in deps.RootElement.GetProperty("targets").EnumerateObject().SelectMany(t => t.Value.EnumerateObject()))
@@ -116,12 +130,13 @@ public static class TestEnvironment
             }
         }
 
+        files.Add(NativeStage);
         foreach (string file in files.Distinct().Where(f => File.Exists(Path.Combine(source, f))))
         {
             string target = Path.Combine(copy, file);
             CreateFolderForOthers(copy, Path.GetDirectoryName(target)!);
             File.Copy(Path.Combine(source, file), target);
-            FilePermissions mode = file == name ? FilePermissions.ACCESSPERMS & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH) : FilePermissions.DEFFILEMODE & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH);
+            FilePermissions mode = executables.Contains(file) ? FilePermissions.ACCESSPERMS & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH) : FilePermissions.DEFFILEMODE & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH);
             Assert.That(Syscall.chmod(target, mode), Is.EqualTo(0), target);
         }
 

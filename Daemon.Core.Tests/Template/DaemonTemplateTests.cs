@@ -5,9 +5,11 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using System.Reflection;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Integration;
+using Mono.Unix.Native;
 using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Template;
@@ -28,6 +30,7 @@ public sealed class DaemonTemplateTests
     private ExampleDaemon _daemon = null!;
     private string _project = null!;
     private string _localVersion = null!;
+    private string _feed = null!;
     private TimeSpan _setUpTime;
 
     private static string TemplateFolder => Path.Combine(TestEnvironment.RepositoryRoot, "templates", "content", "daemon");
@@ -38,7 +41,7 @@ public sealed class DaemonTemplateTests
         var watch = Stopwatch.StartNew();
         _daemon = new ExampleDaemon("", "template", takesPort: false);
         string folder = _daemon.Folder;
-        string feed = Path.Combine(folder, "feed");
+        string feed = _feed = Path.Combine(folder, "feed");
         string hive = Path.Combine(folder, "hive");
         _project = Path.Combine(folder, ProjectName);
         _localVersion = $"{DaemonCoreVersion()}-local.{DateTime.UtcNow:yyyyMMddHHmmss}";
@@ -131,6 +134,84 @@ public sealed class DaemonTemplateTests
         Assert.That(File.ReadAllText(Path.Combine(project, "deploy", "MyService.service")), Does.Contain("ExecStart=/opt/MyService/MyService run"));
         Assert.That(File.ReadAllText(Path.Combine(project, "Program.cs")), Does.Contain("return new MyServiceDaemon().Main(args);"));
     }
+
+    [Test]
+    public void Package_CarriesTheNativeDetachStage_ForLinuxX64AndArm64()
+    {
+        using ZipArchive package = ZipFile.OpenRead(Directory.GetFiles(_feed, "Daemon.Core.*.nupkg").Single(f => !f.EndsWith(".symbols.nupkg", StringComparison.Ordinal)));
+        string source = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "build", "native", "detach_stage.c");
+        string hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(source)));
+        foreach ((string rid, System.Runtime.InteropServices.Architecture architecture) in new[] { ("linux-x64", System.Runtime.InteropServices.Architecture.X64), ("linux-arm64", System.Runtime.InteropServices.Architecture.Arm64) })
+        {
+            ZipArchiveEntry? entry = package.GetEntry($"runtimes/{rid}/native/daemon-net-stage");
+            Assert.That(entry, Is.Not.Null, rid);
+            using var bytes = new MemoryStream();
+            using (Stream stream = entry!.Open())
+            {
+                stream.CopyTo(bytes);
+            }
+
+            byte[] stage = bytes.ToArray();
+            Assert.That(NativeStageTests.Elf.Machine(stage), Is.EqualTo(NativeStageTests.Elf.MachineOf(architecture)), rid);
+            Assert.That(NativeStageTests.Elf.IsStaticPie(stage), Is.True, rid);
+            Assert.That(System.Text.Encoding.ASCII.GetString(stage), Does.Contain("daemon-net-stage source sha256 " + hash), rid);
+        }
+    }
+
+    [Test]
+    public void NewProject_BuiltForTheJit_StartsThroughThePackagesNativeStage()
+    {
+        // From the package's runtimes/RID/native, as the host's native search folders name it.
+        string stage = Path.Combine(_project, "bin", "Debug", "net10.0", "runtimes", NativeRid, "native", "daemon-net-stage");
+        Assert.That(File.Exists(stage), Is.True, stage);
+        Assert.That(Syscall.access(stage, AccessModes.X_OK), Is.EqualTo(0), "executable");
+
+        List<NativeStageTests.Exec> execs = NativeStageTests.TracedStartAndStop(_daemon);
+
+        Assert.That(execs.Where(e => e.Ok).Select(e => e.Path), Is.EqualTo(new[] { _daemon.ProgramPath, stage, _daemon.ProgramPath }), string.Join("; ", execs));
+    }
+
+    [Test]
+    public void NewProject_PublishesOneNativeExecutable_ByDefault_AndItRunsAsADaemon()
+    {
+        Assert.That(File.ReadAllText(Path.Combine(_project, "pinger.csproj")), Does.Contain("<PublishAot>true</PublishAot>"));
+        string output = Path.Combine(_daemon.Folder, "published");
+        Dotnet(TimeSpan.FromMinutes(15), _project, "publish", "-c", "Release", "-r", NativeRid, "-o", output, "--disable-build-servers", "-nologo");
+
+        string program = Path.Combine(output, ProjectName);
+        byte[] header = File.ReadAllBytes(program).AsSpan(0, 20).ToArray();
+        Assert.That(header.AsSpan(0, 4).ToArray(), Is.EqualTo(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }), "a native executable");
+        Assert.That(File.Exists(Path.Combine(output, ProjectName + ".dll")), Is.False, "no managed assembly beside it: Native AOT, not an apphost");
+        Assert.That(File.Exists(Path.Combine(output, "daemon-net-stage")), Is.False, "the detach stage is linked in");
+
+        var published = new ExampleDaemon(program, "template-aot", takesPort: false);
+        try
+        {
+            int pid = published.Start();
+            Assert.That(ExampleDaemon.FirstLine(published.Run("status").Output), Is.EqualTo($"running (pid {pid})"));
+            CommandResult stopped = published.Run("stop");
+            Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        }
+        finally
+        {
+            published.Dispose();
+        }
+    }
+
+    [Test]
+    public void NewProject_WithAotFalse_PublishesForTheJit()
+    {
+        string project = Path.Combine(_daemon.Folder, "jitted");
+        Dotnet(_daemon.Folder, "new", "daemon", "-n", "jitted", "-o", project, "--aot", "false", "--daemon-core-version", _localVersion, "--debug:custom-hive", Path.Combine(_daemon.Folder, "hive"));
+
+        string csproj = File.ReadAllText(Path.Combine(project, "jitted.csproj"));
+        Assert.That(csproj, Does.Not.Contain("PublishAot"));
+        Assert.That(csproj, Does.Not.Contain("#if"), "no template directive left");
+        Assert.That(File.ReadAllText(Path.Combine(_project, "pinger.csproj")), Does.Not.Contain("#if"));
+    }
+
+    /// <summary>This machine's portable runtime identifier.</summary>
+    private static string NativeRid => "linux-" + System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
 
     [Test]
     public void NewProject_Starts_ReportsStatus_AndStops()
@@ -231,7 +312,9 @@ public sealed class DaemonTemplateTests
     /// Runs the dotnet CLI, restoring into a packages folder of the test's own; its temp files
     /// (NuGetScratch, MSBuild's folders) go to a temp folder of the test's own too, and with it.
     /// </summary>
-    private void Dotnet(string workingDirectory, params string[] args)
+    private void Dotnet(string workingDirectory, params string[] args) => Dotnet(TimeSpan.FromSeconds(180), workingDirectory, args);
+
+    private void Dotnet(TimeSpan timeout, string workingDirectory, params string[] args)
     {
         string temp = Directory.CreateDirectory(Path.Combine(_daemon.Folder, "tmp")).FullName;
         var environment = new Dictionary<string, string?>
@@ -245,7 +328,7 @@ public sealed class DaemonTemplateTests
         };
         // The dotnet host that runs these tests, when the SDK says which; else the one on PATH.
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { } host && File.Exists(host) ? host : "dotnet";
-        CommandResult result = _daemon.Exec(args, environment, dotnet, workingDirectory, TimeSpan.FromSeconds(180));
+        CommandResult result = _daemon.Exec(args, environment, dotnet, workingDirectory, timeout);
         Assert.That(result.ExitCode, Is.EqualTo(0), $"dotnet {string.Join(' ', args)}: {result}");
     }
 }

@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using System.Reflection;
 using System.Runtime.InteropServices;
@@ -7,7 +6,7 @@ using System.Runtime.InteropServices;
 namespace Daemon.Interop;
 
 /// <summary>
-/// Binds "libc" and "MonoPosixHelper" to the right files at the first try. The runtime's own
+/// Binds "libc" and "MonoPosixHelper" to the right places at the first try. The runtime's own
 /// probing tries some fifty names and folders for each ("libc.so" is a linker script, then
 /// "liblibc.so" everywhere): measurable in a daemon that starts three processes. libc is bound at
 /// start-up; Mono.Posix's native helper only when a user or group call needs it
@@ -39,9 +38,12 @@ internal static class NativeLibraries
 
             _installed = true;
 
-            // Loaded here, not inside the resolver: a resolver runs in the middle of a P/Invoke whose
-            // errno is still to be read, and its own file look-ups were seen to clobber it.
-            _ = NativeLibrary.TryLoad("libc.so.6", out _libc);
+            // The process's global scope, where a C program's calls go: the C library it runs on
+            // (glibc or musl, whatever its file is called) and any LD_PRELOAD interposer in front of
+            // it (libfaketime, bench/c/stagetimes.c). A handle of libc.so.6 itself would bypass
+            // those. Taken here, not inside the resolver: a resolver runs in the middle of a P/Invoke
+            // whose errno is still to be read, and its own file look-ups were seen to clobber it.
+            _libc = NativeLibrary.GetMainProgramHandle();
             TrySet(typeof(NativeLibraries).Assembly);
         }
     }
@@ -75,14 +77,9 @@ internal static class NativeLibraries
 
     private static string? LoadHelper()
     {
-        // Native AOT publishes the helper next to the executable. A JIT build has it where its
-        // deps.json says, in the folders the host hands the runtime. Nowhere else: a system-wide
-        // libMonoPosixHelper.so may belong to another Mono.
-        string folder = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
-        var folders = new List<string> { folder };
-        string? hostFolders = AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") as string;
-        folders.AddRange((hostFolders ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
-        foreach (string candidate in folders)
+        // Native AOT publishes the helper next to the executable; a JIT build has it where its
+        // deps.json says.
+        foreach (string candidate in NativeFolders.OfThisProgram())
         {
             string path = Path.Combine(candidate, "libMonoPosixHelper.so");
             if (File.Exists(path) && NativeLibrary.TryLoad(path, out _helper))
@@ -91,8 +88,8 @@ internal static class NativeLibraries
             }
         }
 
-        return string.IsNullOrEmpty(hostFolders)
-            ? $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {folder}"
+        return AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is not string { Length: > 0 }
+            ? $"cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it must be in {Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)}"
             : "cannot load libMonoPosixHelper.so, Mono.Posix's native helper: it is in none of the program's native library folders (runtimes/RID/native of Mono.Posix.NETStandard)";
     }
 

@@ -9,6 +9,7 @@ internal static unsafe partial class Posix
     private const int SpawnAttributeBytes = 512;
     private const short SpawnSetSigDef = 0x04;
     private const short SpawnSetSigMask = 0x08;
+    private const int AccessExecute = 1;
 
     /// <summary>
     /// posix_spawn(3): starts <paramref name="path"/> with a clean signal state (nothing blocked,
@@ -66,6 +67,9 @@ internal static unsafe partial class Posix
         }
     }
 
+    /// <summary>access(2) with X_OK: true when this process may execute <paramref name="path"/>.</summary>
+    public static bool IsExecutable(string path) => Access(path, AccessExecute) == 0;
+
     private static void ToCStrings(string[] strings, IntPtr* target)
     {
         for (int i = 0; i < strings.Length; i++)
@@ -83,6 +87,9 @@ internal static unsafe partial class Posix
             Marshal.FreeCoTaskMem(*s);
         }
     }
+
+    [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Access(string path, int mode);
 
     [LibraryImport("libc", EntryPoint = "posix_spawn")]
     private static partial int PosixSpawn(int* pid, byte* path, void* fileActions, byte* attributes, IntPtr* argv, IntPtr* envp);

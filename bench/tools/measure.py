@@ -403,12 +403,17 @@ def parse_stages(path, h0, h1):
     for pid, event, _ in rows:
         if event == "loaded" and pid not in order:
             order.append(pid)
-    if len(order) < 3:
-        raise SystemExit(f"measure: stages: expected 3 processes in {path}, saw {len(order)}")
-    names = dict(zip(order[:3], "LDM"))
+    if len(order) < 2:
+        raise SystemExit(f"measure: stages: expected 2 or 3 processes in {path}, saw {len(order)}")
+    # Two: the detach stage was daemon-net-stage, a static program that LD_PRELOAD cannot enter.
+    # Its time and both hops then count in the launcher's row, and the stage's rows show 0.
+    names = dict(zip(order[:3], "LDM" if len(order) >= 3 else "LM"))
     for pid, event, t in rows:
         if pid in names:
             marks.setdefault(f"{names[pid]}.{event}", int(t))
+    if len(order) == 2 and "M.loaded" in marks:
+        for mark in ("D.execve", "D.loaded", "M.execve"):
+            marks[mark] = marks["M.loaded"]
     # A stage started with posix_spawn execs inside glibc, and .NET binds posix_spawn with dlsym
     # on its own libc handle: the probe sees neither. Then the hop (exec + libraries) is folded
     # into the row before it and shows as 0.
@@ -515,7 +520,7 @@ def report(args):
     r_py = med["aot"] / med["python"]
     row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"C {med['c']:.1f} ms", f"{r_c:.2f}x", "<= 4x C", r_c <= 4)
     row("start+stop cycle, AOT", f"{med['aot']:.1f} ms", f"python-daemon {med['python']:.1f} ms", f"{r_py:.2f}x",
-        "<= 0.5x python", r_py <= 0.5)
+        "<= 0.25x python", r_py <= 0.25)
     inter = os.path.join(d, "cycle-interleaved.json")
     if os.path.exists(inter):
         im = load(d, "cycle-interleaved.json")["median_ms"]
@@ -527,11 +532,11 @@ def report(args):
         r_n = med["aot-nopie"] / med["c"]
         row("start+stop cycle, AOT linked without PIE (not shipped)", f"{med['aot-nopie']:.1f} ms", f"C {med['c']:.1f} ms",
             f"{r_n:.2f}x", "info (the cost of ASLR for the executable)", None)
-    row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"C {med['c']:.1f} ms", f"{med['jit'] / med['c']:.2f}x", "info", None)
+    row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"C {med['c']:.1f} ms", f"{med['jit'] / med['c']:.2f}x", "<= 150 ms", med["jit"] <= 150)
     row("start+stop cycle, JIT", f"{med['jit']:.1f} ms", f"python-daemon {med['python']:.1f} ms",
         f"{med['jit'] / med['python']:.2f}x", "info", None)
     s = {k: v["median"] * 1000 for k, v in starts.items()}
-    row("`start` alone, JIT", f"{s['jit']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['jit'] / s['c']:.1f}x", "< 250 ms", s["jit"] < 250)
+    row("`start` alone, JIT", f"{s['jit']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['jit'] / s['c']:.1f}x", "<= 110 ms", s["jit"] <= 110)
     row("`start` alone, AOT", f"{s['aot']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['aot'] / s['c']:.1f}x", "info", None)
     row("`start` alone, python-daemon", f"{s['python']:.1f} ms", f"C {s['c']:.1f} ms", f"{s['python'] / s['c']:.1f}x", "info", None)
     for impl in ("aot", "jit"):
@@ -585,7 +590,9 @@ def report(args):
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     st = {n: load(d, f"stages-{n}.json") for n in ("aot", "jit")}
     lines += ["", "Start-up stages of `start` (LD_PRELOAD timestamp probe bench/c/stagetimes.c, median of "
-              f"{st['aot']['runs']} runs, ms; medians per row, so rows need not add up exactly):", "",
+              f"{st['aot']['runs']} runs, ms; medians per row, so rows need not add up exactly). The JIT "
+              "detach stage is daemon-net-stage, a static program the probe cannot enter: its time and both "
+              "hops are in the JIT launcher's row, and its own rows show 0:", "",
               "| stage | AOT | JIT |", "|---|---|---|"]
     def cell(v):
         return "—" if v is None else f"{v:.1f}"
