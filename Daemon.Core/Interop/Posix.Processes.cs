@@ -39,8 +39,16 @@ internal static partial class Posix
     public static int PidfdSendSignal(int pidfd, int signal, out int errno) =>
         (int)WithErrno(Libc.syscall(SYS_pidfd_send_signal, pidfd, signal, IntPtr.Zero, 0), out errno);
 
+    /// <summary>sysconf(_SC_CLK_TCK): the unit of the times in /proc/PID/stat (USER_HZ, 100 on Linux).</summary>
+    public static long ClockTicksPerSecond() => Libc.sysconf(ScClkTck) is > 0 and var ticks ? ticks : 100;
+
+    private const int ScClkTck = 2;
+
     private static partial class Libc
     {
+        [LibraryImport("libc")]
+        internal static partial long sysconf(int name);
+
         [LibraryImport("libc")]
         internal static partial uint geteuid();
 

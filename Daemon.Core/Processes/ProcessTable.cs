@@ -34,14 +34,15 @@ internal sealed class ProcessTable : IProcessTable
 
     public DateTimeOffset? StartTime(int pid)
     {
-        // The kernel's start time (/proc/PID/stat and the boot time), which no one can rewrite
-        // the way a pid file's mtime can be touched.
+        // The kernel's start time, which no one can rewrite the way a pid file's mtime can be
+        // touched. Read by hand: System.Diagnostics.Process would make every Native AOT process
+        // of the program larger, and so slower to start.
         try
         {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return new DateTimeOffset(process.StartTime);
+            DateTimeOffset now = DateTimeOffset.UtcNow;
+            return ProcStat.StartTime(File.ReadAllText($"/proc/{pid}/stat"), File.ReadAllText("/proc/uptime"), now, Posix.ClockTicksPerSecond());
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }

@@ -25,9 +25,16 @@ internal static unsafe partial class Program
         NativeLibrary.SetDllImportResolver(typeof(Mono.Unix.Native.Syscall).Assembly, (name, _, _) => name == "MonoPosixHelper" ? helper : IntPtr.Zero);
         _ = Mono.Unix.Native.Syscall.fcntl(0, Mono.Unix.Native.FcntlCommand.F_GETFD);
 #endif
+        if (Environment.GetEnvironmentVariable("DAEMON_NET_STAGE") == "detach")
+        {
+            // The native stage refused the marker: never start another launcher from here.
+            Say("failed: the native detach stage did not run\n");
+            return 1;
+        }
+
         if (Environment.GetEnvironmentVariable("DAEMON_NET_STAGE") == "daemon")
         {
-            return Daemon(args[1], int.Parse(args[2]), int.Parse(Environment.GetEnvironmentVariable("DAEMON_NET_READY_FD")!));
+            return Daemon(args[1], int.Parse(args[2]), int.Parse(Environment.GetEnvironmentVariable("DAEMON_NET_READY_FD")!.Split(':')[0]));
         }
 
         return args[0] == "start" ? Start(args) : Stop(args[1]);
@@ -41,7 +48,11 @@ internal static unsafe partial class Program
         Check(fcntl(ends[0], FSetFd, (void*)FdCloExec), "fcntl");
         var argv = new List<string> { Environment.ProcessPath! };
         argv.AddRange(args);
-        var env = new List<string> { "DAEMON_NET_STAGE=detach", $"DAEMON_NET_READY_FD={ends[1]}" };
+        // The marker names the pipe as FD:INODE, as Daemon.Core's launcher does: the native detach
+        // stage ignores any other (the pipe's inode is in its /proc/self/fd link, "pipe:[INODE]").
+        string pipeLink = new System.IO.FileInfo($"/proc/self/fd/{ends[1]}").LinkTarget!;
+        string inode = pipeLink["pipe:[".Length..^1];
+        var env = new List<string> { "DAEMON_NET_STAGE=detach", $"DAEMON_NET_READY_FD={ends[1]}:{inode}" };
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
             env.Add($"{e.Key}={e.Value}");
@@ -50,8 +61,10 @@ internal static unsafe partial class Program
         Spawn(argv, env);
         _ = close(ends[1]);
         string reply = ReadAll(ends[0]);
-        Say(reply.StartsWith("READY", StringComparison.Ordinal) ? "started\n" : $"failed: {reply}\n");
-        return reply.StartsWith("READY", StringComparison.Ordinal) ? 0 : 1;
+        // The native detach stage sends "PID n" first, then the daemon "READY n".
+        bool ready = reply.Contains("READY ", StringComparison.Ordinal);
+        Say(ready ? "started\n" : $"failed: {reply}\n");
+        return ready ? 0 : 1;
     }
 
     /// <summary>The daemon: locked pid file, listener, READY, then SIGTERM ends it.</summary>
@@ -189,7 +202,9 @@ internal static unsafe partial class Program
             }
 
             got += (int)n;
-            if (buffer[got - 1] == '\n')
+
+            // Up to the daemon's READY line: the native detach stage's "PID n" line comes first.
+            if (buffer[got - 1] == '\n' && Encoding.ASCII.GetString(buffer, got).Contains("READY ", StringComparison.Ordinal))
             {
                 break;
             }
