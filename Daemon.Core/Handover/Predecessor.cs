@@ -77,6 +77,14 @@ internal sealed class Predecessor : IPredecessor
                 throw new DaemonException(kind == HandoverProtocol.Refused ? $"pid {peer} refused the handover: {argument}" : $"pid {peer} answered '{kind}'");
             }
 
+            // Each must be a listening socket: .NET wraps any descriptor in a Socket without a word.
+            int notListening = Array.FindIndex(fds, fd => !Posix.IsListeningSocket(fd));
+            if (notListening >= 0)
+            {
+                CloseAll(fds);
+                throw new DaemonException($"pid {peer} handed over '{names[notListening]}', which is not a listening socket");
+            }
+
             for (int i = 0; i < fds.Length; i++)
             {
                 into.Inherit(names[i], new Socket(new SafeSocketHandle(fds[i], ownsHandle: true)));

@@ -13,6 +13,7 @@ internal static unsafe partial class Posix
     internal const int SOCK_CLOEXEC = 0x80000;
     internal const int SOL_SOCKET = 1;
     internal const int SO_PEERCRED = 17;
+    internal const int SO_ACCEPTCONN = 30;
     internal const int SCM_RIGHTS = 1;
     internal const int MSG_NOSIGNAL = 0x4000;
     internal const int MSG_CMSG_CLOEXEC = 0x40000000;
@@ -141,6 +142,14 @@ internal static unsafe partial class Posix
         pid = result == 0 ? credentials.pid : 0;
         uid = result == 0 ? credentials.uid : uint.MaxValue;
         return result;
+    }
+
+    /// <summary>True when <paramref name="fd"/> is a socket in the listening state (SO_ACCEPTCONN).</summary>
+    public static bool IsListeningSocket(int fd)
+    {
+        int accepting = 0;
+        uint length = sizeof(int);
+        return Libc.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 && accepting != 0;
     }
 
     /// <summary>struct msghdr on 64-bit Linux: 56 bytes.</summary>
