@@ -55,7 +55,8 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         return AwaitReadiness(reader, request, detachStage);
     }
 
-    private LaunchResult AwaitReadiness(ReadinessReader reader, LaunchRequest request, int detachStage)
+    /// <summary>Reads the stages' messages until the daemon is ready, failed or timed out.</summary>
+    internal LaunchResult AwaitReadiness(ReadinessReader reader, LaunchRequest request, int detachStage)
     {
         long deadline = Environment.TickCount64 + (long)request.ReadyTimeout.TotalMilliseconds;
         IProcessHandle? daemon = null;
@@ -73,6 +74,9 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                         break;
                     case StageProtocol.Ready when TryParsePid(message.Value.Argument, out int pid):
                         return new LaunchResult(LaunchOutcome.Ready, pid, null);
+                    case StageProtocol.Progress when message.Value.Argument == StageProtocol.TakingOver:
+                        deadline = Math.Max(deadline, Environment.TickCount64 + (long)StageProtocol.TakeOverGrace.TotalMilliseconds);
+                        break;
                     case StageProtocol.Running when TryParsePid(message.Value.Argument, out int pid):
                         _ = daemon?.WaitForExit(_exitGrace);
                         return new LaunchResult(LaunchOutcome.AlreadyRunning, pid, null);

@@ -36,6 +36,17 @@ internal static class StageProtocol
     /// <summary>"PROGRESS text": a step reached; the launcher reads it only to prove it still waits.</summary>
     public const string Progress = "PROGRESS";
 
+    /// <summary>
+    /// "PROGRESS taking the pid file over": a restart's new daemon is about to become the one the
+    /// pid file names and to take the running one's place. The launcher then waits past its ready
+    /// timeout (<see cref="TakeOverGrace"/> more at most): killing it from here on would leave no
+    /// daemon serving, since the old one stops accepting once the new one commits.
+    /// </summary>
+    public const string TakingOver = "taking the pid file over";
+
+    /// <summary>How long past the ready timeout a launcher waits once the new daemon is taking over.</summary>
+    public static readonly System.TimeSpan TakeOverGrace = System.TimeSpan.FromSeconds(30);
+
     /// <summary>"ERROR text": why the stage or the daemon could not start, as one line.</summary>
     public const string Error = "ERROR";
 

@@ -250,7 +250,7 @@ internal sealed class DaemonRuntime
     /// </summary>
     private void TakeOverPidFile(ReadinessWriter? launcher)
     {
-        if (launcher is not null && !launcher.Send(StageProtocol.Progress, "taking the pid file over"))
+        if (launcher is not null && !launcher.Send(StageProtocol.Progress, StageProtocol.TakingOver))
         {
             throw new DaemonException("the launcher went away before the daemon was ready");
         }
