@@ -1,3 +1,4 @@
+using System;
 using System.Threading;
 using Daemon.Files;
 using Daemon.Interop;
@@ -146,9 +147,11 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     public static LockedPidFile TakeOver(string path, int pid)
     {
         LockedPidFile fresh = LockFresh(path) ?? throw new DaemonException($"cannot take pid file {PathText.Quote(path)} over: another restart is doing so");
+        int current = -1;
         try
         {
             fresh.Publish(pid);
+            current = HoldOffRemovers(path);
             fresh.RenameOverPath();
             return fresh;
         }
@@ -157,6 +160,48 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
             fresh.Abandon();
             throw;
         }
+        finally
+        {
+            if (current >= 0)
+            {
+                Posix.Close(current);
+            }
+        }
+    }
+
+    /// <summary>How long a take-over waits for a lock on the file it replaces (tests lengthen it).</summary>
+    internal static TimeSpan RemoverPatience { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Write-locks the file now at <paramref name="path"/> for the rename over it, unless a daemon
+    /// it names holds it (the running daemon of a restart). A stale file's remover (a failed
+    /// restart's launcher) locks it, checks that the path still names it and unlinks it: without
+    /// this lock, a daemon taking its pid file back could rename its file over the path between
+    /// that check and the unlink, and lose it. With it, the two take turns. Returns the descriptor
+    /// to close after the rename, or -1 when there is nothing to hold.
+    /// </summary>
+    private static int HoldOffRemovers(string path)
+    {
+        if (GuardedFile.Open("pid file", path, OpenFlags.O_RDWR, 0, out int fd, out _, out _) is not null)
+        {
+            return -1;
+        }
+
+        // A remover holds it for a few system calls; wait that out, within reason.
+        long deadline = Environment.TickCount64 + (long)RemoverPatience.TotalMilliseconds;
+        while (Posix.SetLock(fd, LockType.F_WRLCK, out int errno) < 0)
+        {
+            bool held = errno is Errno.EAGAIN or Errno.EACCES;
+            if (!held || PidFileStore.Classify(fd, path).NamesItsHolder || Environment.TickCount64 > deadline)
+            {
+                Posix.Close(fd);
+                return -1;
+            }
+
+            Thread.Sleep(5);
+        }
+
+        return fd;
     }
 
     /// <summary>
