@@ -85,6 +85,29 @@ public sealed class HandoverTests
     }
 
     [Test]
+    public void RestartWithAnotherPort_ListensOnTheNewPort_NotOnTheHandedOverOne()
+    {
+        int old = _daemon.Start();
+        int port = ExampleDaemon.FreePort();
+
+        CommandResult restarted = _daemon.Run("restart", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        int next = _daemon.ReadPid();
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{next}]: 'echo' was handed over bound to 127.0.0.1:{_daemon.Port}, not 127.0.0.1:{port}: listening there instead"));
+        using (var client = new TcpClient())
+        {
+            client.Connect(IPAddress.Loopback, port);
+            using NetworkStream stream = client.GetStream();
+            Assert.That(EchoOn(stream, "on the new port"), Is.EqualTo("on the new port"));
+        }
+
+        Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation drains and exits");
+        using var refused = new TcpClient();
+        Assert.That(() => refused.Connect(IPAddress.Loopback, _daemon.Port), Throws.InstanceOf<SocketException>(), "nothing listens on the old port any more");
+    }
+
+    [Test]
     public void FailedRestart_RollsBack_TheRunningDaemonKeepsServingAndItsPidFile()
     {
         int old = _daemon.Start();

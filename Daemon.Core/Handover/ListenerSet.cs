@@ -64,7 +64,10 @@ internal sealed class ListenerSet
 
     /// <summary>
     /// The listener named <paramref name="name"/>: the inherited one of that name, or else the
-    /// inherited one bound to <paramref name="endpoint"/>, or a fresh one bound and listening.
+    /// inherited one bound to <paramref name="endpoint"/>, or a fresh one bound and listening. One
+    /// handed over by the previous generation counts only if it is bound where
+    /// <paramref name="endpoint"/> says (a restart with another <c>--port</c> listens there); one
+    /// systemd passed counts by name wherever it is, as its socket unit decides the address.
     /// </summary>
     /// <exception cref="DaemonException">The endpoint cannot be bound.</exception>
     public Socket Listen(string name, EndPoint endpoint, int backlog, DaemonLog log)
@@ -77,6 +80,12 @@ internal sealed class ListenerSet
             }
 
             int index = _inherited.FindIndex(l => l.Name == name);
+            if (index >= 0 && !_notOurFiles.Contains(_inherited[index].Socket) && !SameAddress(_inherited[index].Socket, endpoint))
+            {
+                log.Line($"'{name}' was handed over bound to {Describe(_inherited[index].Socket.LocalEndPoint)}, not {Describe(endpoint)}: listening there instead");
+                index = -1;
+            }
+
             if (index < 0)
             {
                 index = _inherited.FindIndex(l => SameAddress(l.Socket, endpoint));
@@ -187,6 +196,12 @@ internal sealed class ListenerSet
     {
         try
         {
+            // Port 0 asks for any free port: the one the socket got is as good as any.
+            if (endpoint is IPEndPoint { Port: 0 } any && socket.LocalEndPoint is IPEndPoint bound)
+            {
+                return any.Address.Equals(bound.Address);
+            }
+
             return Equals(socket.LocalEndPoint, endpoint) || socket.LocalEndPoint?.ToString() == endpoint.ToString();
         }
         catch (SocketException)
