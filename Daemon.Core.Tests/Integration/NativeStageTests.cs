@@ -92,6 +92,24 @@ public sealed class NativeStageTests
         Assert.That(_daemon.Log, Does.Contain("ready"));
     }
 
+    [TestCase("")]
+    [TestCase("-DDAEMON_NET_STAGE_EXECUTABLE")]
+    public void BothBuildsOfTheStage_CompileWithoutAWarning(string define)
+    {
+        // The builds themselves do not use -Werror (a newer compiler's new warning must not break
+        // a user's build); this keeps the source clean instead.
+        string source = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "build", "native", "detach_stage.c");
+        var args = new List<string> { "-Wall", "-Wextra", "-Werror", "-fsyntax-only", source };
+        if (define.Length > 0)
+        {
+            args.Insert(0, define);
+        }
+
+        CommandResult compiled = _daemon.Exec(args, null, program: TestEnvironment.RequireTool("/usr/bin/gcc"));
+        Assert.That(compiled.ExitCode, Is.EqualTo(0), compiled.ToString());
+        Assert.That(compiled.Error, Is.Empty);
+    }
+
     [Test]
     public void TheStageRunByHand_RefusesWithOneLine()
     {
@@ -99,7 +117,14 @@ public sealed class NativeStageTests
         var forged = new Dictionary<string, string?> { ["DAEMON_NET_STAGE"] = "detach", ["DAEMON_NET_READY_FD"] = "1:12345" };
         CommandResult withAForgedMarker = _daemon.Exec(new[] { "/bin/true" }, forged, program: StageBesideTheExample);
 
-        foreach (CommandResult result in new[] { plain, withAForgedMarker })
+        // A real write-only pipe at a descriptor above 2, but not the inode the marker names.
+        var wrongPipe = new Dictionary<string, string?> { ["STAGE"] = StageBesideTheExample };
+        CommandResult withAnotherPipe = _daemon.Exec(
+            new[] { "-c", "exec 5> >(cat >/dev/null); DAEMON_NET_STAGE=detach DAEMON_NET_READY_FD=5:1 exec -a /bin/true \"$STAGE\"" },
+            wrongPipe,
+            program: "/bin/bash");
+
+        foreach (CommandResult result in new[] { plain, withAForgedMarker, withAnotherPipe })
         {
             Assert.That(result.ExitCode, Is.EqualTo(2), result.ToString());
             Assert.That(result.Output, Is.Empty);
