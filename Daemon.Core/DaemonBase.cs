@@ -125,7 +125,7 @@ public abstract partial class DaemonBase
         {
             command = Command.Help;
             return stage.Refuse(e.Message)
-                ?? Refuse(e.ShowCommands ? $"{e.Message}\n{CommandTable.UsageLine(Name)}" : $"{e.Message} (try '{Name} --help')", ExitCodes.Usage);
+                ?? Fail(e.ShowCommands ? $"{e.Message}\n{CommandTable.UsageLine(Name)}" : $"{e.Message} (try '{Name} --help')", ExitCodes.Usage);
         }
 
         if (stage.Kind != StageKind.Command || command is Command.Help or Command.Version)
@@ -139,16 +139,10 @@ public abstract partial class DaemonBase
             && (Options.User is not null || Options.Group is not null)
             && _system.LoadUserDatabase() is { } missing)
         {
-            return Refuse(missing, ExitCodes.NotInstalled);
+            return Fail(missing, ExitCodes.NotInstalled);
         }
 
-        return CheckFilePaths(command) is { } problem ? Refuse(problem, ExitCodes.Usage) : null;
-    }
-
-    private int Refuse(string message, int exitCode)
-    {
-        _system.Error.WriteLine($"{Name}: {message}");
-        return exitCode;
+        return CheckFilePaths(command) is { } problem ? Fail(problem, ExitCodes.Usage) : null;
     }
 
     /// <summary>

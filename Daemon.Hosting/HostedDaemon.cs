@@ -355,16 +355,6 @@ public class HostedDaemon : DaemonBase
         }
     }
 
-    private static Exception Innermost(Exception e)
-    {
-        while (e.InnerException is { } inner)
-        {
-            e = inner;
-        }
-
-        return e;
-    }
-
     /// <summary>Parses a file source into a throwaway provider, so that a bad file fails the reload, not the configuration.</summary>
     private static void CheckFileSource(IConfigurationProvider provider)
     {
@@ -382,7 +372,7 @@ public class HostedDaemon : DaemonBase
         {
             // The file and the parser's own words (line and position): the wrappers around them say nothing more.
             string file = source.FileProvider?.GetFileInfo(source.Path ?? "").PhysicalPath ?? source.Path ?? "a configuration file";
-            throw new DaemonException($"cannot load {file}, so the running configuration stays: {Innermost(e).Message}", e);
+            throw new DaemonException($"cannot load {file}, so the running configuration stays: {e.GetBaseException().Message}", e);
         }
         finally
         {

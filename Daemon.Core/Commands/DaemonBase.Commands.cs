@@ -1,5 +1,4 @@
 using System;
-using System.Globalization;
 using System.IO;
 using Daemon.Commands;
 using Daemon.Files;
@@ -86,7 +85,7 @@ public abstract partial class DaemonBase
                 long left = deadline - Environment.TickCount64;
                 if (left <= 0)
                 {
-                    string seconds = Options.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+                    string seconds = OptionValues.ShowSeconds(Options.ReadyTimeout);
                     return Fail($"pid {pid}, started by another 'start', is still not ready after {seconds} s (see {PathText.Quote(LogFilePath)})");
                 }
 
@@ -168,7 +167,7 @@ public abstract partial class DaemonBase
         // keep the SIGTERM pending for good.
         if (daemon is not null && daemon.Signal(SigTerm) && daemon.Signal(SigCont) && !daemon.WaitForExit(Options.StopTimeout))
         {
-            string seconds = Options.StopTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+            string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
             if (!Options.Force)
             {
                 return Fail(_restarting
@@ -204,8 +203,7 @@ public abstract partial class DaemonBase
                 _system.Output.WriteLine("not running");
                 return ExitCodes.NotRunning;
             case PidFileKind.Unusable:
-                _system.Error.WriteLine($"{Name}: {state.Problem}");
-                return ExitCodes.Unknown;
+                return Fail(state.Problem!, ExitCodes.Unknown);
             case PidFileKind.Stale:
                 _system.Output.WriteLine($"not running, but pid file {PathText.Quote(pidFile)} is left (it names {state.Content}): it died or was killed; see {PathText.Quote(LogFilePath)}");
                 return ExitCodes.Failure;
@@ -216,8 +214,7 @@ public abstract partial class DaemonBase
 
         if (!state.NamesItsHolder)
         {
-            _system.Error.WriteLine($"{Name}: {Mismatch(pidFile, state)}");
-            return ExitCodes.Unknown;
+            return Fail(Mismatch(pidFile, state), ExitCodes.Unknown);
         }
 
         _system.Output.WriteLine($"running (pid {state.Holder})");
@@ -369,9 +366,10 @@ public abstract partial class DaemonBase
         return ExitCodes.Success;
     }
 
-    private int Fail(string message)
+    /// <summary>A failure: one line on stderr, <c>NAME: REASON</c>, and its exit code.</summary>
+    private int Fail(string message, int exitCode = ExitCodes.Failure)
     {
         _system.Error.WriteLine($"{Name}: {message}");
-        return ExitCodes.Failure;
+        return exitCode;
     }
 }

@@ -16,6 +16,9 @@ internal static unsafe partial class Posix
             return Libc.fcntl(s.fd, F_SETLK, &request);
         }, out errno);
 
+    /// <summary>True when <see cref="SetLock"/> failed because someone else holds a conflicting lock.</summary>
+    public static bool IsHeldElsewhere(int errno) => errno is Errno.EAGAIN or Errno.EACCES;
+
     /// <summary>
     /// Who holds a lock that conflicts with a write lock on the whole file: <paramref name="type"/>
     /// F_UNLCK when nobody, F_WRLCK or F_RDLCK otherwise, and <paramref name="holder"/> the owner's

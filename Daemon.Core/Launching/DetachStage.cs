@@ -28,7 +28,7 @@ internal static class DetachStage
         catch (DaemonException e)
         {
             _ = ready.Send(StageProtocol.Error, e.Message);
-            return ExitCodes.Failure;
+            return StageProtocol.StageFailed;
         }
     }
 

@@ -106,7 +106,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
     /// </summary>
     private LaunchResult GiveUp(ReadinessReader reader, IProcessHandle? daemon, int detachStage, LaunchRequest request)
     {
-        string seconds = request.ReadyTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+        string seconds = OptionValues.ShowSeconds(request.ReadyTimeout);
         _ = Posix.Kill(detachStage, SigKill, out _);
         _ = Posix.Kill(-detachStage, SigKill, out _);
         _ = daemon?.Signal(SigKill);

@@ -104,7 +104,7 @@ internal sealed class PidFileStore : IPidFileStore
             {
                 // Held: by a daemon (re)started meanwhile, or read-locked by someone, in which case
                 // the next start replaces the file rather than reusing it. Either way, not ours to remove.
-                bool held = errno is Errno.EAGAIN or Errno.EACCES;
+                bool held = Posix.IsHeldElsewhere(errno);
                 problem = held ? null : DaemonException.FromErrno($"cannot lock pid file {PathText.Quote(path)}", errno).Message;
                 return held;
             }
