@@ -20,6 +20,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     private readonly FileStatus _status;
     private int _fd;
     private bool _fresh;
+    private int _published; // the pid written, so that it is written once
 
     private LockedPidFile(string path, int fd, FileStatus status)
     {
@@ -75,7 +76,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                     return candidate;
                 }
 
-                if (errno is not (Errno.EAGAIN or Errno.EACCES))
+                if (!Posix.IsHeldElsewhere(errno))
                 {
                     throw DaemonException.FromErrno($"cannot lock pid file {shown}", errno);
                 }
@@ -191,7 +192,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         long deadline = Environment.TickCount64 + (long)RemoverPatience.TotalMilliseconds;
         while (Posix.SetLock(fd, LockType.F_WRLCK, out int errno) < 0)
         {
-            bool held = errno is Errno.EAGAIN or Errno.EACCES;
+            bool held = Posix.IsHeldElsewhere(errno);
             if (!held || PidFileStore.Classify(fd, path).NamesItsHolder || Environment.TickCount64 > deadline)
             {
                 Posix.Close(fd);
@@ -259,16 +260,27 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         }
     }
 
-    /// <summary>Writes "PID\n": from now on, the file says the daemon is ready.</summary>
+    /// <summary>
+    /// Writes "PID\n": from now on, the file says the daemon is ready. Once only: a restart's new
+    /// daemon writes its file before the rename, and rewriting it at ready would empty it for a
+    /// moment, in which status would read "starting".
+    /// </summary>
     /// <exception cref="DaemonException">The pid cannot be written.</exception>
     public void Publish(int pid)
     {
+        if (_published == pid)
+        {
+            return;
+        }
+
         Truncate();
         byte[] content = PidFileContent.Format(pid);
         if (!Posix.WriteAll(_fd, content, out int errno))
         {
             throw DaemonException.FromErrno($"cannot write pid file {PathText.Quote(_path)}", errno);
         }
+
+        _published = pid;
     }
 
     private void Truncate()
