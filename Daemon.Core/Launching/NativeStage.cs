@@ -15,16 +15,12 @@ internal static class NativeStage
     /// <summary>Its file name, beside the program or in one of its native library folders.</summary>
     public const string FileName = "daemon-net-stage";
 
-    private static readonly Lazy<string?> _path = new(Find);
-
     /// <summary>
     /// The stage's path when this program has it, executable, beside it or in the native library
     /// folders its host names (a package's runtimes/RID/native); otherwise null, and the program
-    /// starts itself as the detach stage.
+    /// starts itself as the detach stage. A launcher asks once.
     /// </summary>
-    public static string? Path => _path.Value;
-
-    private static string? Find()
+    public static string? Find()
     {
         // <DaemonNetNativeDetachStage>false</DaemonNetNativeDetachStage> in the project sets it.
         if (!OperatingSystem.IsLinux() || (AppContext.TryGetSwitch("Daemon.NativeDetachStage", out bool enabled) && !enabled))
@@ -34,7 +30,7 @@ internal static class NativeStage
 
         foreach (string folder in NativeFolders.OfThisProgram())
         {
-            string candidate = System.IO.Path.Combine(folder, FileName);
+            string candidate = Path.Combine(folder, FileName);
             if (File.Exists(candidate) && Posix.IsExecutable(candidate))
             {
                 return candidate;

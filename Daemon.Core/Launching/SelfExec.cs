@@ -29,17 +29,18 @@ internal static class SelfExec
         }
 
         argv.AddRange(commandLine.AsSpan(1));
+        string[] arguments = [.. argv];
         string[] environment = StageEnvironment(kind, readyFd, takeOver);
 
         // The detach stage as a native program when there is one: it starts argv[0], this program.
         // One that cannot be executed after all (another architecture, no x bit) changes nothing.
-        if (kind == StageKind.Detach && NativeStage.Path is { } stage
-            && Posix.Spawn(stage, [.. argv], environment, StageProtocol.ResetSignals, out int stagePid) == 0)
+        if (kind == StageKind.Detach && NativeStage.Find() is { } stage
+            && Posix.Spawn(stage, arguments, environment, StageProtocol.ResetSignals, out int stagePid) == 0)
         {
             return stagePid;
         }
 
-        int errno = Posix.Spawn(program, [.. argv], environment, StageProtocol.ResetSignals, out int pid);
+        int errno = Posix.Spawn(program, arguments, environment, StageProtocol.ResetSignals, out int pid);
         if (errno != 0)
         {
             throw DaemonException.FromErrno($"cannot start {PathText.Quote(program)}", errno);
