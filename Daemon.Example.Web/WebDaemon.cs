@@ -46,12 +46,9 @@ public sealed class WebDaemon : HostedDaemon
     private IHostBuilder CreateHostBuilder(string[] args) => Host.CreateDefaultBuilder(args)
         .ConfigureLogging(logging =>
         {
+            // HostedDaemon's defaults make the console lines single and timestamped.
             logging.ClearProviders();
-            logging.AddSimpleConsole(console =>
-            {
-                console.SingleLine = true;
-                console.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fffzzz ";
-            });
+            logging.AddConsole();
             // One line per request would drown the daemon's own lines.
             logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         })
