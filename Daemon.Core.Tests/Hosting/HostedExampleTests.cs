@@ -137,20 +137,20 @@ public sealed class HostedExampleTests
     [Test]
     public void Stop_FinishesWithinTheStopTimeout_WhenAHostedServiceIsSlowToStop()
     {
-        // A drain far longer than any run of this test; 5 s leaves the daemon 1 s past the host's
-        // 4 s budget to exit, ten times what it takes on an idle machine (about 0.1 s).
+        // A drain far longer than any run of this test; 10 s leaves the daemon 2 s past the host's
+        // 8 s budget to exit, twenty times what it takes on an idle machine (about 0.1 s).
         WriteSettings("slow", intervalMilliseconds: 100, drainMilliseconds: 600_000);
-        int pid = _daemon.Start("--stop-timeout", "5");
+        int pid = _daemon.Start("--stop-timeout", "10");
 
         // stop itself fails (exit 1) when the daemon outlives its --stop-timeout: exit 0 is the
         // proof that it ended within the timeout, not after the drain, whatever the machine's speed.
-        CommandResult stopped = _daemon.Run("stop", "--stop-timeout", "5");
+        CommandResult stopped = _daemon.Run("stop", "--stop-timeout", "10");
 
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString() + "\n" + _daemon.Log);
         Assert.That(stopped.Output, Is.EqualTo($"stopped (pid {pid})\n"), "stopped by itself, not killed");
         Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(_daemon.Log, Does.Contain("heartbeat drain of 600000 ms cut short by the shutdown timeout")
-            .And.Contain("the host took longer than 4 s to stop: its services were cancelled")
+            .And.Contain("the host took longer than 8 s to stop: its services were cancelled")
             .And.Contain("stopped (exit 0)"));
     }
 

@@ -144,7 +144,7 @@ public sealed class NativeAotTests
         Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {second}; pid {first} hands over and drains)\n"), "the pid file names the new one");
         Assert.That(_daemon.WaitForLog($"handing 1 listener(s) over to pid {second}"), Is.True, _daemon.Log);
         Assert.That(_daemon.Echo("handed over"), Is.EqualTo("handed over"));
-        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(10)), Is.True, "the old generation drains and exits");
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True, "the old generation drains and exits");
         Assert.That(_daemon.Echo("still there"), Is.EqualTo("still there"));
 
         CommandResult stopped = _daemon.Run("stop");

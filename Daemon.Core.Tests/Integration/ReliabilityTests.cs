@@ -453,7 +453,7 @@ public sealed class ReliabilityTests
             echo done
             """;
         var environment = new Dictionary<string, string?> { ["PIDF"] = _daemon.PidFile };
-        CommandResult result = _daemon.Exec(new[] { "-c", script, "race", ExampleDaemon.Program }.Concat(_daemon.CommonOptions), environment, "/bin/bash", timeout: TimeSpan.FromMinutes(5));
+        CommandResult result = _daemon.Exec(new[] { "-c", script, "race", ExampleDaemon.Program }.Concat(_daemon.CommonOptions), environment, "/bin/bash", timeout: TimeSpan.FromMinutes(10));
         Assert.That(result.Output, Is.EqualTo("done\n"), result.ToString());
         Assert.That(WaitForProcesses(0), Is.Empty);
     }

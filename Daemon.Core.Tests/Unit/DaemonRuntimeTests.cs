@@ -40,6 +40,12 @@ public sealed class DaemonRuntimeTests
     {
         _log.Dispose();
         _ = Syscall.close(_readEnd);
+
+        // Not handed to a ReadinessWriter (a foreground run has none): ours to close.
+        if (_writeEnd >= 0)
+        {
+            _ = Syscall.close(_writeEnd);
+        }
     }
 
     [Test]
@@ -200,7 +206,9 @@ public sealed class DaemonRuntimeTests
     private int Execute(DaemonBase daemon, bool takeOver = false, RecordingSteps? steps = null)
     {
         var runtime = new DaemonRuntime(daemon, background: true, steps ?? new RecordingSteps(_steps), _log) { TakeOver = takeOver };
-        return runtime.Execute(new ReadinessWriter(_writeEnd));
+        int writeEnd = _writeEnd;
+        _writeEnd = -1; // the writer closes it
+        return runtime.Execute(new ReadinessWriter(writeEnd));
     }
 
     /// <summary>Everything written to the readiness pipe (its write end is closed by then).</summary>
