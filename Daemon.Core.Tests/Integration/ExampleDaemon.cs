@@ -118,12 +118,23 @@ public sealed class ExampleDaemon : IDisposable
 
         using var process = Process.Start(start)!;
         process.StandardInput.Close();
+        return Finish(process, limit);
+    }
+
+    /// <summary>
+    /// Waits for a command started with <see cref="Launch"/> (or by <see cref="Exec"/>) to exit
+    /// and close its output, within <paramref name="timeout"/> (default: a minute), and remembers
+    /// every pid it prints. Launch several, then finish each: they run at the same time.
+    /// </summary>
+    public CommandResult Finish(Process process, TimeSpan? timeout = null)
+    {
+        TimeSpan limit = timeout ?? _commandTimeout;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(limit))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in {limit}");
+            throw new TimeoutException($"{process.StartInfo.FileName} {string.Join(' ', process.StartInfo.ArgumentList)} did not finish in {limit}");
         }
 
         // Reading to the end also proves no daemon kept the caller's pipes open.

@@ -160,9 +160,8 @@ public sealed class HandoverTests
         using Process b = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
         var results = new[] { a, b }.Select(p =>
         {
-            string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-            Assert.That(p.WaitForExit(60_000), Is.True);
-            return (p.ExitCode, output);
+            CommandResult result = _daemon.Finish(p);
+            return (result.ExitCode, output: result.Output + result.Error);
         }).ToList();
 
         Assert.That(results.Count(r => r.ExitCode == 0), Is.GreaterThanOrEqualTo(1), string.Join(" | ", results));

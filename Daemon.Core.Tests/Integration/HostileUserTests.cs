@@ -161,9 +161,8 @@ public sealed class HostileUserTests
         var starts = Enumerable.Range(0, 6).Select(_ => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions))).ToList();
         var outputs = starts.Select(p =>
         {
-            string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            return (p.ExitCode, output);
+            CommandResult result = _daemon.Finish(p);
+            return (result.ExitCode, output: result.Output + result.Error);
         }).ToList();
 
         int daemon = _daemon.ReadPid();

@@ -98,8 +98,7 @@ public sealed class NativeStageTests
     {
         // The builds themselves do not use -Werror (a newer compiler's new warning must not break
         // a user's build); this keeps the source clean instead.
-        string source = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "build", "native", "detach_stage.c");
-        var args = new List<string> { "-Wall", "-Wextra", "-Werror", "-fsyntax-only", source };
+        var args = new List<string> { "-Wall", "-Wextra", "-Werror", "-fsyntax-only", TestEnvironment.DetachStageSource };
         if (define.Length > 0)
         {
             args.Insert(0, define);
@@ -174,8 +173,7 @@ public sealed class NativeStageTests
 
     /// <summary>What a stage built from detach_stage.c as it is now carries (build-stage.sh puts it in).</summary>
     internal static string SourceId =>
-        "daemon-net-stage source sha256 " + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(
-            Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "build", "native", "detach_stage.c"))));
+        "daemon-net-stage source sha256 " + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(TestEnvironment.DetachStageSource)));
 
     /// <summary>One execve: the file, its argv[0], and whether it succeeded.</summary>
     internal sealed record Exec(string Path, string Argv0, bool Ok);

@@ -50,9 +50,6 @@ public sealed class PredecessorTests
         string pipe = $"pipe:[{fake.StandardOutput.ReadLine()}]";
         Assert.That(e!.Message, Is.EqualTo($"pid {fake.Id} handed over 'tcp', which is not a listening socket"));
         Assert.That(listeners.InheritedCount, Is.Zero);
-        Assert.That(HeldDescriptors().Where(target => target == pipe), Is.Empty, $"the handed-over {pipe} is closed");
+        Assert.That(TestEnvironment.DescriptorTargets().Where(target => target == pipe), Is.Empty, $"the handed-over {pipe} is closed");
     }
-
-    private static string?[] HeldDescriptors() =>
-        Directory.GetFiles("/proc/self/fd").Select(fd => { try { return new FileInfo(fd).LinkTarget; } catch (IOException) { return null; } }).ToArray();
 }

@@ -32,6 +32,9 @@ public static class TestEnvironment
     /// <summary>Every test's temp folder is below this one, so that leftovers are easy to find.</summary>
     public static string TestsFolder => Path.Combine(Path.GetTempPath(), "daemon-net-tests");
 
+    /// <summary>The native detach stage's source, both builds of it.</summary>
+    public static string DetachStageSource => Path.Combine(RepositoryRoot, "Daemon.Core", "build", "native", "detach_stage.c");
+
     /// <summary>The native detach stage's file name, beside a JIT program.</summary>
     public const string NativeStage = "daemon-net-stage";
 
@@ -142,6 +145,26 @@ public static class TestEnvironment
 
         return Path.Combine(copy, name);
     }
+
+    /// <summary>
+    /// What each descriptor of this process names (its /proc/self/fd link), skipping any that
+    /// another thread of the test host closes meanwhile.
+    /// </summary>
+    public static string[] DescriptorTargets() =>
+        Directory.GetFileSystemEntries("/proc/self/fd")
+            .Select(fd =>
+            {
+                try
+                {
+                    return new FileInfo(fd).LinkTarget;
+                }
+                catch (IOException)
+                {
+                    return null;
+                }
+            })
+            .OfType<string>()
+            .ToArray();
 
     /// <summary>Ignores the test unless <paramref name="path"/> is installed; returns it.</summary>
     public static string RequireTool(string path)

@@ -1,5 +1,6 @@
 using System.IO;
 using System.Linq;
+using Daemon.Core.Tests.Integration;
 using Daemon.Logging;
 using Mono.Unix.Native;
 using NUnit.Framework;
@@ -61,6 +62,6 @@ public sealed class CallerStreamTests
     private int Copies()
     {
         string target = new FileInfo($"/proc/self/fd/{_write}").LinkTarget!;
-        return Directory.GetFileSystemEntries("/proc/self/fd").Count(f => new FileInfo(f).LinkTarget == target) - 1;
+        return TestEnvironment.DescriptorTargets().Count(t => t == target) - 1;
     }
 }

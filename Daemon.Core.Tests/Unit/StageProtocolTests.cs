@@ -17,7 +17,7 @@ public sealed class StageProtocolTests
 {
     private static readonly string[] _signalNames = { "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM" };
 
-    private static string NativeStage => File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "build", "native", "detach_stage.c"));
+    private static string NativeStage => File.ReadAllText(TestEnvironment.DetachStageSource);
 
     [Test]
     public void NativeStage_ReadsTheSameMarkerVariables_AndStageNames()
