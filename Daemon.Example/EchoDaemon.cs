@@ -56,23 +56,8 @@ public sealed class EchoDaemon : DaemonBase
         }
 
         LoadGreeting();
-        Socket listener;
-        try
-        {
-            // On a zero-downtime restart this is the running daemon's own socket: nothing is refused.
-            listener = Listen("echo", new IPEndPoint(IPAddress.Loopback, Port));
-        }
-        catch (TypeInitializationException e)
-        {
-            // The first socket starts the runtime's socket engine (epoll, a pipe): out of descriptors,
-            // its type initializer fails with the errno name in an inner exception's text only.
-            string reason = e.InnerException?.Message.Contains("EMFILE", StringComparison.Ordinal) == true
-                ? "Too many open files"
-                : $"the runtime's socket engine did not start ({e.InnerException?.Message})";
-            throw new DaemonException($"cannot listen on 127.0.0.1:{Port}: {reason}", e);
-        }
-
-        _listener = listener;
+        // On a zero-downtime restart this is the running daemon's own socket: nothing is refused.
+        _listener = Listen("echo", new IPEndPoint(IPAddress.Loopback, Port));
         _descriptorLimit = AcceptBackoff.DescriptorLimit();
         return Task.CompletedTask;
     }

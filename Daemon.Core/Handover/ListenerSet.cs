@@ -100,7 +100,7 @@ internal sealed class ListenerSet
             }
             else
             {
-                socket = Bind(endpoint, backlog);
+                socket = BindOrSay(endpoint, backlog);
                 log.Line($"listening on {Describe(socket.LocalEndPoint ?? endpoint)}");
             }
 
@@ -207,6 +207,26 @@ internal sealed class ListenerSet
         catch (SocketException)
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Bind"/>, saying why the runtime's socket engine could not start: the first socket
+    /// starts it (epoll, a pipe), and out of descriptors its type initializer fails with the errno
+    /// name only in an inner exception's text.
+    /// </summary>
+    private static Socket BindOrSay(EndPoint endpoint, int backlog)
+    {
+        try
+        {
+            return Bind(endpoint, backlog);
+        }
+        catch (TypeInitializationException e)
+        {
+            string reason = e.InnerException?.Message.Contains("EMFILE", StringComparison.Ordinal) == true
+                ? "Too many open files"
+                : $"the runtime's socket engine did not start ({e.InnerException?.Message})";
+            throw new DaemonException($"cannot listen on {Describe(endpoint)}: {reason}", e);
         }
     }
 
