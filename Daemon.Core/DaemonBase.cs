@@ -97,7 +97,6 @@ public abstract partial class DaemonBase
             }
 
             return stage.Kind != StageKind.Command ? stage.Run(this)
-                : command == Command.Help ? Help(_helpTopic)
                 : command == Command.Version ? Version()
                 : CommandTable.Of(command).Run(this);
         }
@@ -400,13 +399,13 @@ public abstract partial class DaemonBase
     }
 
     /// <summary>
-    /// Prints the usage, the commands (or, with <paramref name="topic"/>, that command alone) and
-    /// every option with the default in effect, on stdout.
+    /// Prints the usage, the commands (or, after a command, <c>COMMAND --help</c>, that command
+    /// alone) and every option with the default in effect, on stdout.
     /// </summary>
-    internal int Help(Command? topic = null)
+    internal int Help()
     {
         var help = new StringBuilder();
-        if (topic is { } command)
+        if (_helpTopic is { } command)
         {
             CommandInfo info = CommandTable.Of(command);
             help.Append($"Usage: {Name} {info.Word} [OPTIONS]\n\n{info.Summary}\n");
