@@ -7,6 +7,7 @@ using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
+using System.Text;
 using System.Threading;
 
 namespace Daemon.Core.Tests.Integration;
@@ -442,6 +443,20 @@ public sealed class ExampleDaemon : IDisposable
     public static string FirstLine(string output) => output.Split('\n')[0];
 
     /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
+    /// <summary>What <paramref name="socket"/> receives until the peer closes, as ASCII.</summary>
+    public static string ReadToEnd(Socket socket)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[256];
+        int n;
+        while ((n = socket.Receive(buffer)) > 0)
+        {
+            received.AddRange(buffer[..n]);
+        }
+
+        return Encoding.ASCII.GetString(received.ToArray());
+    }
+
     public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 
     /// <summary>A TCP port on 127.0.0.1 that nothing listens on now.</summary>

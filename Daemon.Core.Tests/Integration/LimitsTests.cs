@@ -124,7 +124,7 @@ public sealed class LimitsTests
             {
                 try
                 {
-                    string echo = ReadToEnd(clients[i]);
+                    string echo = ExampleDaemon.ReadToEnd(clients[i]);
                     if (echo != $"client-{i}\n")
                     {
                         failures.Add($"client {i}: '{echo.Trim()}'");
@@ -177,19 +177,6 @@ public sealed class LimitsTests
                 break;
             }
 
-            received.AddRange(buffer[..n]);
-        }
-
-        return Encoding.ASCII.GetString(received.ToArray());
-    }
-
-    private static string ReadToEnd(Socket socket)
-    {
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        int n;
-        while ((n = socket.Receive(buffer)) > 0)
-        {
             received.AddRange(buffer[..n]);
         }
 

@@ -644,7 +644,7 @@ public sealed class ReliabilityTests
 
             for (int i = 0; i < Clients; i++)
             {
-                Assert.That(ReadToEnd(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} got its echo, then end of stream");
+                Assert.That(ExampleDaemon.ReadToEnd(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} got its echo, then end of stream");
             }
         }
         finally
@@ -682,19 +682,6 @@ public sealed class ReliabilityTests
     }
 
     // ---- helpers -------------------------------------------------------------------------------------
-
-    private static string ReadToEnd(Socket socket)
-    {
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        int n;
-        while ((n = socket.Receive(buffer)) > 0)
-        {
-            received.AddRange(buffer[..n]);
-        }
-
-        return Encoding.ASCII.GetString(received.ToArray());
-    }
 
     private Process StartLauncher(params string[] extra) => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra));
 
