@@ -116,7 +116,7 @@ public sealed class HandoverTests
 
         CommandResult restarted = _daemon.Run("restart", "--simulate-fault", "startup-throws");
         Assert.That(restarted.ExitCode, Is.EqualTo(1), restarted.ToString());
-        Assert.That(restarted.Error, Is.EqualTo($"Daemon.Example: restart failed, pid {old} still serves: startup failed: simulated startup fault\n"));
+        Assert.That(restarted.Error, Is.EqualTo($"Daemon.Example: restart failed, pid {old} still runs and keeps its listeners: startup failed: simulated startup fault\n"));
 
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
         load.Stop();
@@ -175,30 +175,6 @@ public sealed class HandoverTests
         Assert.That(ExampleDaemon.FirstLine(_daemon.Run("status").Output), Is.EqualTo($"running (pid {running})"));
         Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 1, TimeSpan.FromSeconds(30)), Is.True, "old generations drain and exit: " + string.Join(",", _daemon.ProcessesOfThisTest()));
         Assert.That(_daemon.Echo("one"), Is.EqualTo("one"));
-    }
-
-    [Test]
-    public void AnotherUser_IsRefusedByTheControlSocket()
-    {
-        TestEnvironment.RequireRoot();
-        int pid = _daemon.Start();
-        const string script = """
-            import array, socket, sys
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            s.connect("\0daemon.net:" + sys.argv[1])
-            try:
-                s.send(b"HANDOVER")
-            except BrokenPipeError:
-                pass  # refused before it could ask: the answer is still there to read
-            data, ancillary, flags, address = s.recvmsg(4096, socket.CMSG_SPACE(64 * 4))
-            print(data.decode(), "fds:", sum(len(d) // 4 for level, kind, d in ancillary))
-            """;
-        CommandResult attacker = _daemon.Exec(new[] { "-u", "nobody", "--", "python3", "-c", script, _daemon.PidFile }, null, "/usr/sbin/runuser");
-        Assert.That(attacker.Output, Is.EqualTo("REFUSED uid 65534 may not take the listeners fds: 0\n"), attacker.ToString());
-        Assert.That(_daemon.Log, Does.Contain("handover refused to pid ").And.Contain("uid 65534 is neither root nor the daemon's (uid 0)"));
-        Assert.That(_daemon.Echo("still mine"), Is.EqualTo("still mine"));
-        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0), "root still may");
-        Assert.That(_daemon.ReadPid(), Is.Not.EqualTo(pid));
     }
 
     [Test]
@@ -316,7 +292,7 @@ public sealed class HandoverTests
         int old = hosted.ReadPid();
         CommandResult restarted = hosted.Run("restart");
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
-        Assert.That(restarted.Output, Does.StartWith($"pid {old} cannot hand its listeners over: stopping it, then starting\nstopped (pid {old})\nstarted (pid "));
+        Assert.That(restarted.Output, Does.StartWith($"pid {old} has no listeners to hand over: restarting it by stop, then start\nstopped (pid {old})\nstarted (pid "));
     }
 
     /// <summary>
@@ -376,7 +352,7 @@ public sealed class HandoverTests
     /// Clients that connect, send a line, read its echo and close, in a loop, until stopped (or two
     /// minutes pass): every refused connection, reset or wrong echo is a failure.
     /// </summary>
-    private sealed class EchoLoad : IDisposable
+    internal sealed class EchoLoad : IDisposable
     {
         private readonly CancellationTokenSource _stop = new(TimeSpan.FromMinutes(2));
         private readonly Task[] _clients;

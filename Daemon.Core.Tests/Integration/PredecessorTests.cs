@@ -16,7 +16,7 @@ namespace Daemon.Core.Tests.Integration;
 [NonParallelizable]
 public sealed class PredecessorTests
 {
-    // argv: pid file, socket name (abstract, without the NUL). Locks and names the pid file, then
+    // argv: pid file, control channel name (abstract, without the NUL). Locks and names the pid file, then
     // answers one HANDOVER with a pipe's read end where a listening socket should be.
     private const string FakeDaemon = """
         import fcntl, os, socket, struct, sys
@@ -40,11 +40,11 @@ public sealed class PredecessorTests
         using var daemon = new ExampleDaemon("predecessor");
         string script = Path.Combine(daemon.Folder, "fake.py");
         File.WriteAllText(script, FakeDaemon);
-        using Process fake = daemon.Launch(new[] { script, daemon.PidFile, HandoverProtocol.SocketName(daemon.PidFile) }, program: "/usr/bin/python3");
+        using Process fake = daemon.Launch(new[] { script, daemon.PidFile, ControlChannel.Prefix(daemon.PidFile) + "fake" }, program: "/usr/bin/python3");
         Assert.That(fake.StandardOutput.ReadLine(), Is.EqualTo("ready"));
 
         var listeners = new ListenerSet();
-        DaemonException? e = Assert.Throws<DaemonException>(() => Predecessor.Connect(daemon.PidFile, listeners, null));
+        DaemonException? e = Assert.Throws<DaemonException>(() => Predecessor.Connect(daemon.PidFile, listeners, null, TimeSpan.FromSeconds(30)));
         listeners.CloseAll();
 
         string pipe = $"pipe:[{fake.StandardOutput.ReadLine()}]";

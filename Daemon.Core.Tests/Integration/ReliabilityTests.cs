@@ -501,7 +501,7 @@ public sealed class ReliabilityTests
 
         CommandResult restarted = _daemon.Exec(common.Concat(new[] { "restart", "--stop-timeout", "0.5" }), null, "dotnet");
         Assert.That(restarted.ExitCode, Is.EqualTo(1), restarted.ToString());
-        Assert.That(restarted.Output, Is.EqualTo($"pid {pid} cannot hand its listeners over: stopping it, then starting\n"));
+        Assert.That(restarted.Output, Is.EqualTo($"pid {pid} has no listeners to hand over: restarting it by stop, then start\n"));
         Assert.That(restarted.Error, Is.EqualTo($"keepfd: pid {pid} did not stop within 0.5 s and may still stop on its own; nothing new was started: run 'keepfd start' once it has stopped, or restart with a longer --stop-timeout (or --force)\n"));
         Assert.That(_daemon.Exec(common.Concat(new[] { "stop", "--stop-timeout", "1", "--force" }), null, "dotnet").ExitCode, Is.EqualTo(0));
     }

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
+using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Commands;
 using Daemon.PidFiles;
@@ -448,15 +449,15 @@ public sealed class DaemonBaseTests
     [Test]
     public void Restart_SaysWhatToDo_WhenTheDaemonOutlivesTheStopTimeout()
     {
-        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid), Locked(Pid, Pid));
-        _launcher.Setup(l => l.CanHandOver(PidPath)).Returns(false);
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid), Locked(Pid, Pid), Locked(Pid, Pid));
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid, It.IsAny<TimeSpan>())).Returns(new HandoverProbe(HandoverProbeResult.NoChannel, 0));
         _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
         _process.Setup(p => p.Signal(15)).Returns(true);
         _process.Setup(p => p.Signal(18)).Returns(true);
         _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(1))).Returns(false);
 
         Assert.That(Main("restart", "--pid-file", PidPath, "--stop-timeout", "1"), Is.EqualTo(ExitCodes.Failure));
-        Assert.That(_out.ToString(), Is.EqualTo($"pid {Pid} cannot hand its listeners over: stopping it, then starting\n"));
+        Assert.That(_out.ToString(), Is.EqualTo($"pid {Pid} has no control socket to hand its listeners over: stopping it, then starting\n"));
         Assert.That(_err.ToString(), Is.EqualTo($"test: pid {Pid} did not stop within 1 s and may still stop on its own; nothing new was started: run 'test start' once it has stopped, or restart with a longer --stop-timeout (or --force)\n"));
         _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never);
     }
@@ -506,7 +507,7 @@ public sealed class DaemonBaseTests
     public void Restart_HandsOver_WhenTheRunningDaemonAnswers_WithoutStoppingIt()
     {
         GivenPidFile(Locked(Pid, Pid));
-        _launcher.Setup(l => l.CanHandOver(PidPath)).Returns(true);
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid, TimeSpan.FromSeconds(30))).Returns(new HandoverProbe(HandoverProbeResult.Answers, 1));
         LaunchRequest? seen = null;
         _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Callback<LaunchRequest>(r => seen = r).Returns(new LaunchResult(LaunchOutcome.Ready, Pid + 1, null));
 
@@ -520,11 +521,14 @@ public sealed class DaemonBaseTests
     public void Restart_SaysTheRunningDaemonStillServes_WhenTheNextGenerationFails()
     {
         GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
-        _launcher.Setup(l => l.CanHandOver(PidPath)).Returns(true);
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid, TimeSpan.FromSeconds(30))).Returns(new HandoverProbe(HandoverProbeResult.Answers, 1));
         _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(LaunchResult.Fail("startup failed: bad config"));
+        string? none;
+        _pidFiles.Setup(p => p.TryRemoveStale(PidPath, out none)).Returns(true);
 
         Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
-        Assert.That(_err.ToString(), Is.EqualTo($"test: restart failed, pid {Pid} still serves: startup failed: bad config\n"));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: restart failed, pid {Pid} still runs and keeps its listeners: startup failed: bad config\n"));
+        _pidFiles.Verify(p => p.TryRemoveStale(PidPath, out none), Times.Once, "a fresh file the failed generation left goes");
     }
 
     [Test]

@@ -293,7 +293,7 @@ public sealed class DaemonRuntimeTests
 
         public void DropPrivileges(DaemonLog log, Identity identity) => steps.Add($"drop privileges to {identity.User}");
 
-        public IPredecessor? ConnectToPredecessor(string path, ListenerSet into, uint? runsAs)
+        public IPredecessor? ConnectToPredecessor(string path, ListenerSet into, uint? runsAs, TimeSpan timeout)
         {
             steps.Add($"take the listeners of the daemon holding {path}");
             return new RecordingPredecessor(steps);
@@ -310,7 +310,11 @@ public sealed class DaemonRuntimeTests
     {
         public int Pid => 4242;
 
-        public void Commit(int pid) => steps.Add("tell the running daemon to stop accepting");
+        public bool Commit(int pid, IReadOnlyCollection<string> adopted)
+        {
+            steps.Add("tell the running daemon to stop accepting");
+            return true;
+        }
 
         public void Dispose()
         {

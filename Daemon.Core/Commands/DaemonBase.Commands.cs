@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using Daemon.Commands;
 using Daemon.Files;
+using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Logging;
 using Daemon.PidFiles;
@@ -18,6 +19,7 @@ public abstract partial class DaemonBase
     private const int SigTerm = 15;
     private const int SigCont = 18;
     private static readonly TimeSpan _killGrace = TimeSpan.FromSeconds(5);
+    private int? _stoppedBefore;
 
     private int StartCore()
     {
@@ -100,8 +102,10 @@ public abstract partial class DaemonBase
     }
 
     /// <summary>
-    /// The zero-downtime restart, when a ready daemon answers on its control socket; null when
-    /// there is none to hand over from (then stop and start).
+    /// The zero-downtime restart, when a ready daemon answers on its control channel; null when
+    /// there is none to hand over from (then stop and start), said in one line. Every wait on the
+    /// channel ends by the ready timeout: a daemon that does not answer (stopped, hung) is stopped
+    /// the way <c>stop</c> stops it, then a new one starts.
     /// </summary>
     private int? RestartByHandover()
     {
@@ -113,28 +117,64 @@ public abstract partial class DaemonBase
         }
 
         int running = state.Holder;
-        if (!_system.Launcher.CanHandOver(pidFile))
+        HandoverProbe probe = _system.Launcher.ProbeHandover(pidFile, running, Options.ReadyTimeout);
+        for (int follow = 0; probe.Result != HandoverProbeResult.Answers && follow < 8; follow++)
         {
-            _system.Output.WriteLine($"pid {running} cannot hand its listeners over: stopping it, then starting");
+            // It may have handed over to another restart's generation meanwhile: ask that one.
+            PidFileState now = _system.PidFiles.Inspect(pidFile);
+            if (!now.NamesItsHolder || now.Holder == running)
+            {
+                break;
+            }
+
+            running = now.Holder;
+            probe = _system.Launcher.ProbeHandover(pidFile, running, Options.ReadyTimeout);
+        }
+
+        string? fallback = probe switch
+        {
+            { Result: HandoverProbeResult.NoAnswer } => $"pid {running} did not answer on its control socket within {OptionValues.ShowSeconds(Options.ReadyTimeout)} s (stopped or hung): stopping it, then starting",
+            { Result: HandoverProbeResult.NoChannel } => $"pid {running} has no control socket to hand its listeners over: stopping it, then starting",
+            { Listeners: 0 } => $"pid {running} has no listeners to hand over: restarting it by stop, then start",
+            _ => null,
+        };
+        if (fallback is not null)
+        {
+            _system.Output.WriteLine(fallback);
             return null;
         }
 
         _ = Identity.Resolve(Options.User, Options.Group);
         var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors], TakeOver: true);
         LaunchResult result = _system.Launcher.Launch(request);
+        if (result.Outcome == LaunchOutcome.Failed)
+        {
+            // A new generation killed before its rename leaves its fresh file (NAME.new) behind.
+            _ = _system.PidFiles.TryRemoveStale(pidFile, out _);
+        }
+
         return result.Outcome switch
         {
             LaunchOutcome.Ready => Say($"restarted (pid {result.Pid}; pid {running} hands over and drains)"),
             LaunchOutcome.AlreadyRunning => Fail($"restart failed: pid {result.Pid} holds the pid file"),
-            _ => Fail($"restart failed, {StillServes(pidFile, running)}: {result.Error ?? "the new daemon failed to start"}"),
+            _ => Fail($"restart failed, {WhatRuns(pidFile, running, result.Error)}: {result.Error ?? "the new daemon failed to start"}"),
         };
     }
 
     /// <summary>What became of the running daemon when its next generation failed: said, not assumed.</summary>
-    private string StillServes(string pidFile, int running)
+    private string WhatRuns(string pidFile, int running, string? error)
     {
         PidFileState state = _system.PidFiles.Inspect(pidFile);
-        return state.NamesItsHolder && state.Holder == running ? $"pid {running} still serves" : $"pid {running} is no longer running (it was stopped meanwhile)";
+        if (state.NamesItsHolder && state.Holder == running)
+        {
+            return error?.Contains(": it is stopping", StringComparison.Ordinal) == true
+                ? $"pid {running} is stopping (nothing new was started)"
+                : $"pid {running} still runs and keeps its listeners";
+        }
+
+        return state.NamesItsHolder
+            ? $"pid {state.Holder} runs now (another restart replaced pid {running})"
+            : $"pid {running} is no longer running (it was stopped meanwhile)";
     }
 
     private int StopCore()
@@ -190,7 +230,32 @@ public abstract partial class DaemonBase
         // A daemon killed with SIGKILL, or one that could not unlink after dropping root, leaves
         // its file behind: unlocked now, it is stale, and ours to remove.
         RemoveStalePidFile(pidFile);
-        return Say($"stopped (pid {state.Holder})");
+        return FollowSuccessor(pidFile, state.Holder) ?? Say(_stoppedBefore is { } first
+            ? $"stopped (pid {state.Holder}, which a restart started while pid {first} was stopping)"
+            : $"stopped (pid {state.Holder})");
+    }
+
+    /// <summary>
+    /// A restart under way when <c>stop</c> came may have handed over just before the old
+    /// generation exited: then stop goes on to the generation that serves now. Null when none does.
+    /// </summary>
+    private int? FollowSuccessor(string pidFile, int stopped)
+    {
+        PidFileState after = _system.PidFiles.Inspect(pidFile);
+        if (!after.IsHeldByDaemon || after.Holder == stopped || _stoppedBefore is not null)
+        {
+            return null;
+        }
+
+        _stoppedBefore = stopped;
+        try
+        {
+            return StopCore();
+        }
+        finally
+        {
+            _stoppedBefore = null;
+        }
     }
 
     private int StatusCore()

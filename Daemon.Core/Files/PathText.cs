@@ -58,8 +58,10 @@ internal static class PathText
         return false;
     }
 
-    // Control characters (C0, DEL, C1), the bidirectional overrides and isolates that reorder what
-    // a terminal shows, and the replacement character of an undecodable byte.
+    // Control characters (C0, DEL, C1); format characters, which are invisible or reorder what a
+    // terminal shows (every bidirectional mark, override and isolate, U+061C included, zero-width
+    // characters, the BOM); line and paragraph separators; the replacement character of an
+    // undecodable byte.
     internal static bool IsUnsafe(char c) =>
-        char.IsControl(c) || c is >= '\u202a' and <= '\u202e' or >= '\u2066' and <= '\u2069' or '\uFFFD' or '\u200e' or '\u200f';
+        char.IsControl(c) || c == '\uFFFD' || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
 }

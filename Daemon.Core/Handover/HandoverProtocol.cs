@@ -1,29 +1,39 @@
 using System;
-using System.Security.Cryptography;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Net.Sockets;
 using System.Text;
+using Daemon.Interop;
 
 namespace Daemon.Handover;
 
 /// <summary>
-/// What a running daemon and the next generation say over the control socket during a
-/// zero-downtime <c>restart</c>: one SOCK_SEQPACKET message each way at a time.
+/// What a running daemon and the next generation say over the control channel
+/// (<see cref="ControlChannel"/>) during a zero-downtime <c>restart</c>: one SOCK_SEQPACKET message
+/// each way at a time, every wait bounded by a deadline.
 /// </summary>
 /// <remarks>
-/// next: HANDOVER             running: LISTENERS name\nname... (the sockets attached, SCM_RIGHTS)
-///                                     or REFUSED reason
-/// next: COMMITTED pid        running: OK, then stops accepting and drains; or ABORT reason
-/// any:  PROBE                running: OK pid
-/// A next generation that goes away before COMMITTED leaves the running daemon as it was.
+/// next: PROBE                        running: OK pid count (how many listeners it would hand over)
+/// next: HANDOVER ms                  running: LISTENERS name\nname... (the sockets, SCM_RIGHTS),
+///                                             BUSY (another handover is under way: ask again),
+///                                             or REFUSED reason
+/// next: COMMITTED pid\nadopted...    running: OK (it has decided), or ABORT reason
+/// next: DONE                         running: stops accepting on what was adopted and drains
+/// ms is how long the next generation will wait for its answers; "adopted" names the listeners it
+/// took (the others are drained by the running daemon, as at stop). A next generation that goes
+/// away before DONE leaves the running daemon as it was.
 /// </remarks>
 internal static class HandoverProtocol
 {
     public const string Probe = "PROBE";
     public const string Handover = "HANDOVER";
     public const string Listeners = "LISTENERS";
+    public const string Busy = "BUSY";
     public const string Refused = "REFUSED";
     public const string Committed = "COMMITTED";
     public const string Ok = "OK";
     public const string Abort = "ABORT";
+    public const string Done = "DONE";
 
     /// <summary>The marker telling a daemon stage to take over from the running daemon, not to start alone.</summary>
     public const string Variable = "DAEMON_NET_HANDOVER";
@@ -31,32 +41,100 @@ internal static class HandoverProtocol
     /// <summary>The most listeners one daemon hands over.</summary>
     public const int MaxListeners = 64;
 
-    /// <summary>
-    /// The abstract Unix socket name of the daemon whose pid file is <paramref name="pidFile"/>:
-    /// nothing on disk to clean up; permissions are checked on both ends by peer credentials.
-    /// </summary>
-    public static string SocketName(string pidFile)
-    {
-        string name = "daemon.net:" + pidFile;
-        if (Encoding.UTF8.GetByteCount(name) <= 100)
-        {
-            return name;
-        }
-
-        // sun_path holds 108 bytes: a long path becomes its hash.
-        return "daemon.net:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(pidFile)));
-    }
-
-    /// <summary>The control socket's endpoint, for <paramref name="pidFile"/>: abstract (a leading NUL).</summary>
-    public static System.Net.Sockets.UnixDomainSocketEndPoint EndPoint(string pidFile) => new("\0" + SocketName(pidFile));
-
     public static byte[] Format(string kind, string argument = "") =>
         Encoding.UTF8.GetBytes(argument.Length == 0 ? kind : $"{kind} {argument}");
+
+    public static byte[] Format(string kind, int number, IEnumerable<string> lines) =>
+        Format(kind, string.Join('\n', [number.ToString(CultureInfo.InvariantCulture), .. lines]));
 
     public static (string Kind, string Argument) Parse(ReadOnlySpan<byte> message)
     {
         string text = Encoding.UTF8.GetString(message);
         int space = text.IndexOf(' ', StringComparison.Ordinal);
         return space < 0 ? (text, "") : (text[..space], text[(space + 1)..]);
+    }
+
+    /// <summary>
+    /// The next message on <paramref name="connection"/>, waiting no later than
+    /// <paramref name="deadline"/> (<see cref="Environment.TickCount64"/> milliseconds); ("", "") at
+    /// end of file or when the peer reset the connection.
+    /// </summary>
+    /// <exception cref="TimeoutException">Nothing came in time.</exception>
+    public static (string Kind, string Argument) Receive(Socket connection, long deadline)
+    {
+        byte[] buffer = new byte[16 * 1024];
+        int n = ReceiveBy(connection, buffer, deadline);
+        return n > 0 ? Parse(buffer.AsSpan(0, n)) : ("", "");
+    }
+
+    /// <summary>Sends without waiting: false when the peer is gone or its queue is full.</summary>
+    public static bool TrySend(Socket connection, string kind, string argument = "")
+    {
+        try
+        {
+            return connection.Send(Format(kind, argument), SocketFlags.None, out SocketError error) > 0 && error == SocketError.Success;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Closes after a last answer, first reading (without waiting) what the peer sent already:
+    /// closing a Unix socket with a message of the peer's unread resets the connection, and the
+    /// peer would lose the answer.
+    /// </summary>
+    public static void CloseReadingWhatCame(Socket connection)
+    {
+        try
+        {
+            connection.Blocking = false;
+            connection.Shutdown(SocketShutdown.Send);
+            byte[] rest = new byte[4096];
+            while (connection.Receive(rest, SocketFlags.None, out SocketError error) > 0 && error == SocketError.Success)
+            {
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Gone already: nothing to lose.
+        }
+        finally
+        {
+            connection.Dispose();
+        }
+    }
+
+    /// <summary>Waits for <paramref name="connection"/> to be readable, no later than <paramref name="deadline"/>.</summary>
+    /// <exception cref="TimeoutException">It was not.</exception>
+    public static void WaitReadable(Socket connection, long deadline)
+    {
+        while (true)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                throw new TimeoutException("no answer in time");
+            }
+
+            if (Posix.WaitReadable((int)connection.Handle, (int)Math.Min(left, int.MaxValue), out int errno))
+            {
+                return;
+            }
+
+            if (errno is not (0 or Errno.EINTR))
+            {
+                // Whatever is wrong with the descriptor, the read that follows says it.
+                return;
+            }
+        }
+    }
+
+    private static int ReceiveBy(Socket connection, byte[] buffer, long deadline)
+    {
+        WaitReadable(connection, deadline);
+        int n = connection.Receive(buffer, SocketFlags.None, out SocketError error);
+        return error == SocketError.Success ? n : 0;
     }
 }

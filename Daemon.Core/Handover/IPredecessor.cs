@@ -8,7 +8,11 @@ internal interface IPredecessor : IDisposable
     /// <summary>The running daemon's pid.</summary>
     int Pid { get; }
 
-    /// <summary>Tells it that this generation holds the pid file: it stops accepting and drains.</summary>
-    /// <exception cref="DaemonException">It did not agree (it was being stopped, or went away).</exception>
-    void Commit(int pid);
+    /// <summary>
+    /// Tells it that this generation holds the pid file and which of its listeners it
+    /// <paramref name="adopted"/>: it stops accepting on those and drains. True when it agreed;
+    /// false when it exited in the meantime (killed): this generation is the service either way.
+    /// </summary>
+    /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
+    bool Commit(int pid, System.Collections.Generic.IReadOnlyCollection<string> adopted);
 }

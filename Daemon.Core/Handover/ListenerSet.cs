@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using Daemon.Files;
@@ -21,6 +22,7 @@ internal sealed class ListenerSet
     private readonly List<string> _socketFiles = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
     private readonly HashSet<Socket> _notOurFiles = new();
+    private readonly List<string> _adopted = new();
 
     /// <summary>The sockets this generation listens on, by name, to hand over.</summary>
     public List<(string Name, Socket Socket)> Own
@@ -30,6 +32,18 @@ internal sealed class ListenerSet
             lock (_gate)
             {
                 return new(_own);
+            }
+        }
+    }
+
+    /// <summary>The names, as the previous generation gave them, of the inherited listeners this one claimed.</summary>
+    public IReadOnlyList<string> Adopted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _adopted.ToArray();
             }
         }
     }
@@ -95,6 +109,7 @@ internal sealed class ListenerSet
             if (index >= 0)
             {
                 socket = _inherited[index].Socket;
+                _adopted.Add(_inherited[index].Name);
                 _inherited.RemoveAt(index);
                 log.Line($"listening on {Describe(socket.LocalEndPoint)} (inherited as '{name}')");
             }
@@ -131,15 +146,21 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Clears close-on-exec on this generation's listeners once a next generation holds them too,
-    /// so that closing them here never shuts them down (see <c>DaemonRuntime.HandedOver</c>).
+    /// Clears close-on-exec on the listeners a next generation <paramref name="adopted"/> (by the
+    /// names this one gave them), so that closing them here never shuts them down (see
+    /// <c>DaemonRuntime.HandedOver</c>). The others are this generation's alone again.
     /// </summary>
-    public void MarkShared()
+    public void MarkHandedOver(IReadOnlyCollection<string> adopted)
     {
         lock (_gate)
         {
-            foreach ((_, Socket socket) in _own)
+            foreach ((string name, Socket socket) in _own)
             {
+                if (!adopted.Contains(name))
+                {
+                    continue;
+                }
+
                 try
                 {
                     _ = Posix.SetCloseOnExec((int)socket.Handle, false);

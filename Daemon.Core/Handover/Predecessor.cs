@@ -1,21 +1,31 @@
 using System;
+using System.Collections.Generic;
+using System.Globalization;
 using System.Net.Sockets;
+using System.Threading;
 using Daemon.Interop;
 using Daemon.PidFiles;
+using Daemon.Processes;
 
 namespace Daemon.Handover;
 
 /// <summary>
-/// The next generation's end of a zero-downtime restart: it connects to the running daemon's
-/// control socket, checks that the peer is the daemon the pid file names, and receives its listeners.
+/// The next generation's end of a zero-downtime restart: it finds the running daemon's control
+/// channel, checks that the peer is the daemon the pid file names, and receives its listeners.
+/// Every wait ends by the deadline it is given (the ready timeout).
 /// </summary>
 internal sealed class Predecessor : IPredecessor
 {
+    private static readonly TimeSpan _exitSeen = TimeSpan.FromSeconds(5);
     private readonly Socket _connection;
+    private readonly IProcessHandle? _process;
+    private readonly long _deadline;
 
-    private Predecessor(Socket connection, int pid)
+    private Predecessor(Socket connection, int pid, IProcessHandle? process, long deadline)
     {
         _connection = connection;
+        _process = process;
+        _deadline = deadline;
         Pid = pid;
     }
 
@@ -24,35 +34,70 @@ internal sealed class Predecessor : IPredecessor
 
     /// <summary>
     /// Connects to the daemon that holds <paramref name="pidFile"/> and takes its listeners into
-    /// <paramref name="into"/>; null when no daemon runs (a plain start, then). The peer must be the
+    /// <paramref name="into"/>. The peer must be the
     /// process the kernel names as the pid file's lock holder, running as root, as this process's
-    /// user, or as <paramref name="runsAs"/>: a daemon started by root with <c>--user</c> runs as
-    /// that user, and so will this one.
+    /// user, or as <paramref name="runsAs"/>. A daemon busy with another handover is asked again,
+    /// and a daemon that handed over meanwhile is followed to its successor, until
+    /// <paramref name="timeout"/>.
     /// </summary>
-    /// <exception cref="DaemonException">A daemon runs but does not hand over.</exception>
-    public static Predecessor? Connect(string pidFile, ListenerSet into, uint? runsAs)
+    /// <exception cref="DaemonException">
+    /// No daemon runs any more (a stop came first), or it does not hand over in time.
+    /// </exception>
+    public static Predecessor Connect(string pidFile, ListenerSet into, uint? runsAs, TimeSpan timeout)
     {
-        PidFileState state = PidFileStore.Instance.Inspect(pidFile);
-        if (!state.NamesItsHolder)
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        string seconds = OptionValues.ShowSeconds(timeout);
+        while (true)
         {
-            return null;
-        }
+            PidFileState state = PidFileStore.Instance.Inspect(pidFile);
+            if (!state.NamesItsHolder)
+            {
+                // restart saw it running a moment ago: a stop came first, and wins.
+                throw new DaemonException("the daemon to take over from is no longer running; nothing new was started");
+            }
 
-        var connection = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+            int holder = state.Holder;
+            Socket? connection;
+            try
+            {
+                connection = ControlChannel.Connect(pidFile, holder, deadline);
+            }
+            catch (TimeoutException)
+            {
+                throw new DaemonException($"pid {holder} did not answer on its control socket within {seconds} s");
+            }
+
+            if (connection is null)
+            {
+                if (PidFileStore.Instance.Inspect(pidFile) is { NamesItsHolder: true } again && again.Holder != holder)
+                {
+                    continue;   // it handed over meanwhile: ask its successor
+                }
+
+                throw new DaemonException($"pid {holder} has no control socket: it cannot hand its listeners over");
+            }
+
+            Predecessor? predecessor = Ask(connection, holder, into, runsAs, deadline, seconds);
+            if (predecessor is not null)
+            {
+                return predecessor;
+            }
+
+            // BUSY: another restart is handing over; its outcome decides whom to ask next.
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>One request on a connected channel: the predecessor, or null when it said BUSY.</summary>
+    private static Predecessor? Ask(Socket connection, int holder, ListenerSet into, uint? runsAs, long deadline, string seconds)
+    {
+        IProcessHandle? process = null;
         try
         {
-            connection.Connect(HandoverProtocol.EndPoint(pidFile));
-
-            // Anyone can bind an abstract name first: only the daemon the pid file names is trusted.
             int fd = (int)connection.Handle;
             if (Posix.PeerCredentials(fd, out int peer, out uint uid, out int errno) < 0)
             {
                 throw DaemonException.FromErrno("cannot read the running daemon's credentials", errno);
-            }
-
-            if (peer != state.Holder)
-            {
-                throw new DaemonException($"the control socket belongs to pid {peer}, not to the running daemon (pid {state.Holder})");
             }
 
             if (uid != 0 && uid != Posix.GetEffectiveUid() && uid != runsAs)
@@ -60,7 +105,15 @@ internal sealed class Predecessor : IPredecessor
                 throw new DaemonException($"the running daemon (pid {peer}) runs as uid {uid}, which is neither root, nor this user, nor --user's");
             }
 
-            connection.Send(HandoverProtocol.Format(HandoverProtocol.Handover));
+            // Held from here: whether it exited, should it go quiet, is then a fact, not a guess.
+            process = ProcessTable.Instance.Open(peer);
+            long wait = Math.Max(1, deadline - Environment.TickCount64);
+            if (!HandoverProtocol.TrySend(connection, HandoverProtocol.Handover, wait.ToString(CultureInfo.InvariantCulture)))
+            {
+                throw new DaemonException($"pid {peer} closed its control socket");
+            }
+
+            HandoverProtocol.WaitReadable(connection, deadline);
             byte[] buffer = new byte[16 * 1024];
             long n = Posix.ReceiveWithDescriptors(fd, buffer, HandoverProtocol.MaxListeners, out int[] fds, out errno);
             if (n <= 0)
@@ -70,6 +123,13 @@ internal sealed class Predecessor : IPredecessor
             }
 
             (string kind, string argument) = HandoverProtocol.Parse(buffer.AsSpan(0, (int)n));
+            if (kind == HandoverProtocol.Busy && fds.Length == 0)
+            {
+                process?.Dispose();
+                connection.Dispose();
+                return null;
+            }
+
             string[] names = argument.Length == 0 ? [] : argument.Split('\n');
             if (kind != HandoverProtocol.Listeners || names.Length != fds.Length)
             {
@@ -90,58 +150,137 @@ internal sealed class Predecessor : IPredecessor
                 into.Inherit(names[i], new Socket(new SafeSocketHandle(fds[i], ownsHandle: true)));
             }
 
-            return new Predecessor(connection, peer);
+            return new Predecessor(connection, peer, process, deadline);
+        }
+        catch (TimeoutException)
+        {
+            process?.Dispose();
+            connection.Dispose();
+            throw new DaemonException($"pid {holder} did not answer on its control socket within {seconds} s");
         }
         catch (SocketException e)
         {
+            process?.Dispose();
             connection.Dispose();
             throw new DaemonException($"cannot reach the running daemon's control socket: {e.Message}", e);
         }
         catch
         {
+            process?.Dispose();
             connection.Dispose();
             throw;
         }
     }
 
-    /// <summary>Tells the running daemon that this one holds the pid file: it stops accepting and drains.</summary>
-    /// <exception cref="DaemonException">It did not agree (it was being stopped, or went away).</exception>
-    public void Commit(int pid)
+    /// <inheritdoc/>
+    public bool Commit(int pid, IReadOnlyCollection<string> adopted)
     {
+        (string kind, string argument) answer;
         try
         {
-            _connection.Send(HandoverProtocol.Format(HandoverProtocol.Committed, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            byte[] buffer = new byte[4096];
-            int n = _connection.Receive(buffer);
-            (string kind, string argument) = n > 0 ? HandoverProtocol.Parse(buffer.AsSpan(0, n)) : ("", "");
-            if (kind != HandoverProtocol.Ok)
-            {
-                throw new DaemonException(kind == HandoverProtocol.Abort ? $"pid {Pid} did not hand over: {argument}" : $"pid {Pid} went away during the handover");
-            }
+            answer = HandoverProtocol.TrySend(_connection, HandoverProtocol.Committed, string.Join('\n', [pid.ToString(CultureInfo.InvariantCulture), .. adopted]))
+                ? HandoverProtocol.Receive(_connection, _deadline)
+                : ("", "");
         }
-        catch (SocketException e)
+        catch (TimeoutException)
         {
-            throw new DaemonException($"pid {Pid} went away during the handover: {e.Message}", e);
+            throw new DaemonException($"pid {Pid} did not answer during the handover (is it stopped?); it keeps its listeners");
+        }
+
+        if (answer.kind == HandoverProtocol.Ok)
+        {
+            // Our confirmation is what makes it stop accepting; if it is lost, it serves on.
+            _ = HandoverProtocol.TrySend(_connection, HandoverProtocol.Done);
+            return true;
+        }
+
+        if (answer.kind == HandoverProtocol.Abort)
+        {
+            throw new DaemonException($"pid {Pid} did not hand over: {answer.argument}");
+        }
+
+        // Gone without a word: killed in the handover window. Its listeners and the pid file are
+        // ours already, so this generation is the service now, not a failed restart.
+        if (_process is not null && _process.WaitForExit(_exitSeen))
+        {
+            return false;
+        }
+
+        throw new DaemonException($"pid {Pid} closed the control socket during the handover");
+    }
+
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _process?.Dispose();
+    }
+
+    /// <summary>
+    /// What the daemon holding <paramref name="pidFile"/> (pid <paramref name="holder"/>) says of a
+    /// handover, waiting at most <paramref name="timeout"/>: how many listeners it would hand over,
+    /// or why it cannot.
+    /// </summary>
+    public static HandoverProbe Probe(string pidFile, int holder, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            HandoverProbe? probe = ProbeOnce(pidFile, holder, deadline);
+            if (probe is not null)
+            {
+                return probe.Value;
+            }
+
+            // BUSY: more restarts at once than it serves conversations; ask again.
+            Thread.Sleep(10);
         }
     }
 
-    public void Dispose() => _connection.Dispose();
-
-    /// <summary>True when the running daemon behind <paramref name="pidFile"/> answers on its control socket.</summary>
-    public static bool Answers(string pidFile)
+    private static HandoverProbe? ProbeOnce(string pidFile, int holder, long deadline)
     {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        Socket? connection;
         try
         {
-            probe.Connect(HandoverProtocol.EndPoint(pidFile));
-            probe.Send(HandoverProtocol.Format(HandoverProtocol.Probe));
-            byte[] buffer = new byte[256];
-            int n = probe.Receive(buffer);
-            return n > 0 && HandoverProtocol.Parse(buffer.AsSpan(0, n)).Kind == HandoverProtocol.Ok;
+            connection = ControlChannel.Connect(pidFile, holder, deadline);
         }
-        catch (SocketException)
+        catch (TimeoutException)
         {
-            return false;
+            return new HandoverProbe(HandoverProbeResult.NoAnswer, 0);
+        }
+
+        if (connection is null)
+        {
+            return new HandoverProbe(HandoverProbeResult.NoChannel, 0);
+        }
+
+        using (connection)
+        {
+            try
+            {
+                if (!HandoverProtocol.TrySend(connection, HandoverProtocol.Probe))
+                {
+                    return new HandoverProbe(HandoverProbeResult.NoChannel, 0);
+                }
+
+                (string kind, string argument) = HandoverProtocol.Receive(connection, deadline);
+                string[] parts = argument.Split(' ');
+                if (kind == HandoverProtocol.Busy)
+                {
+                    return Environment.TickCount64 < deadline ? null : new HandoverProbe(HandoverProbeResult.NoAnswer, 0);
+                }
+
+                return kind == HandoverProtocol.Ok && parts.Length == 2 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count)
+                    ? new HandoverProbe(HandoverProbeResult.Answers, count)
+                    : new HandoverProbe(HandoverProbeResult.NoChannel, 0);
+            }
+            catch (TimeoutException)
+            {
+                return new HandoverProbe(HandoverProbeResult.NoAnswer, 0);
+            }
+            catch (SocketException)
+            {
+                return new HandoverProbe(HandoverProbeResult.NoChannel, 0);
+            }
         }
     }
 
@@ -153,3 +292,19 @@ internal sealed class Predecessor : IPredecessor
         }
     }
 }
+
+/// <summary>What a probe of the running daemon's control channel found.</summary>
+internal enum HandoverProbeResult
+{
+    /// <summary>It answered: it hands over <see cref="HandoverProbe.Listeners"/> listeners.</summary>
+    Answers,
+
+    /// <summary>It has no channel (an older version, or it could not open one).</summary>
+    NoChannel,
+
+    /// <summary>It has a channel but did not answer in time: stopped (SIGSTOP) or hung.</summary>
+    NoAnswer,
+}
+
+/// <summary>A probe's result, and how many listeners the daemon would hand over.</summary>
+internal readonly record struct HandoverProbe(HandoverProbeResult Result, int Listeners);

@@ -13,8 +13,11 @@ internal interface IDaemonLauncher
 {
     LaunchResult Launch(LaunchRequest request);
 
-    /// <summary>True when the daemon holding <paramref name="pidFile"/> answers on its control socket, so a restart can hand over.</summary>
-    bool CanHandOver(string pidFile);
+    /// <summary>
+    /// Asks the daemon <paramref name="holder"/> that holds <paramref name="pidFile"/>, on its control
+    /// channel, whether it can hand over, waiting at most <paramref name="timeout"/>.
+    /// </summary>
+    Handover.HandoverProbe ProbeHandover(string pidFile, int holder, TimeSpan timeout);
 }
 
 /// <summary>
@@ -27,7 +30,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
     private const int SigKill = 9;
     private static readonly TimeSpan _exitGrace = TimeSpan.FromSeconds(5);
 
-    public bool CanHandOver(string pidFile) => Handover.Predecessor.Answers(pidFile);
+    public Handover.HandoverProbe ProbeHandover(string pidFile, int holder, TimeSpan timeout) => Handover.Predecessor.Probe(pidFile, holder, timeout);
 
     public LaunchResult Launch(LaunchRequest request)
     {

@@ -107,6 +107,10 @@ internal sealed class DaemonRuntime
 
             RunStartupHook();
             Listeners.CloseUnclaimed(Log);
+
+            // Bound before the pid file names this daemon, so whoever it names has a channel;
+            // answered once ready (a restart right after start waits in its backlog meanwhile).
+            OpenHandoverServer(identity);
             if (predecessor is not null)
             {
                 TakeOverPidFile(launcher);
@@ -115,16 +119,11 @@ internal sealed class DaemonRuntime
             DropPrivileges(identity);
             if (predecessor is not null)
             {
-                // From here the running daemon stops accepting: the queue is ours.
-                predecessor.Commit(Environment.ProcessId);
-                predecessor.Dispose();
-                _committed = true;
-                _ownsListeners = true;
+                Commit(predecessor);
             }
 
-            // Before ready: a restart right after start must find the control socket there.
-            OpenHandoverServer();
             DeclareReady(launcher);
+            _handover?.Serve();
             if (!_background)
             {
                 _watchdog = Watchdog.Start(_notifier, _owner.InvokeIsHealthy, Log);
@@ -235,7 +234,7 @@ internal sealed class DaemonRuntime
     /// </summary>
     private IPredecessor? ConnectToPredecessor(Identity? identity)
     {
-        IPredecessor? predecessor = _steps.ConnectToPredecessor(_owner.PidFilePath, Listeners, identity?.Uid);
+        IPredecessor? predecessor = _steps.ConnectToPredecessor(_owner.PidFilePath, Listeners, identity?.Uid, _options.ReadyTimeout);
         if (predecessor is not null)
         {
             Log.Line($"taking over from pid {predecessor.Pid}: {Listeners.InheritedCount} listener(s) handed over");
@@ -258,24 +257,44 @@ internal sealed class DaemonRuntime
         _pidFile = _steps.TakeOverPidFile(_owner.PidFilePath, Environment.ProcessId);
     }
 
-    /// <summary>Offers this generation's listeners to the next one, for a zero-downtime restart.</summary>
-    private void OpenHandoverServer()
+    /// <summary>
+    /// Tells the running daemon that this one holds the pid file: from then on it stops accepting
+    /// on what this one adopted, and the queue is ours. Killed meanwhile, it has left us the service.
+    /// </summary>
+    private void Commit(IPredecessor predecessor)
+    {
+        if (!predecessor.Commit(Environment.ProcessId, Listeners.Adopted))
+        {
+            Log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} exited during the handover; this daemon serves on");
+        }
+
+        predecessor.Dispose();
+        _committed = true;
+        _ownsListeners = true;
+    }
+
+    /// <summary>
+    /// Offers this generation's listeners to the next one, for a zero-downtime restart. The
+    /// channel trusts who started this daemon: root, and its own user only when it keeps it.
+    /// </summary>
+    private void OpenHandoverServer(Identity? identity)
     {
         string? path = _background ? _owner.PidFilePath : _options.PidFile;
-        if (path is not null && Listeners.Own.Count > 0 && OperatingSystem.IsLinux() && !_stopping.IsCancellationRequested)
+        if (path is not null && OperatingSystem.IsLinux() && !_stopping.IsCancellationRequested)
         {
-            _handover = HandoverServer.Open(path, Listeners, Log, HandedOver, TakeBackPidFile);
+            _handover = HandoverServer.Open(path, Listeners, Log, Interop.Posix.GetEffectiveUid(), identity is not null, HandedOver, TakeBackPidFile);
         }
     }
 
-    private void HandedOver(int successor)
+    private void HandedOver(int successor, System.Collections.Generic.IReadOnlyCollection<string> adopted)
     {
         _successor = successor;
 
         // Shared sockets from now on. Disposing a .NET Socket with a blocking Accept under way
         // shuts it down to wake that call, which would stop the successor's copy too; .NET spares
-        // a socket that is not close-on-exec, as one that may be shared.
-        Listeners.MarkShared();
+        // a socket that is not close-on-exec, as one that may be shared. What the successor did
+        // not adopt stays this daemon's alone, drained as at stop.
+        Listeners.MarkHandedOver(adopted);
         RequestStop($"handed over to pid {successor}");
     }
 

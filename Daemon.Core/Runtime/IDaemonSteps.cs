@@ -34,7 +34,7 @@ internal interface IDaemonSteps
     /// root, as this process's user, or as <paramref name="runsAs"/>, the user this daemon will run
     /// as (<c>--user</c>): the one a root-started daemon dropped to.
     /// </summary>
-    Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into, uint? runsAs);
+    Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into, uint? runsAs, System.TimeSpan timeout);
 
     /// <summary>Takes the pid file over from the running daemon: a new file holding <paramref name="pid"/>, renamed over the path.</summary>
     IPidFile TakeOverPidFile(string path, int pid);
