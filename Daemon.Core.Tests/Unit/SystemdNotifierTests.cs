@@ -130,6 +130,22 @@ public sealed class SystemdNotifierTests
     }
 
     [Test]
+    public void AReceiverBoundAnewAtItsPath_GetsTheNextMessage()
+    {
+        // Sent with sendto on every message, the notifier used to follow a new socket at the path; connected, it reconnects.
+        using SystemdNotifier notifier = Opened(_path);
+        _receiver.Dispose();
+        File.Delete(_path);
+        _receiver = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        _receiver.Bind(new UnixDomainSocketEndPoint(_path));
+        _receiver.ReceiveTimeout = 30_000;
+
+        Assert.That(notifier.Send("WATCHDOG=1"), Is.True);
+        Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"));
+        Assert.That(_log.ToString(), Is.Empty);
+    }
+
+    [Test]
     public void APathLongerThanASocketAddressHolds_IsRefusedAtOpen_WithOneLine()
     {
         // 120 bytes: the constructor used to throw ArgumentOutOfRangeException, a stack trace and exit 134 in run.

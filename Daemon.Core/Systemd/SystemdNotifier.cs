@@ -38,6 +38,7 @@ internal sealed class SystemdNotifier : IDisposable
     private readonly TimeProvider _time;
     private readonly object _gate = new();
     private Socket? _socket;
+    private bool _disposed;
     private bool _stuck;
     private int _dropped;
     private long? _lastWarning;
@@ -122,6 +123,7 @@ internal sealed class SystemdNotifier : IDisposable
     {
         lock (_gate)
         {
+            _disposed = true;
             _socket?.Dispose();
         }
     }
@@ -142,6 +144,7 @@ internal sealed class SystemdNotifier : IDisposable
         long deadline = Stopwatch.GetTimestamp() + (long)(_patience.TotalSeconds * Stopwatch.Frequency);
         SocketError error;
         int errno;
+        bool reconnected = false;
         while (true)
         {
             (error, errno) = TrySend(socket, message);
@@ -149,6 +152,14 @@ internal sealed class SystemdNotifier : IDisposable
             {
                 Delivered();
                 return true;
+            }
+
+            if (error == SocketError.ConnectionRefused && !reconnected && Reconnect(socket) is Socket fresh)
+            {
+                // The receiver's socket was closed and maybe bound anew at its path: send there, once.
+                socket = fresh;
+                reconnected = true;
+                continue;
             }
 
             long left = deadline - Stopwatch.GetTimestamp();
@@ -170,6 +181,37 @@ internal sealed class SystemdNotifier : IDisposable
 
         NotDelivered(state, error, errno);
         return false;
+    }
+
+    /// <summary>
+    /// A socket connected afresh to NOTIFY_SOCKET in place of <paramref name="stale"/> (whose receiver
+    /// went away), or null when nobody is there now or the notifier was disposed.
+    /// </summary>
+    private Socket? Reconnect(Socket stale)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return null;
+            }
+
+            if (_socket != stale)
+            {
+                // Another sender reconnected already.
+                return _socket;
+            }
+
+            int fd = Posix.ConnectUnixDatagram(_socketName!, out _);
+            if (fd < 0)
+            {
+                return null;
+            }
+
+            _socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
+            stale.Dispose();
+            return _socket;
+        }
     }
 
     /// <summary>One non-blocking send: Success, or the error and its errno.</summary>
