@@ -35,7 +35,7 @@ public sealed class SystemdTests
             if listener.fileno() != 3:
                 os.dup2(listener.fileno(), 3)
             os.set_inheritable(3, True)  # dup2 onto itself would leave it close-on-exec
-            os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES=name)
+            os.environ.update(LISTEN_FDS=os.environ.get("FAKE_LISTEN_FDS", "1"), LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES=name)
             os.execv(program[0], program)
         listener.close()
         print(pid, flush=True)
@@ -116,6 +116,93 @@ public sealed class SystemdTests
     }
 
     [Test]
+    public void SocketActivated_WithMoreDescriptorsThanSockets_IsRefusedWithOneLine_AndLeavesNoProcess()
+    {
+        // LISTEN_FDS=3 with one socket: 4 and 5 are the runtime's own files, which were taken as
+        // listeners and closed (the signal pipe among them: "ready", no accept, SIGTERM ignored).
+        using Process systemd = FakeSystemdSaying("3", _daemon.Port, "echo:second:third", new[] { ExampleDaemon.Program, "run" }.Concat(_daemon.CommonOptions));
+        int daemon = int.Parse(systemd.StandardOutput.ReadLine()!, CultureInfo.InvariantCulture);
+        _daemon.Track(daemon);
+
+        CommandResult result = _daemon.Finish(systemd, TimeSpan.FromSeconds(30));
+        Assert.That(result.Output, Is.EqualTo("exit 1\n"), result.ToString());
+        Assert.That(result.Error, Does.Match(@"^Daemon\.Example: socket activation: LISTEN_FDS=3, but descriptor 4 \('second'\) (is|cannot) [^\n]*; nothing was taken\n$"), result.ToString());
+        Assert.That(_daemon.Log, Does.Contain("error: socket activation: LISTEN_FDS=3").And.Not.Contain(": ready"));
+        Assert.That(_notify.Available, Is.Zero, "no READY=1");
+        Assert.That(ExampleDaemon.WaitUntilGone(daemon, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+    }
+
+    [Test]
+    public void SocketActivated_ARegularFileAtDescriptor3_IsRefusedWithOneLine()
+    {
+        // A file named echo on descriptor 3, for this very process (bash's $$ is the pid exec keeps).
+        string script = $"exec 3>'{Path.Combine(_daemon.Folder, "not-a-socket")}'; LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=echo exec \"$0\" \"$@\"";
+        CommandResult result = _daemon.Exec(new[] { "-c", script, ExampleDaemon.Program, "run" }.Concat(_daemon.CommonOptions),
+            new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath }, "/bin/bash", timeout: TimeSpan.FromSeconds(60));
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
+        Assert.That(result.Error, Is.EqualTo("Daemon.Example: socket activation: LISTEN_FDS=1, but descriptor 3 ('echo') is a regular file, not a socket; nothing was taken\n"), result.ToString());
+        Assert.That(_daemon.Log, Does.Not.Contain(": ready").And.Not.Contain("unhandled exception"));
+        Assert.That(_notify.Available, Is.Zero, "no READY=1");
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
+    }
+
+    [Test]
+    public void ANotifySocketNobodyReads_NeitherStopsServingNorStopping()
+    {
+        // Pings every 10 ms fill the receiver's queue at once; the test never reads it. Before, each
+        // send blocked a pool thread for ever: run stopped serving, and stop timed out on STOPPING=1.
+        var environment = new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath, ["WATCHDOG_USEC"] = "20000" };
+        using Process run = _daemon.Launch(new[] { "run" }.Concat(_daemon.CommonOptions), environment);
+        Assert.That(_daemon.WaitForLog(": ready", TimeSpan.FromSeconds(60)), Is.True, _daemon.Log);
+        Assert.That(_daemon.WaitForLog("not delivered to NOTIFY_SOCKET", TimeSpan.FromSeconds(60)), Is.True, _daemon.Log);
+
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.That(_daemon.Echo($"still serving {i}"), Is.EqualTo($"still serving {i}"));
+        }
+
+        CommandResult stop = _daemon.Run("stop");
+        Assert.That(stop.ExitCode, Is.EqualTo(ExitCodes.Success), stop.ToString());
+        Assert.That(stop.Output, Does.StartWith($"stopped (pid {run.Id})"));
+        Assert.That(run.WaitForExit(30_000), Is.True);
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success));
+        Assert.That(ExampleDaemon.Count(_daemon.Log, "not delivered to NOTIFY_SOCKET"), Is.EqualTo(1), "said once a minute at most: " + _daemon.Log);
+        Assert.That(_daemon.Log, Does.Contain("later messages are dropped at once until it reads again"));
+    }
+
+    [Test]
+    public void ANotifySocketPathTooLong_IsRefusedWithOneLine_NoStackTrace()
+    {
+        // 120 bytes: UnixDomainSocketEndPoint threw in the runtime's constructor (exit 134, a stack trace).
+        string path = "/" + new string('n', 119);
+        CommandResult result = _daemon.Exec(new[] { "run" }.Concat(_daemon.CommonOptions), new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = path });
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
+        Assert.That(result.Error, Is.EqualTo($"Daemon.Example: cannot use NOTIFY_SOCKET: {path} is 120 bytes long, more than the 107 a Unix socket address holds; sd_notify could not tell the service manager anything\n"));
+        Assert.That(_daemon.Log, Does.Not.Contain("   at "));
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
+    }
+
+    [Test]
+    public void Watchdog_BelowWhatATimerKeeps_IsClamped_SaidSo_AndKeepsPinging()
+    {
+        // 1000 us: half of it was 0 whole milliseconds, and a Timer with a period of 0 fires once.
+        using Process run = RunWithWatchdog(usec: 1000, pid: null);
+        Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"), $"ping {i + 1}");
+        }
+
+        string log = Stop(run);
+        Assert.That(log, Does.Contain("warning: watchdog: WATCHDOG_USEC=1000 asks for a ping every 0.5 ms, less than a timer can keep; WATCHDOG=1 every 1 ms while healthy instead"), log);
+    }
+
+    [Test]
     public void Watchdog_PingsAtHalfTheInterval_WhileHealthy()
     {
         using Process run = RunWithWatchdog(usec: 400_000, pid: null);
@@ -188,9 +275,12 @@ public sealed class SystemdTests
 
     private Process FakeSystemdRuns(string name, params string[] program) => FakeSystemd(_daemon.Port, name, program);
 
-    private Process FakeSystemd(int port, string name, params string[] program) => _daemon.Launch(
+    private Process FakeSystemd(int port, string name, params string[] program) => FakeSystemdSaying("1", port, name, program);
+
+    /// <summary>The fake systemd with one socket, but LISTEN_FDS=<paramref name="listenFds"/>.</summary>
+    private Process FakeSystemdSaying(string listenFds, int port, string name, IEnumerable<string> program) => _daemon.Launch(
         new[] { "-c", FakeSystemdScript, port.ToString(CultureInfo.InvariantCulture), name }.Concat(program),
-        new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath },
+        new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath, ["FAKE_LISTEN_FDS"] = listenFds },
         "python3");
 
     private Process RunWithWatchdog(long usec, int? pid, params string[] extra)

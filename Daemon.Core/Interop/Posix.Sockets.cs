@@ -212,4 +212,62 @@ internal static unsafe partial class Posix
         [LibraryImport("libc", SetLastError = true)]
         internal static partial int getsockopt(int socket, int level, int name, void* value, uint* length);
     }
+
+    internal const int SOCK_DGRAM = 2;
+    internal const int SO_TYPE = 3;
+
+    /// <summary>
+    /// The type of the socket at <paramref name="fd"/> (SO_TYPE: SOCK_STREAM, SOCK_DGRAM...), or -1
+    /// with errno (ENOTSOCK for anything that is not a socket).
+    /// </summary>
+    public static int SocketType(int fd, out int type, out int errno)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        int result = WithErrno(Libc.getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length), out errno);
+        type = result == 0 ? value : -1;
+        return result;
+    }
+
+    /// <summary>
+    /// A Unix datagram socket, close-on-exec, connected to <paramref name="address"/> (a path, or an
+    /// abstract name starting with NUL), or -1 with the errno of the step that failed: connect(2)
+    /// tells ENOENT, ECONNREFUSED and EPROTOTYPE apart, which System.Net.Sockets folds together.
+    /// </summary>
+    public static int ConnectUnixDatagram(string address, out int errno)
+    {
+        var sockaddr = new SockaddrUn { sun_family = AF_UNIX };
+        bool isAbstract = address.Length > 0 && address[0] == '\0';
+
+        // A path needs its terminating NUL in sun_path; an abstract name is counted by length alone.
+        int bytes = Encoding.UTF8.GetByteCount(address);
+        if (address.Length == 0 || bytes + (isAbstract ? 0 : 1) > SockaddrUn.PathBytes)
+        {
+            errno = Errno.ENAMETOOLONG;
+            return -1;
+        }
+
+        int length = Encoding.UTF8.GetBytes(address, new Span<byte>(sockaddr.sun_path, SockaddrUn.PathBytes));
+        int fd = WithErrno(Libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), out errno);
+        if (fd < 0)
+        {
+            return fd;
+        }
+
+        uint size = (uint)(sizeof(ushort) + length + (isAbstract ? 0 : 1));
+        // A datagram connect only records the peer: it never blocks, so no EINTR to retry.
+        if (WithErrno(Libc.connect(fd, &sockaddr, size), out errno) < 0)
+        {
+            Close(fd);
+            return -1;
+        }
+
+        return fd;
+    }
+
+    private static partial class Libc
+    {
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int connect(int socket, SockaddrUn* address, uint length);
+    }
 }

@@ -46,7 +46,7 @@ internal sealed class DaemonRuntime
         _background = background;
         _steps = steps;
         Log = new DaemonLog(owner.Name, owner.InvokeLogged, logLines);
-        _notifier = background ? new SystemdNotifier(null) : SystemdNotifier.FromEnvironment();
+        _notifier = background ? new SystemdNotifier(null, null) : SystemdNotifier.FromEnvironment(Log);
         owner.Runtime = this;
     }
 
@@ -94,8 +94,11 @@ internal sealed class DaemonRuntime
 
             if (!_background)
             {
+                // A NOTIFY_SOCKET we cannot use, or passed descriptors that do not fit, refuse the start.
+                _notifier.Open();
+
                 // systemd socket activation: what it passed is offered to Listen, by name or address.
-                _ = SocketActivation.TakePassedSockets(Listeners, Log);
+                SocketActivation.TakePassedSockets(Listeners, Log);
             }
 
             using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor(identity) : null;

@@ -3,6 +3,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using System.Threading;
+using Daemon.Files;
+using Daemon.Interop;
+using Daemon.Logging;
 
 namespace Daemon.Systemd;
 
@@ -11,25 +15,97 @@ namespace Daemon.Systemd;
 /// one datagram per state change on a Unix socket, "@" naming the abstract namespace.
 /// Without NOTIFY_SOCKET it does nothing and costs nothing.
 /// </summary>
+/// <remarks>
+/// A NOTIFY_SOCKET that cannot be used (not a socket address, too long, nobody there) fails
+/// <see cref="Open"/>, so that <c>run</c> refuses to start with that reason rather than leave a
+/// Type=notify unit to time out without one. Sending never blocks for long: a receiver that does not
+/// read gets <see cref="DefaultPatience"/> to make room, then the message is dropped, later ones are
+/// dropped at once until it reads again, and the log says so at most once a minute.
+/// </remarks>
 internal sealed class SystemdNotifier : IDisposable
 {
-    private readonly Socket? _socket;
-    private readonly UnixDomainSocketEndPoint? _endPoint;
+    /// <summary>How long one message waits for room at a receiver that does not read.</summary>
+    /// <remarks>A second: systemd may be busy that long (daemon-reload), and READY=1 must not be lost.</remarks>
+    public static readonly TimeSpan DefaultPatience = TimeSpan.FromSeconds(1);
 
-    /// <summary>Reads NOTIFY_SOCKET; for testing, takes the value it would find there.</summary>
-    internal SystemdNotifier(string? notifySocket)
+    /// <summary>At most one warning about dropped messages per this interval.</summary>
+    public static readonly TimeSpan WarningInterval = TimeSpan.FromMinutes(1);
+
+    private readonly string? _address;
+    private readonly string? _socketName;
+    private readonly DaemonLog? _log;
+    private readonly TimeSpan _patience;
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private Socket? _socket;
+    private bool _disposed;
+    private bool _stuck;
+    private int _dropped;
+    private long? _lastWarning;
+
+    /// <summary>
+    /// For testing: takes the NOTIFY_SOCKET value the environment would give, where warnings go,
+    /// how long a message waits for room, and the clock of the warnings' rate limit.
+    /// </summary>
+    internal SystemdNotifier(string? notifySocket, DaemonLog? log, TimeSpan? patience = null, TimeProvider? time = null)
     {
-        if (string.IsNullOrEmpty(notifySocket) || (notifySocket[0] != '/' && notifySocket[0] != '@'))
+        _log = log;
+        _patience = patience ?? DefaultPatience;
+        _time = time ?? TimeProvider.System;
+        if (string.IsNullOrEmpty(notifySocket))
         {
             return;
         }
 
-        // An abstract socket's name starts with a NUL byte; systemd writes it as "@".
-        _endPoint = new UnixDomainSocketEndPoint(notifySocket[0] == '@' ? "\0" + notifySocket[1..] : notifySocket);
-        _socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        _address = notifySocket;
+        Problem = ProblemWith(notifySocket);
+        if (Problem is null)
+        {
+            // An abstract socket's name starts with a NUL byte; systemd writes it as "@".
+            _socketName = notifySocket[0] == '@' ? "\0" + notifySocket[1..] : notifySocket;
+        }
     }
 
-    public static SystemdNotifier FromEnvironment() => new(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"));
+    /// <summary>Why NOTIFY_SOCKET cannot be used as a socket address, or null (also when it is unset).</summary>
+    public string? Problem { get; }
+
+    /// <summary>How many messages were dropped because the receiver did not take them.</summary>
+    public int Dropped { get; private set; }
+
+    /// <summary>A notifier for NOTIFY_SOCKET, warning through <paramref name="log"/>; call <see cref="Open"/> before use.</summary>
+    public static SystemdNotifier FromEnvironment(DaemonLog log) => new(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"), log);
+
+    /// <summary>
+    /// Connects to NOTIFY_SOCKET, which shows at once that it is a datagram socket someone holds; does
+    /// nothing when it is unset. Until this is called nothing is sent.
+    /// </summary>
+    /// <exception cref="DaemonException">NOTIFY_SOCKET is set but cannot be used: one line saying why.</exception>
+    public void Open()
+    {
+        if (_address is null || _socket is not null)
+        {
+            return;
+        }
+
+        if (Problem is not null)
+        {
+            throw new DaemonException($"cannot use NOTIFY_SOCKET: {Problem}; sd_notify could not tell the service manager anything");
+        }
+
+        // Connected: the send can then wait for room at this receiver (poll), and a wrong address
+        // shows now, with connect's own errno.
+        int fd = Posix.ConnectUnixDatagram(_socketName!, out int errno);
+        if (fd < 0)
+        {
+            throw new DaemonException($"cannot use NOTIFY_SOCKET {PathText.Quote(_address)}: connect: {Posix.Describe(errno)}; sd_notify could not tell the service manager anything");
+        }
+
+        var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+
+        // Sends fail with EAGAIN instead of waiting; Send bounds the wait itself.
+        socket.Blocking = false;
+        _socket = socket;
+    }
 
     /// <summary>READY=1 with the main pid: the startup hook returned.</summary>
     public void Ready() => Send($"READY=1\nMAINPID={Environment.ProcessId}");
@@ -43,27 +119,183 @@ internal sealed class SystemdNotifier : IDisposable
     /// <summary>STOPPING=1: the daemon is shutting down.</summary>
     public void Stopping() => Send("STOPPING=1");
 
-    /// <summary>STATUS=...: a line systemctl status shows.</summary>
-    public void Status(string text) => Send($"STATUS={text.Replace('\n', ' ')}");
-
-    public void Dispose() => _socket?.Dispose();
-
-    private void Send(string state)
+    public void Dispose()
     {
-        if (_socket is null)
+        lock (_gate)
+        {
+            _disposed = true;
+            _socket?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Sends one message; true when the receiver has it. A full receiver gets the patience once; while
+    /// it stays full, later messages are dropped without waiting. Never throws.
+    /// </summary>
+    internal bool Send(string state)
+    {
+        Socket? socket = _socket;
+        if (socket is null)
+        {
+            return false;
+        }
+
+        byte[] message = Encoding.UTF8.GetBytes(state);
+        long deadline = Stopwatch.GetTimestamp() + (long)(_patience.TotalSeconds * Stopwatch.Frequency);
+        SocketError error;
+        int errno;
+        bool reconnected = false;
+        while (true)
+        {
+            (error, errno) = TrySend(socket, message);
+            if (error == SocketError.Success)
+            {
+                Delivered();
+                return true;
+            }
+
+            if (error == SocketError.ConnectionRefused && !reconnected && Reconnect(socket) is Socket fresh)
+            {
+                // The receiver's socket was closed and maybe bound anew at its path: send there, once.
+                socket = fresh;
+                reconnected = true;
+                continue;
+            }
+
+            long left = deadline - Stopwatch.GetTimestamp();
+            if (error != SocketError.WouldBlock || Volatile.Read(ref _stuck) || left <= 0)
+            {
+                break;
+            }
+
+            try
+            {
+                // A connected datagram socket polls writable once its receiver's queue has room.
+                _ = socket.Poll((int)Math.Clamp(left * 1_000_000 / Stopwatch.Frequency, 1, int.MaxValue), SelectMode.SelectWrite);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                break;
+            }
+        }
+
+        NotDelivered(state, error, errno);
+        return false;
+    }
+
+    /// <summary>
+    /// A socket connected afresh to NOTIFY_SOCKET in place of <paramref name="stale"/> (whose receiver
+    /// went away), or null when nobody is there now or the notifier was disposed.
+    /// </summary>
+    private Socket? Reconnect(Socket stale)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return null;
+            }
+
+            if (_socket != stale)
+            {
+                // Another sender reconnected already.
+                return _socket;
+            }
+
+            int fd = Posix.ConnectUnixDatagram(_socketName!, out _);
+            if (fd < 0)
+            {
+                return null;
+            }
+
+            _socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true)) { Blocking = false };
+            stale.Dispose();
+            return _socket;
+        }
+    }
+
+    /// <summary>One non-blocking send: Success, or the error and its errno.</summary>
+    private static (SocketError Error, int Errno) TrySend(Socket socket, byte[] message)
+    {
+        try
+        {
+            _ = socket.Send(message);
+            return (SocketError.Success, 0);
+        }
+        catch (SocketException e)
+        {
+            return (e.SocketErrorCode, e.NativeErrorCode);
+        }
+        catch (ObjectDisposedException)
+        {
+            // A watchdog ping already under way when the daemon closed its notifier at exit.
+            return (SocketError.Shutdown, 0);
+        }
+    }
+
+    private void Delivered()
+    {
+        if (!Volatile.Read(ref _stuck))
         {
             return;
         }
 
-        try
+        lock (_gate)
         {
-            _ = _socket.SendTo(Encoding.UTF8.GetBytes(state), SocketFlags.None, _endPoint!);
+            if (_stuck)
+            {
+                _stuck = false;
+                _log?.Line($"sd_notify: NOTIFY_SOCKET {PathText.Quote(_address!)} takes messages again ({Dropped} dropped in all)");
+            }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+    }
+
+    private void NotDelivered(string state, SocketError error, int errno)
+    {
+        if (error == SocketError.Shutdown)
         {
-            // A supervisor that went away must not take the daemon down with it, nor a watchdog
-            // ping that was already under way when the daemon closed its notifier at exit.
+            return;
         }
+
+        string what = state.Split('\n')[0];
+        lock (_gate)
+        {
+            Dropped++;
+            _dropped++;
+            bool first = !_stuck;
+            _stuck = error == SocketError.WouldBlock;
+            long now = _time.GetTimestamp();
+            if (_lastWarning is long last && _time.GetElapsedTime(last, now) < WarningInterval)
+            {
+                // Said at most once per interval; the next line counts what was dropped meanwhile.
+                return;
+            }
+
+            string reason = error == SocketError.WouldBlock
+                ? $"the receiver has not read for {_patience.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s"
+                : Posix.Describe(errno);
+            string count = _dropped == 1 ? "" : $"; {_dropped} message(s) dropped since the last warning";
+            _log?.Line(LogSeverity.Warning, $"sd_notify: {what} not delivered to NOTIFY_SOCKET {PathText.Quote(_address!)}: {reason}{count}"
+                + (first && _stuck ? "; later messages are dropped at once until it reads again" : "") + "; the daemon serves on");
+            _lastWarning = now;
+            _dropped = 0;
+        }
+    }
+
+    /// <summary>Why <paramref name="value"/> is no Unix socket address sd_notify could send to, or null.</summary>
+    internal static string? ProblemWith(string value)
+    {
+        if (value[0] != '/' && value[0] != '@')
+        {
+            return $"{PathText.Quote(value)} is neither an absolute path nor an abstract name ('@...')";
+        }
+
+        // sun_path holds 108 bytes: a path and its terminating NUL, or an abstract name's NUL and name.
+        int bytes = Encoding.UTF8.GetByteCount(value);
+        int most = value[0] == '@' ? Posix.SockaddrUn.PathBytes : Posix.SockaddrUn.PathBytes - 1;
+        return bytes > most
+            ? $"{PathText.Quote(value)} is {bytes} bytes long, more than the {most} a Unix socket address holds"
+            : null;
     }
 
     // Stopwatch reads CLOCK_MONOTONIC on Linux, the clock systemd compares against.
