@@ -32,6 +32,7 @@ internal sealed class HandoverServer : IDisposable
     private readonly Thread _thread;
     private readonly object _decision = new();
     private volatile bool _closed;
+    private volatile bool _disposed;
     private string? _stopping;
     private bool _busy;
     private Socket? _turn;
@@ -104,7 +105,7 @@ internal sealed class HandoverServer : IDisposable
 
     public void Dispose()
     {
-        _closed = true;
+        _disposed = _closed = true;
         _socket.Dispose();
         _refusals.Dispose();
     }
@@ -220,12 +221,13 @@ internal sealed class HandoverServer : IDisposable
 
             HandOver(connection, peer, Deadline(argument));
         }
-        catch (Exception e) when (e is SocketException or TimeoutException or ObjectDisposedException or DaemonException)
+        catch (Exception e)
         {
-            if (holdsTheTurn)
+            // Whatever went wrong with one peer, this thread never takes the daemon down.
+            if (holdsTheTurn && !_disposed)
             {
                 _log.Line(LogSeverity.Warning, $"handover to pid {peer} did not complete ({e.Message}); this daemon serves on");
-                _failedAfterTakeover(peer);
+                TakeBack(peer);
             }
         }
         finally
@@ -241,6 +243,19 @@ internal sealed class HandoverServer : IDisposable
 
             connection.Dispose();
             Interlocked.Decrement(ref _conversations);
+        }
+    }
+
+    /// <summary>The pid file back from a next generation that had taken it over and went away; never throws.</summary>
+    private void TakeBack(int peer)
+    {
+        try
+        {
+            _failedAfterTakeover(peer);
+        }
+        catch (Exception e)
+        {
+            _log.Line(LogSeverity.Error, $"cannot take the pid file back after pid {peer} went away: {e.Message}");
         }
     }
 
@@ -277,7 +292,7 @@ internal sealed class HandoverServer : IDisposable
                 // (the next generation may have been told so already, by Refuse).
                 _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Abort, late);
                 _log.Line(LogSeverity.Warning, $"handover to pid {peer} aborted: this daemon is stopping");
-                _failedAfterTakeover(peer);
+                TakeBack(peer);
                 return;
             }
 

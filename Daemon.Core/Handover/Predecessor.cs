@@ -40,16 +40,22 @@ internal sealed class Predecessor : IPredecessor
     /// and a daemon that handed over meanwhile is followed to its successor, until
     /// <paramref name="timeout"/>.
     /// </summary>
+    /// <param name="pidFile">The pid file.</param>
+    /// <param name="into">Where the listeners go.</param>
+    /// <param name="runsAs">The user this generation will run as (<c>--user</c>), if any.</param>
+    /// <param name="timeout">How long every wait may take, together.</param>
+    /// <param name="pidFiles">For testing: what the pid file says; the real store otherwise.</param>
     /// <exception cref="DaemonException">
     /// No daemon runs any more (a stop came first), or it does not hand over in time.
     /// </exception>
-    public static Predecessor Connect(string pidFile, ListenerSet into, uint? runsAs, TimeSpan timeout)
+    public static Predecessor Connect(string pidFile, ListenerSet into, uint? runsAs, TimeSpan timeout, IPidFileStore? pidFiles = null)
     {
+        pidFiles ??= PidFileStore.Instance;
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         string seconds = OptionValues.ShowSeconds(timeout);
         while (true)
         {
-            PidFileState state = PidFileStore.Instance.Inspect(pidFile);
+            PidFileState state = pidFiles.Inspect(pidFile);
             if (!state.NamesItsHolder)
             {
                 // restart saw it running a moment ago: a stop came first, and wins.
@@ -69,7 +75,7 @@ internal sealed class Predecessor : IPredecessor
 
             if (connection is null)
             {
-                if (PidFileStore.Instance.Inspect(pidFile) is { NamesItsHolder: true } again && again.Holder != holder)
+                if (pidFiles.Inspect(pidFile) is { NamesItsHolder: true } again && again.Holder != holder)
                 {
                     continue;   // it handed over meanwhile: ask its successor
                 }
