@@ -532,6 +532,42 @@ public sealed class DaemonBaseTests
     }
 
     [Test]
+    public void Restart_SaysTheRunningDaemonIsStopping_WhenAStopAbortedTheHandover()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid, Pid));
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid, TimeSpan.FromSeconds(30))).Returns(new HandoverProbe(HandoverProbeResult.Answers, 1));
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(LaunchResult.Fail($"pid {Pid} did not hand over: it is stopping (SIGTERM)"));
+        GivenStaleRemovalSucceeds();
+
+        Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Is.EqualTo($"test: restart failed, pid {Pid} is stopping (nothing new was started): pid {Pid} did not hand over: it is stopping (SIGTERM)\n"), "never 'still serves' for a daemon on its way out");
+    }
+
+    [Test]
+    public void Restart_NamesTheGenerationThatRunsNow_WhenAnotherRestartReplacedTheDaemon()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid + 7, Pid + 7));
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid, TimeSpan.FromSeconds(30))).Returns(new HandoverProbe(HandoverProbeResult.Answers, 1));
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(LaunchResult.Fail("the daemon to take over from is no longer running; nothing new was started"));
+        GivenStaleRemovalSucceeds();
+
+        Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_err.ToString(), Does.StartWith($"test: restart failed, pid {Pid + 7} runs now (another restart replaced pid {Pid}): "), "not 'stopped meanwhile'");
+    }
+
+    [Test]
+    public void Restart_FollowsTheGenerationThatTookOver_WhenTheFirstHasNoChannelAnyMore()
+    {
+        GivenPidFile(Locked(Pid, Pid), Locked(Pid + 7, Pid + 7));
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid, TimeSpan.FromSeconds(30))).Returns(new HandoverProbe(HandoverProbeResult.NoChannel, 0));
+        _launcher.Setup(l => l.ProbeHandover(PidPath, Pid + 7, TimeSpan.FromSeconds(30))).Returns(new HandoverProbe(HandoverProbeResult.Answers, 1));
+        _launcher.Setup(l => l.Launch(It.IsAny<LaunchRequest>())).Returns(new LaunchResult(LaunchOutcome.Ready, Pid + 8, null));
+
+        Assert.That(Main("restart", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+        Assert.That(_out.ToString(), Is.EqualTo($"restarted (pid {Pid + 8}; pid {Pid + 7} hands over and drains)\n"), "it handed over to another restart meanwhile: never a stop");
+    }
+
+    [Test]
     public void Restart_DoesNotStart_WhenStopFails()
     {
         GivenPidFile(Locked(Pid, null), Locked(Pid, null));
