@@ -38,6 +38,13 @@ internal static class HandoverProtocol
     /// <summary>The marker telling a daemon stage to take over from the running daemon, not to start alone.</summary>
     public const string Variable = "DAEMON_NET_HANDOVER";
 
+    /// <summary>
+    /// What a next generation adds, in the wait it declares with HANDOVER, to its own deadline: the
+    /// launcher waits that much more once the pid file is being taken over (StageProtocol's
+    /// TakeOverGrace), and the commit is a step with a deadline of its own.
+    /// </summary>
+    public static readonly TimeSpan CommitGrace = TimeSpan.FromSeconds(30);
+
     /// <summary>The most listeners one daemon hands over.</summary>
     public const int MaxListeners = 64;
 

@@ -19,13 +19,13 @@ internal sealed class Predecessor : IPredecessor
     private static readonly TimeSpan _exitSeen = TimeSpan.FromSeconds(5);
     private readonly Socket _connection;
     private readonly IProcessHandle? _process;
-    private readonly long _deadline;
+    private readonly TimeSpan _timeout;
 
-    private Predecessor(Socket connection, int pid, IProcessHandle? process, long deadline)
+    private Predecessor(Socket connection, int pid, IProcessHandle? process, TimeSpan timeout)
     {
         _connection = connection;
         _process = process;
-        _deadline = deadline;
+        _timeout = timeout;
         Pid = pid;
     }
 
@@ -83,7 +83,7 @@ internal sealed class Predecessor : IPredecessor
                 throw new DaemonException($"pid {holder} has no control socket: it cannot hand its listeners over");
             }
 
-            Predecessor? predecessor = Ask(connection, holder, into, runsAs, deadline, seconds);
+            Predecessor? predecessor = Ask(connection, holder, into, runsAs, deadline, timeout);
             if (predecessor is not null)
             {
                 return predecessor;
@@ -95,7 +95,7 @@ internal sealed class Predecessor : IPredecessor
     }
 
     /// <summary>One request on a connected channel: the predecessor, or null when it said BUSY.</summary>
-    private static Predecessor? Ask(Socket connection, int holder, ListenerSet into, uint? runsAs, long deadline, string seconds)
+    private static Predecessor? Ask(Socket connection, int holder, ListenerSet into, uint? runsAs, long deadline, TimeSpan timeout)
     {
         IProcessHandle? process = null;
         try
@@ -113,7 +113,8 @@ internal sealed class Predecessor : IPredecessor
 
             // Held from here: whether it exited, should it go quiet, is then a fact, not a guess.
             process = ProcessTable.Instance.Open(peer);
-            long wait = Math.Max(1, deadline - Environment.TickCount64);
+            // The running daemon waits for our commit that long: our startup hook runs meanwhile.
+            long wait = Math.Max(1, deadline - Environment.TickCount64) + (long)(HandoverProtocol.CommitGrace + timeout).TotalMilliseconds;
             if (!HandoverProtocol.TrySend(connection, HandoverProtocol.Handover, wait.ToString(CultureInfo.InvariantCulture)))
             {
                 throw new DaemonException($"pid {peer} closed its control socket");
@@ -140,7 +141,7 @@ internal sealed class Predecessor : IPredecessor
             if (kind != HandoverProtocol.Listeners || names.Length != fds.Length)
             {
                 CloseAll(fds);
-                throw new DaemonException(kind == HandoverProtocol.Refused ? $"pid {peer} refused the handover: {argument}" : $"pid {peer} answered '{kind}'");
+                throw new DaemonException(kind is HandoverProtocol.Refused or HandoverProtocol.Abort ? $"pid {peer} refused the handover: {argument}" : $"pid {peer} answered '{kind}'");
             }
 
             // Each must be a listening socket: .NET wraps any descriptor in a Socket without a word.
@@ -156,13 +157,13 @@ internal sealed class Predecessor : IPredecessor
                 into.Inherit(names[i], new Socket(new SafeSocketHandle(fds[i], ownsHandle: true)));
             }
 
-            return new Predecessor(connection, peer, process, deadline);
+            return new Predecessor(connection, peer, process, timeout);
         }
         catch (TimeoutException)
         {
             process?.Dispose();
             connection.Dispose();
-            throw new DaemonException($"pid {holder} did not answer on its control socket within {seconds} s");
+            throw new DaemonException($"pid {holder} did not answer on its control socket within {OptionValues.ShowSeconds(timeout)} s");
         }
         catch (SocketException e)
         {
@@ -184,9 +185,9 @@ internal sealed class Predecessor : IPredecessor
         (string kind, string argument) answer;
         try
         {
-            answer = HandoverProtocol.TrySend(_connection, HandoverProtocol.Committed, string.Join('\n', [pid.ToString(CultureInfo.InvariantCulture), .. adopted]))
-                ? HandoverProtocol.Receive(_connection, _deadline)
-                : ("", "");
+            // Read even when the send failed: a daemon stopped meanwhile said ABORT before it went.
+            _ = HandoverProtocol.TrySend(_connection, HandoverProtocol.Committed, string.Join('\n', [pid.ToString(CultureInfo.InvariantCulture), .. adopted]));
+            answer = HandoverProtocol.Receive(_connection, Environment.TickCount64 + (long)_timeout.TotalMilliseconds);
         }
         catch (TimeoutException)
         {
