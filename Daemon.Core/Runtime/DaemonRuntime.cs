@@ -120,6 +120,7 @@ internal sealed class DaemonRuntime
                 predecessor.Dispose();
                 _committed = true;
                 _ownsListeners = true;
+                Listeners.RemoveUnclaimedSocketFiles();
             }
 
             // Before ready: a restart right after start must find the control socket there.
