@@ -22,7 +22,7 @@ namespace Daemon.Core.Tests.Template;
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class DaemonTemplateTests
 {
     private const string ProjectName = "pinger";
