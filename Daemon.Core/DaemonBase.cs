@@ -73,8 +73,10 @@ public abstract partial class DaemonBase
     public string LogFilePath => Options.LogFile ?? _paths.DefaultLogFile;
 
     /// <summary>
-    /// Parses <paramref name="args"/> and carries out the command, returning the exit code.
-    /// <c>Program.cs</c> is then one line: <c>return new MyDaemon().Main(args);</c>
+    /// Parses <paramref name="args"/> and carries out the command, returning the exit code and
+    /// setting it as <see cref="Environment.ExitCode"/> too. <c>Program.cs</c> is then one line:
+    /// <c>return new MyDaemon().Main(args);</c> (without <c>return</c>, the program exits with the
+    /// same code).
     /// </summary>
     /// <param name="args">The program's arguments: a command and options.</param>
     /// <returns>The exit code, after the LSB conventions of <see cref="ExitCodes"/>.</returns>
@@ -87,13 +89,27 @@ public abstract partial class DaemonBase
             throw new InvalidOperationException("Main runs once per daemon instance");
         }
 
+        // A Program.cs that drops the value (no return) must still exit 1 on a failed start, 3 for status.
+        int exitCode = Execute(args);
+        Environment.ExitCode = exitCode;
+        return exitCode;
+    }
+
+    private int Execute(string[] args)
+    {
         Stage stage = Stage.OfThisProcess();
         try
         {
-            int? refused = Parse(args, stage, out Command command);
+            int? refused = Parse(args, stage, out Command command, out int commandAt);
             if (refused is not null)
             {
                 return refused.Value;
+            }
+
+            if (command == Command.Restart && stage.Kind == StageKind.Command)
+            {
+                // The daemon that restart starts is a started daemon: ps and systemctl status show it so.
+                SelfExec.StartVerbAt(args, commandAt);
             }
 
             return stage.Kind != StageKind.Command ? stage.Run(this)
@@ -112,17 +128,18 @@ public abstract partial class DaemonBase
     /// the exit code of a usage error (or of <c>--user</c>/<c>--group</c> without Mono.Posix's
     /// native helper).
     /// </summary>
-    private int? Parse(string[] args, Stage stage, out Command command)
+    private int? Parse(string[] args, Stage stage, out Command command, out int commandAt)
     {
         try
         {
             CommandLine.AddFrameworkOptions(_optionSet, this);
             ConfigureOptions(_optionSet);
-            command = CommandLine.Parse(args, _optionSet, out _helpTopic);
+            command = CommandLine.Parse(args, _optionSet, out _helpTopic, out commandAt);
         }
         catch (UsageException e)
         {
             command = Command.Help;
+            commandAt = -1;
             return stage.Refuse(e.Message)
                 ?? Fail(e.ShowCommands ? $"{e.Message}\n{CommandTable.UsageLine(Name)}" : $"{e.Message} (try '{Name} --help')", ExitCodes.Usage);
         }

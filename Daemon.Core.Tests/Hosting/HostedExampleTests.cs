@@ -14,7 +14,7 @@ namespace Daemon.Core.Tests.Hosting;
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class HostedExampleTests
 {
     private const string Name = "Daemon.Example.Hosted";

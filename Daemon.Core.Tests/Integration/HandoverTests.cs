@@ -21,7 +21,7 @@ namespace Daemon.Core.Tests.Integration;
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class HandoverTests
 {
     private ExampleDaemon _daemon = null!;

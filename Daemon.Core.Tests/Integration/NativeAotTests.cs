@@ -15,7 +15,7 @@ namespace Daemon.Core.Tests.Integration;
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class NativeAotTests
 {
     private static string _folder = null!;

@@ -20,7 +20,7 @@ namespace Daemon.Core.Tests.Integration;
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class ReliabilityTests
 {
     private ExampleDaemon _daemon = null!;

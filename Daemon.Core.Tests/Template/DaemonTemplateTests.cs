@@ -14,56 +14,73 @@ using NUnit.Framework;
 namespace Daemon.Core.Tests.Template;
 
 /// <summary>
-/// <c>dotnet new daemon</c> from templates/ in this repository: installed into a hive of its own
-/// (the user's templates stay untouched), instantiated in a temp folder against a package of the
-/// local Daemon.Core build in a temp feed, built once, and then run and checked.
+/// <c>dotnet new daemon</c> as a user gets it: the three packages that <c>dotnet pack</c> makes
+/// (Daemon.Core and Daemon.Hosting as this test run built them, Daemon.Templates) in a temp feed,
+/// packed once for the whole fixture; the template package installed into a hive of its own (the
+/// user's templates stay untouched), instantiated with no option in a temp folder whose
+/// nuget.config names that feed, built once, and then run and checked.
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class DaemonTemplateTests
 {
     private const string ProjectName = "pinger";
-    private static readonly string[] _placeholders = { "DaemonTemplate", "daemon-template-program", "TemplateDaemonClass", "DAEMON_CORE_VERSION" };
+    private static readonly string[] _placeholders = { "DaemonTemplate", "daemon-template-program", "TemplateDaemonClass", "DAEMON_CORE_VERSION", "DAEMON_NET_VERSION" };
 
     private ExampleDaemon _daemon = null!;
     private string _project = null!;
-    private string _localVersion = null!;
+    private string _version = null!;
     private string _feed = null!;
+    private string _hive = null!;
     private TimeSpan _setUpTime;
 
     private static string TemplateFolder => Path.Combine(TestEnvironment.RepositoryRoot, "templates", "content", "daemon");
 
     [OneTimeSetUp]
-    public void CreateAndBuildProject()
+    public void PackInstallCreateAndBuild()
     {
         var watch = Stopwatch.StartNew();
         _daemon = new ExampleDaemon("", "template", takesPort: false);
         string folder = _daemon.Folder;
-        string feed = _feed = Path.Combine(folder, "feed");
-        string hive = Path.Combine(folder, "hive");
+        _feed = Path.Combine(folder, "feed");
+        _hive = Path.Combine(folder, "hive");
         _project = Path.Combine(folder, ProjectName);
-        _localVersion = $"{DaemonCoreVersion()}-local.{DateTime.UtcNow:yyyyMMddHHmmss}";
+        _version = DaemonCoreVersion();
 
-        // The Daemon.Core that this test run built, as a package; --no-build packs it as it is.
+        // The libraries as this test run built them (--no-build), in the one version of the repository.
         string configuration = typeof(DaemonTemplateTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-        Dotnet(folder, "pack", Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Core", "Daemon.Core.csproj"), "--no-build", "-c", configuration,
-            "-o", feed, $"-p:PackageVersion={_localVersion}", "--disable-build-servers", "-nologo");
+        foreach (string library in new[] { "Daemon.Core", "Daemon.Hosting" })
+        {
+            Dotnet(folder, "pack", Path.Combine(TestEnvironment.RepositoryRoot, library, library + ".csproj"), "--no-build", "-c", configuration,
+                "-o", _feed, "--disable-build-servers", "-nologo");
+        }
 
-        Dotnet(folder, "new", "install", TemplateFolder, "--debug:custom-hive", hive);
-        Dotnet(folder, "new", "daemon", "-n", ProjectName, "-o", _project, "--daemon-core-version", _localVersion, "--debug:custom-hive", hive);
+        Dotnet(folder, "pack", Path.Combine(TestEnvironment.RepositoryRoot, "templates", "Daemon.Templates.csproj"), "-o", _feed, "--disable-build-servers", "-nologo");
 
-        // Restore from the temp feed, and everything else from the packages already on this machine.
+        // Daemon.* from the temp feed only (never a copy of the same version cached on this machine),
+        // everything else from the packages already on this machine.
         File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
               <packageSources>
                 <clear />
-                <add key="local-build" value="{feed}" />
+                <add key="local-build" value="{_feed}" />
                 <add key="machine-cache" value="{MachinePackagesFolder()}" />
               </packageSources>
+              <packageSourceMapping>
+                <packageSource key="local-build">
+                  <package pattern="Daemon.*" />
+                </packageSource>
+                <packageSource key="machine-cache">
+                  <package pattern="*" />
+                </packageSource>
+              </packageSourceMapping>
             </configuration>
             """);
+
+        Dotnet(folder, "new", "install", TemplatePackage, "--debug:custom-hive", _hive);
+        NewDaemon(ProjectName);
         Dotnet(_project, "build", "--disable-build-servers", "-nologo", "-c", "Debug");
 
         _daemon.ProgramPath = Path.Combine(_project, "bin", "Debug", "net10.0", ProjectName);
@@ -73,26 +90,47 @@ public sealed class DaemonTemplateTests
     [OneTimeTearDown]
     public void TearDown()
     {
-        TestContext.Progress.WriteLine($"template: install, instantiate, pack and build took {_setUpTime.TotalSeconds:0.0} s");
+        TestContext.Progress.WriteLine($"template: pack, install, instantiate and build took {_setUpTime.TotalSeconds:0.0} s");
         _daemon?.Dispose();
+    }
+
+    private string TemplatePackage => Path.Combine(_feed, $"Daemon.Templates.{_version}.nupkg");
+
+    /// <summary><c>dotnet new daemon -n NAME</c> and the given options, from the installed package, in the fixture's folder.</summary>
+    private string NewDaemon(string name, params string[] options)
+    {
+        string project = Path.Combine(_daemon.Folder, name);
+        Dotnet(_daemon.Folder, new[] { "new", "daemon", "-n", name, "-o", project, "--debug:custom-hive", _hive }.Concat(options).ToArray());
+        return project;
     }
 
     [Test]
     public void PackedTemplate_DefaultsToTheOneVersionOfThisRepository()
     {
         // Directory.Build.props states the version once; the pack stamps it into template.json.
-        string feed = Path.Combine(_daemon.Folder, "template-feed");
-        Dotnet(_daemon.Folder, "pack", Path.Combine(TestEnvironment.RepositoryRoot, "templates", "Daemon.Templates.csproj"), "-o", feed, "--disable-build-servers", "-nologo");
-        string version = DaemonCoreVersion();
-        using ZipArchive package = ZipFile.OpenRead(Path.Combine(feed, $"Daemon.Templates.{version}.nupkg"));
+        using ZipArchive package = ZipFile.OpenRead(TemplatePackage);
         using var reader = new StreamReader(package.GetEntry("content/daemon/.template.config/template.json")!.Open());
         string packed = reader.ReadToEnd();
 
         string source = File.ReadAllText(Path.Combine(TemplateFolder, ".template.config", "template.json"));
-        Assert.That(packed, Is.EqualTo(source.Replace("DAEMON_NET_VERSION", version, StringComparison.Ordinal)), "the source, stamped, and nothing else changed");
+        Assert.That(packed, Is.EqualTo(source.Replace("DAEMON_NET_VERSION", _version, StringComparison.Ordinal)), "the source, stamped, and nothing else changed");
         using JsonDocument template = JsonDocument.Parse(packed);
-        Assert.That(template.RootElement.GetProperty("symbols").GetProperty("DaemonCoreVersion").GetProperty("defaultValue").GetString(), Is.EqualTo(version));
+        Assert.That(template.RootElement.GetProperty("symbols").GetProperty("DaemonCoreVersion").GetProperty("defaultValue").GetString(), Is.EqualTo(_version));
         Assert.That(template.RootElement.GetProperty("shortName").GetString(), Is.EqualTo("daemon"));
+    }
+
+    [Test]
+    public void PackedTemplate_HoldsEveryFileOfTheTemplate_BesideItsTemplateJson()
+    {
+        // dotnet new takes the files of the folder that holds .template.config: a file anywhere else
+        // is never written (a package with content/content/daemon/ made empty projects).
+        string[] source = Directory.GetFiles(TemplateFolder, "*", SearchOption.AllDirectories)
+            .Select(f => "content/daemon/" + Path.GetRelativePath(TemplateFolder, f))
+            .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
+            .ToArray();
+        using ZipArchive package = ZipFile.OpenRead(TemplatePackage);
+        string[] packed = package.Entries.Select(e => e.FullName).Where(f => f.StartsWith("content/", StringComparison.Ordinal)).ToArray();
+        Assert.That(packed, Is.EquivalentTo(source));
     }
 
     [Test]
@@ -118,15 +156,14 @@ public sealed class DaemonTemplateTests
         Assert.That(program.Split('\n').Count(line => line.Contains("return", StringComparison.Ordinal)), Is.EqualTo(1));
         Assert.That(program, Does.Contain("return new PingerDaemon().Main(args);"));
         Assert.That(File.ReadAllText(Path.Combine(_project, "PingerDaemon.cs")), Does.Contain("public sealed class PingerDaemon : DaemonBase"));
-        Assert.That(File.ReadAllText(Path.Combine(_project, "pinger.csproj")), Does.Contain($"<PackageReference Include=\"Daemon.Core\" Version=\"{_localVersion}\" />"));
+        Assert.That(File.ReadAllText(Path.Combine(_project, "pinger.csproj")), Does.Contain($"<PackageReference Include=\"Daemon.Core\" Version=\"{_version}\" />"), "the package's default");
     }
 
     [Test]
     public void NewProject_KeepsTheProjectsName_AsTheProgramsName_CaseAndAll()
     {
         // Users type bin/Debug/net10.0/MyService: that must be the program, and what its README says.
-        string project = Path.Combine(_daemon.Folder, "MyService");
-        Dotnet(_daemon.Folder, "new", "daemon", "-n", "MyService", "-o", project, "--daemon-core-version", _localVersion, "--debug:custom-hive", Path.Combine(_daemon.Folder, "hive"));
+        string project = NewDaemon("MyService");
 
         Assert.That(File.ReadAllText(Path.Combine(project, "MyService.csproj")), Does.Contain("<AssemblyName>MyService</AssemblyName>"));
         Assert.That(File.ReadAllText(Path.Combine(project, "README.md")), Does.Contain("bin/Debug/net10.0/MyService start --pid-file /tmp/MyService.pid"));
@@ -184,10 +221,13 @@ public sealed class DaemonTemplateTests
         var published = new ExampleDaemon(program, "template-aot", takesPort: false);
         try
         {
-            int pid = published.Start();
+            string socketPath = Path.Combine(published.Folder, "status.sock");
+            int pid = published.Start("--status-socket", socketPath);
             Assert.That(ExampleDaemon.FirstLine(published.Run("status").Output), Is.EqualTo($"running (pid {pid})"));
+            Assert.That(AskStatus(socketPath), Does.EndWith($"(pid {pid})\n"));
             CommandResult stopped = published.Run("stop");
             Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+            Assert.That(Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the daemon stopped for good removes the socket file it created");
         }
         finally
         {
@@ -198,8 +238,7 @@ public sealed class DaemonTemplateTests
     [Test]
     public void NewProject_WithAotFalse_PublishesForTheJit()
     {
-        string project = Path.Combine(_daemon.Folder, "jitted");
-        Dotnet(_daemon.Folder, "new", "daemon", "-n", "jitted", "-o", project, "--aot", "false", "--daemon-core-version", _localVersion, "--debug:custom-hive", Path.Combine(_daemon.Folder, "hive"));
+        string project = NewDaemon("jitted", "--aot", "false");
 
         string csproj = File.ReadAllText(Path.Combine(project, "jitted.csproj"));
         Assert.That(csproj, Does.Not.Contain("PublishAot"));
@@ -213,7 +252,8 @@ public sealed class DaemonTemplateTests
     [Test]
     public void NewProject_Starts_ReportsStatus_AndStops()
     {
-        CommandResult started = _daemon.Run("start", "--interval", "0.2");
+        string socketPath = Path.Combine(_daemon.Folder, "status.sock");
+        CommandResult started = _daemon.Run("start", "--interval", "0.2", "--status-socket", socketPath);
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
         Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
@@ -228,6 +268,7 @@ public sealed class DaemonTemplateTests
         Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
         Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(_daemon.Log, Does.Contain("done after").And.Contain($"{ProjectName}[{pid}]: stopped (exit 0)"));
+        Assert.That(Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the daemon stopped for good removes the socket file it created");
 
         CommandResult after = _daemon.Run("status");
         Assert.That(after.ExitCode, Is.EqualTo(3), after.ToString());
@@ -247,11 +288,50 @@ public sealed class DaemonTemplateTests
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         int next = _daemon.ReadPid();
         Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {first} hands over and drains)\n"));
+        Assert.That(Arguments(next), Is.EqualTo(StartArguments("--interval", "0.2", "--status-socket", socketPath)), "ps shows a started daemon, not 'restart'");
         Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True);
         Assert.That(AskStatus(socketPath), Does.EndWith($"(pid {next})\n"), "the same socket, answered by the new generation");
         Assert.That(_daemon.Log, Does.Contain($"{ProjectName}[{next}]: listening on {socketPath} (inherited as 'status')"));
         Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
         Assert.That(Mono.Unix.Native.Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the last generation removes the socket file");
+    }
+
+    [Test]
+    public void NewProject_RestartWithoutTheStatusSocket_RemovesItsFile_AsNoGenerationServesIt()
+    {
+        string socketPath = Path.Combine(_daemon.Folder, "status.sock");
+        int first = _daemon.Start("--interval", "0.2", "--status-socket", socketPath);
+
+        CommandResult restarted = _daemon.Run("restart", "--interval", "0.2");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        int next = _daemon.ReadPid();
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(_daemon.Log, Does.Contain($"{ProjectName}[{next}]: warning: inherited listener 'status' on {socketPath} was not claimed; closing it"));
+        Assert.That(Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the file of a socket nobody accepts on any more");
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void NewProject_RestartWithoutListeners_StopsThenStarts_ADaemonWhoseCommandLineSaysStart()
+    {
+        int first = _daemon.Start("--interval", "0.2");
+
+        CommandResult restarted = _daemon.Run("restart", "--interval", "0.2");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        int next = _daemon.ReadPid();
+        Assert.That(next, Is.Not.EqualTo(first));
+        Assert.That(Arguments(next), Is.EqualTo(StartArguments("--interval", "0.2")), "ps shows a started daemon, not 'restart'");
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+    }
+
+    /// <summary>The arguments that <c>start</c> with <paramref name="extra"/> runs the daemon with, in <see cref="ExampleDaemon.Run"/>'s order.</summary>
+    private string[] StartArguments(params string[] extra) => new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra).ToArray();
+
+    /// <summary>The arguments of <paramref name="pid"/>'s command line, as ps shows them, after the program.</summary>
+    private static string[] Arguments(int pid)
+    {
+        string[] argv = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Split('\0');
+        return argv.AsSpan(1).ToArray();
     }
 
     /// <summary>What the status socket answers, read by another process (a client the daemon does not know).</summary>

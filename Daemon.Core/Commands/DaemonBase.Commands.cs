@@ -11,7 +11,8 @@ using Daemon.Security;
 
 namespace Daemon;
 
-/// <summary>The commands that act on a daemon from outside: start, stop, status, reload.</summary>
+// The commands that act on a daemon from outside: start, stop, status, reload. The type's one
+// <summary> is in DaemonBase.cs, so IntelliSense shows that one.
 public abstract partial class DaemonBase
 {
     private const int SigHup = 1;

@@ -20,6 +20,7 @@ internal sealed class ListenerSet
     private readonly object _gate = new();
     private readonly List<(string Name, Socket Socket)> _own = new();
     private readonly List<string> _socketFiles = new();
+    private readonly List<string> _unclaimedFiles = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
     private readonly HashSet<Socket> _notOurFiles = new();
     private readonly List<string> _adopted = new();
@@ -138,6 +139,12 @@ internal sealed class ListenerSet
             foreach ((string name, Socket socket) in _inherited)
             {
                 log.Line(LogSeverity.Warning, $"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
+                if (!_notOurFiles.Contains(socket) && socket.LocalEndPoint is { } bound && UnixPath(bound) is { } file)
+                {
+                    // No generation accepts on it once the previous one lets go: see RemoveUnclaimedSocketFiles.
+                    _unclaimedFiles.Add(file);
+                }
+
                 socket.Dispose();
             }
 
@@ -192,12 +199,31 @@ internal sealed class ListenerSet
     {
         lock (_gate)
         {
-            foreach (string path in _socketFiles)
+            RemoveSockets(_socketFiles);
+        }
+    }
+
+    /// <summary>
+    /// Removes the files of the Unix listeners the previous generation handed over and this one did
+    /// not claim (a restart without the option that named them), once that generation has let go:
+    /// it stops for good as far as they are concerned, and no later generation will know of them.
+    /// </summary>
+    public void RemoveUnclaimedSocketFiles()
+    {
+        lock (_gate)
+        {
+            RemoveSockets(_unclaimedFiles);
+            _unclaimedFiles.Clear();
+        }
+    }
+
+    private static void RemoveSockets(List<string> paths)
+    {
+        foreach (string path in paths)
+        {
+            if (Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
             {
-                if (Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
-                {
-                    _ = Posix.Unlink(path, out _);
-                }
+                _ = Posix.Unlink(path, out _);
             }
         }
     }

@@ -9,16 +9,43 @@ namespace Daemon.Launching;
 /// <summary>Starts another copy of this very program in a given stage.</summary>
 internal static class SelfExec
 {
+    private const string StartVerb = "start";
+
+    // Where this process's command line has the word the stages' argv says "start" in place of; -1: none.
+    private static volatile int _startVerbAt = -1;
+
+    /// <summary>
+    /// Makes the stages this process starts read <c>start</c> where its own command line has the
+    /// command word <paramref name="args"/>[<paramref name="index"/>] (<c>restart</c>): the next
+    /// generation is a started daemon, and <c>ps</c> and <c>systemctl status</c> show it so. The
+    /// handover is marked in the environment, not by the verb. <paramref name="args"/> is what
+    /// reached <see cref="DaemonBase.Main"/>, the command line's tail; when that word is not where
+    /// the command line has it (the program rewrote its arguments), the argv stays as it was.
+    /// </summary>
+    public static void StartVerbAt(string[] args, int index)
+    {
+        string[] commandLine = Environment.GetCommandLineArgs();
+        int at = commandLine.Length - args.Length + index;
+        _startVerbAt = index >= 0 && index < args.Length && at >= 1 && at < commandLine.Length && commandLine[at] == args[index] ? at : -1;
+    }
+
     /// <summary>
     /// Starts this program again, with the command line it was started with, as stage
     /// <paramref name="kind"/>. The whole original command line, not what reached
-    /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first.
+    /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first. Only the
+    /// command word of a <c>restart</c> reads <c>start</c> (see <see cref="StartVerbAt"/>).
     /// </summary>
     /// <returns>The pid of the started copy.</returns>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
     public static int Start(StageKind kind, int readyFd, bool takeOver = false)
     {
         string[] commandLine = Environment.GetCommandLineArgs();
+        int at = _startVerbAt;
+        if (at > 0 && at < commandLine.Length)
+        {
+            commandLine[at] = StartVerb;
+        }
+
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
         var argv = new List<string> { program };
 

@@ -32,9 +32,17 @@ internal static class CommandLine
     /// Applies each option through <paramref name="set"/>.
     /// </summary>
     /// <exception cref="UsageException">An unknown command or option, a missing or invalid value.</exception>
-    public static Command Parse(string[] args, DaemonOptionSet set, out Command? helpTopic)
+    public static Command Parse(string[] args, DaemonOptionSet set, out Command? helpTopic) => Parse(args, set, out helpTopic, out _);
+
+    /// <summary>
+    /// <see cref="Parse(string[], DaemonOptionSet, out Command?)"/>, also telling where in
+    /// <paramref name="args"/> the command word was (-1 when there was none).
+    /// </summary>
+    /// <exception cref="UsageException">An unknown command or option, a missing or invalid value.</exception>
+    public static Command Parse(string[] args, DaemonOptionSet set, out Command? helpTopic, out int commandAt)
     {
         Command? command = null;
+        commandAt = -1;
         bool help = false;
         bool version = false;
         helpTopic = null;
@@ -55,6 +63,7 @@ internal static class CommandLine
                 }
 
                 command = ParseCommand(arg);
+                commandAt = i;
                 continue;
             }
 

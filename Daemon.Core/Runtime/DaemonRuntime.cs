@@ -274,6 +274,9 @@ internal sealed class DaemonRuntime
         predecessor.Dispose();
         _committed = true;
         _ownsListeners = true;
+
+        // A Unix listener this generation did not take is nobody's once the old one lets go.
+        Listeners.RemoveUnclaimedSocketFiles();
     }
 
     /// <summary>

@@ -1,0 +1,8 @@
+using NUnit.Framework;
+
+// Fixtures marked [Parallelizable(ParallelScope.Self)] run beside each other, two at a time (the CI
+// machine has two cores), their tests one after another. They are the long ones that only start
+// processes in folders of their own and touch nothing of this process (descriptors, signals,
+// environment): the template's pack and publish, the example's AOT publish, the reliability drills,
+// the handovers, the hosted example. The rest keeps NUnit's default, one fixture at a time.
+[assembly: LevelOfParallelism(2)]
