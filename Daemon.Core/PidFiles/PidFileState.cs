@@ -12,7 +12,8 @@ internal readonly record struct PidFileState(PidFileKind Kind, int Holder, int? 
 
     public static PidFileState Unusable(string problem) => new(PidFileKind.Unusable, 0, null, "", problem);
 
-    public static PidFileState Starting(int holder) => new(PidFileKind.Starting, holder, null, "\"\"", null);
+    /// <summary>A daemon still starting: <paramref name="content"/>, quoted, is its pid, or empty (an older daemon's way).</summary>
+    public static PidFileState Starting(int holder, string content = "\"\"") => new(PidFileKind.Starting, holder, null, content, null);
 
     /// <summary>True when the file names the process the kernel says holds its write lock: a daemon that is ready.</summary>
     public bool NamesItsHolder => Kind == PidFileKind.Locked && RecordedPid == Holder && Holder > 0;

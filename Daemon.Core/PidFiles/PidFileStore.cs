@@ -49,8 +49,11 @@ internal sealed class PidFileStore : IPidFileStore
     }
 
     /// <summary>
-    /// What the open pid file <paramref name="fd"/> says: only a write lock held by a process makes a
-    /// daemon (a read lock or an open file description lock, whose holder is -1, does not).
+    /// What the open pid file <paramref name="fd"/> says: only a write lock held by a process on
+    /// byte 0 makes a daemon (a read lock or an open file description lock, whose holder is -1, does
+    /// not). It is starting while it holds <see cref="PidFileLocks.StartingByte"/> too, unless its lock
+    /// covers the whole file: then (an older daemon's protocol) while the file is empty. Each byte is
+    /// asked on its own, so a read lock someone takes on a byte the daemon let go changes nothing.
     /// </summary>
     internal static PidFileState Classify(int fd, string path)
     {
@@ -62,18 +65,22 @@ internal sealed class PidFileStore : IPidFileStore
         }
 
         ReadOnlySpan<byte> content = buffer[..(int)n];
-        if (Posix.GetLock(fd, out LockType type, out int holder, out errno) < 0)
-        {
-            return PidFileState.Unusable(DaemonException.FromErrno($"cannot test the lock of pid file {PathText.Quote(path)}", errno).Message);
-        }
-
-        if (type != LockType.F_WRLCK || holder <= 0)
+        int holder = PidFileLocks.WriteLocker(fd, 0, out errno);
+        if (holder == 0)
         {
             return new PidFileState(PidFileKind.Stale, 0, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
         }
 
-        return content.IsEmpty
-            ? PidFileState.Starting(holder)
+        int past = holder < 0 ? -1 : PidFileLocks.WriteLocker(fd, PidFileLocks.PastTheDaemon, out errno);
+        int starting = past < 0 ? -1 : PidFileLocks.WriteLocker(fd, PidFileLocks.StartingByte, out errno);
+        if (starting < 0)
+        {
+            return PidFileState.Unusable(DaemonException.FromErrno($"cannot test the lock of pid file {PathText.Quote(path)}", errno).Message);
+        }
+
+        bool stillStarting = past == holder ? content.IsEmpty : starting == holder;
+        return stillStarting
+            ? PidFileState.Starting(holder, PidFileContent.Quote(content))
             : new PidFileState(PidFileKind.Locked, holder, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
     }
 
