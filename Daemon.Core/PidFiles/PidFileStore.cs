@@ -45,8 +45,10 @@ internal sealed class PidFileStore : IPidFileStore
     public bool TryRemoveStale(string path, out string? problem)
     {
         // A fresh file left by a daemon that died while replacing a poisoned one goes too.
-        return RemoveIfUnlocked(path, out problem) && RemoveIfUnlocked(FreshPath(path), out problem);
+        return RemoveIfUnlocked(path, null, out problem) && RemoveIfUnlocked(FreshPath(path), null, out problem);
     }
+
+    public bool TryRemoveNaming(string path, int pid, out string? problem) => RemoveIfUnlocked(path, pid, out problem);
 
     /// <summary>
     /// What the open pid file <paramref name="fd"/> says: only a write lock held by a process on
@@ -84,10 +86,17 @@ internal sealed class PidFileStore : IPidFileStore
             : new PidFileState(PidFileKind.Locked, holder, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
     }
 
+    private static bool Names(int fd, int pid)
+    {
+        Span<byte> buffer = stackalloc byte[PidFileContent.MaxLength + 1];
+        long n = Posix.ReadAt(fd, buffer, 0, out _);
+        return n > 0 && PidFileContent.Parse(buffer[..(int)n]) == pid;
+    }
+
     /// <summary>A write lock held by a process the file does not name: a passing state, not a daemon.</summary>
     internal static bool IsTransient(in PidFileState state) => state.Kind == PidFileKind.Locked && !state.NamesItsHolder;
 
-    private static bool RemoveIfUnlocked(string path, out string? problem)
+    private static bool RemoveIfUnlocked(string path, int? naming, out string? problem)
     {
         problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR, 0, out int fd, out FileStatus status, out _);
         if (problem is not null)
@@ -117,6 +126,11 @@ internal sealed class PidFileStore : IPidFileStore
             }
 
             if (!GuardedFile.PathStillNames(path, status))
+            {
+                return true;
+            }
+
+            if (naming is { } pid && !Names(fd, pid))
             {
                 return true;
             }
