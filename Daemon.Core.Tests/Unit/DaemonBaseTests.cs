@@ -245,6 +245,23 @@ public sealed class DaemonBaseTests
         Assert.That(StatusDetails.Duration(TimeSpan.FromSeconds(seconds)), Is.EqualTo(shown));
     }
 
+    [TestCase("2026-11-30T06:12:03.000+00:00 test[4242]: stopping (SIGTERM)\n", true, TestName = "DeadDaemonsLog_IsTheDefaultOne_WhenItsLastLinesComeFromThatPid")]
+    [TestCase("2026-11-30T06:12:03.000+00:00 test[4243]: ready\n", false, TestName = "DeadDaemonsLog_IsNone_WhenTheDefaultOneShowsAnotherPid")]
+    public void DeadDaemonsLog_IsNamedOnlyWhenKnown(string lines, bool named)
+    {
+        string log = Path.Combine(Path.GetTempPath(), $"dead-{Guid.NewGuid():N}.log");
+        File.WriteAllText(log, new string('x', 100_000) + "\n" + lines);
+        try
+        {
+            Assert.That(StatusDetails.LogOfDeadDaemon(null, log, "test", Pid), Is.EqualTo(named ? $"; see {log}" : ""));
+            Assert.That(StatusDetails.LogOfDeadDaemon("/srv/given.log", log, "test", Pid), Is.EqualTo("; see /srv/given.log"), "the --log-file given is the admin's word");
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
     [Test]
     public void Status_ReturnsUnknown_WhenPidFileIsUnusable()
     {

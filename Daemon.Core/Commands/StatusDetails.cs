@@ -90,8 +90,8 @@ internal static class StatusDetails
         try
         {
             byte[] buffer = new byte[tail];
-            // The open file's length, through its descriptor: the path may name another file by now.
-            long size = new FileInfo($"/proc/self/fd/{fd}").Length;
+            // A length read through the path, which may name another file by now, only moves the window.
+            long size = new FileInfo(path).Length;
             long n = Posix.ReadAt(fd, buffer, Math.Max(0, size - tail), out _);
             return n > 0 && Encoding.UTF8.GetString(buffer, 0, (int)n).Contains(text, StringComparison.Ordinal);
         }
