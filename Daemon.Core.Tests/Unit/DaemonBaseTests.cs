@@ -368,6 +368,18 @@ public sealed class DaemonBaseTests
     }
 
     [Test]
+    public void Stop_AsRoot_SignalsNothing_WhenAnotherUserWroteTheUnlockedFile()
+    {
+        GivenPidFile(Stale(Pid) with { Owner = 65534 });
+        GivenProcessRunning(ProgramMatch.Same);
+
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid file /run/test.pid belongs to uid 65534 and no daemon locks it; not signalling pid {Pid}, which it names\n"));
+        _process.Verify(p => p.Signal(It.IsAny<int>()), Times.Never, "whoever can write the file must not aim root's stop");
+    }
+
+    [Test]
     public void Stop_SignalsNothingAndLeavesTheFile_WhenItCannotTellWhatTheNamedProcessRuns()
     {
         GivenPidFile(Stale(Pid));

@@ -160,7 +160,7 @@ public abstract partial class DaemonBase
                 IProcessHandle? unlocked = OpenUnlockedDaemon(state, out ProgramMatch match);
                 if (unlocked is not null)
                 {
-                    return StopUnlockedDaemon(pidFile, unlocked);
+                    return StopUnlockedDaemon(pidFile, state, unlocked);
                 }
 
                 if (match == ProgramMatch.Unknown)
@@ -312,17 +312,24 @@ public abstract partial class DaemonBase
     /// SIGCONT, then SIGKILL at the timeout with <c>--force</c>. The file goes only once the
     /// process is gone, and only if it still names it, as LSB's killproc does.
     /// </summary>
-    private int StopUnlockedDaemon(string pidFile, IProcessHandle daemon)
+    private int StopUnlockedDaemon(string pidFile, PidFileState state, IProcessHandle daemon)
     {
         using (daemon)
         {
             int pid = daemon.Pid;
+            if (UntrustedByRoot(pidFile, state, pid) is { } refusal)
+            {
+                return Fail(refusal);
+            }
+
             string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
             if (daemon.Signal(SigTerm) && daemon.Signal(SigCont) && !daemon.WaitForExit(Options.StopTimeout))
             {
                 if (!Options.Force)
                 {
-                    return Fail($"pid {pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
+                    return Fail(_restarting
+                        ? $"pid {pid} did not stop within {seconds} s and may still stop on its own; nothing new was started: run '{Name} start' once it has stopped, or restart with a longer --stop-timeout (or --force)"
+                        : $"pid {pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
                 }
 
                 if (daemon.Signal(SigKill) && !daemon.WaitForExit(_killGrace))
@@ -338,6 +345,15 @@ public abstract partial class DaemonBase
             return Say($"stopped (pid {pid})");
         }
     }
+
+    /// <summary>
+    /// Root signals what an unlocked file names only when root wrote it: anyone else who can write
+    /// a pid file could otherwise aim root's stop at another copy of this program. Null when trusted.
+    /// </summary>
+    private string? UntrustedByRoot(string pidFile, PidFileState state, int pid) =>
+        _system.IsRoot && state.Owner is { } owner && owner != 0
+            ? $"pid file {PathText.Quote(pidFile)} belongs to uid {owner} and no daemon locks it; not signalling pid {pid}, which it names"
+            : null;
 
     private void RemoveUnlockedPidFile(string pidFile, int pid)
     {
@@ -356,6 +372,11 @@ public abstract partial class DaemonBase
         PidFileState state = _system.PidFiles.Inspect(pidFile);
         using (IProcessHandle? unlocked = OpenUnlockedDaemon(state, out _))
         {
+            if (unlocked is not null && UntrustedByRoot(pidFile, state, unlocked.Pid) is { } untrusted)
+            {
+                return Fail(untrusted);
+            }
+
             if (unlocked is not null && unlocked.Signal(SigHup))
             {
                 return Say($"reloading (pid {unlocked.Pid})");

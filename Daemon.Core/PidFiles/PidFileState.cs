@@ -6,7 +6,8 @@ namespace Daemon.PidFiles;
 /// <param name="RecordedPid">The pid the file names, or null when its content is not a valid pid.</param>
 /// <param name="Content">The file's content, quoted for messages.</param>
 /// <param name="Problem">For <see cref="PidFileKind.Unusable"/>: why, as one line.</param>
-internal readonly record struct PidFileState(PidFileKind Kind, int Holder, int? RecordedPid, string Content, string? Problem)
+/// <param name="Owner">The file's owner (uid), when it was looked at.</param>
+internal readonly record struct PidFileState(PidFileKind Kind, int Holder, int? RecordedPid, string Content, string? Problem, uint? Owner = null)
 {
     public static PidFileState Missing { get; } = new(PidFileKind.Missing, 0, null, "", null);
 

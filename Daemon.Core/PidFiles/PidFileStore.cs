@@ -17,7 +17,7 @@ internal sealed class PidFileStore : IPidFileStore
 
     public PidFileState Inspect(string path)
     {
-        string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDONLY, 0, out int fd, out _, out _);
+        string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDONLY, 0, out int fd, out FileStatus file, out _);
         if (problem is not null)
         {
             return problem.Length == 0 ? PidFileState.Missing : PidFileState.Unusable(problem);
@@ -34,7 +34,7 @@ internal sealed class PidFileStore : IPidFileStore
                 state = Classify(fd, path);
             }
 
-            return state;
+            return state with { Owner = file.Uid };
         }
         finally
         {
