@@ -39,9 +39,9 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
 
     /// <summary>
     /// Creates or takes over the pid file at <paramref name="path"/>, locked as a daemon still
-    /// starting and naming this process. Returns null
-    /// and the holder's pid when a live daemon, ready or starting, holds it. A stale file that
-    /// someone else holds a (read) lock on is never reused: a fresh one is renamed over it.
+    /// starting and naming this process. Returns null and the holder's pid when a live daemon,
+    /// ready or starting, holds it. A stale file that someone else holds a (read) lock on where a
+    /// daemon's lock goes is never reused: a fresh one is renamed over it.
     /// </summary>
     /// <exception cref="DaemonException">The file cannot be created, locked or written.</exception>
     public static LockedPidFile? Acquire(string path, out int holder)
@@ -210,8 +210,8 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     }
 
     /// <summary>
-    /// Creates (or takes over a dead replacer's) NAME.new, locked as a daemon still starting, empty and 0600. Its one fixed name
-    /// lets one replacer at a time through; null when another holds it.
+    /// Creates (or takes over a dead replacer's) NAME.new, locked as a daemon still starting, empty
+    /// and 0600. Its one fixed name lets one replacer at a time through; null when another holds it.
     /// </summary>
     private static LockedPidFile? LockFresh(string path)
     {
