@@ -90,6 +90,25 @@ public sealed class OtherToolsTests
     }
 
     [Test]
+    public void UnlockedPidFileNamingAnotherUsersProcess_IsUnknown_ToAUserWhoCannotLookAtIt()
+    {
+        TestEnvironment.RequireRoot();
+        string program = TestEnvironment.CopyForAnotherUser(ExampleDaemon.Program, _daemon.Folder);
+        using Process rootsProcess = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        _daemon.Track(rootsProcess.Id);
+        File.WriteAllText(_daemon.PidFile, $"{rootsProcess.Id}\n");
+        Assert.That(Mono.Unix.Native.Syscall.chmod(_daemon.PidFile, Mono.Unix.Native.FilePermissions.DEFFILEMODE & ~(Mono.Unix.Native.FilePermissions.S_IWGRP | Mono.Unix.Native.FilePermissions.S_IWOTH)), Is.EqualTo(0));
+
+        string[] asNobody = { "-u", "nobody", "--", program };
+        CommandResult status = _daemon.Exec(asNobody.Concat(new[] { "status" }).Concat(_daemon.CommonOptions), null, "/usr/sbin/runuser");
+        Assert.That((status.ExitCode, status.Error), Is.EqualTo((ExitCodes.Unknown, $"Daemon.Example: pid file {_daemon.PidFile} is not locked and names \"{rootsProcess.Id}\", a process whose program only root or its user can read: cannot tell whether it is this daemon\n")), status.ToString());
+        CommandResult stop = _daemon.Exec(asNobody.Concat(new[] { "stop" }).Concat(_daemon.CommonOptions), null, "/usr/sbin/runuser");
+        Assert.That(stop.ExitCode, Is.EqualTo(1), stop.ToString());
+        Assert.That(File.Exists(_daemon.PidFile), Is.True, "left as it was");
+        Assert.That(rootsProcess.HasExited, Is.False);
+    }
+
+    [Test]
     public void DuringASlowStartup_OtherToolsSeeThePid_WhileStatusSaysStarting()
     {
         RequireTools();

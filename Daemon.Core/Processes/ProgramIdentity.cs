@@ -46,13 +46,19 @@ internal sealed record ProgramIdentity(string Executable, FileStatus? Executable
         string proc = $"/proc/{pid}";
         try
         {
+            // Asked first for its errno: reading the link of another user's process fails quietly.
+            if (Posix.Stat($"{proc}/exe", out FileStatus file, out int errno) < 0)
+            {
+                denied = errno is Errno.EACCES or Errno.EPERM;
+                return null;
+            }
+
             string? link = new FileInfo($"{proc}/exe").LinkTarget;
             if (link is null)
             {
                 return null;
             }
 
-            FileStatus? file = StatOrNull($"{proc}/exe");
             string executable = Strip(link);
             if (!IsDotnetHost(executable))
             {
