@@ -77,6 +77,16 @@ public sealed class DaemonBaseTests
         }
     }
 
+    /// <summary>The pid a stale file names is nobody's now.</summary>
+    private void GivenNoProcess() => _processes.Setup(p => p.Open(Pid)).Returns((IProcessHandle?)null);
+
+    /// <summary>The pid a file names is a live process, running this program or not.</summary>
+    private void GivenProcessRunning(ProgramMatch match)
+    {
+        _processes.Setup(p => p.Open(Pid)).Returns(_process.Object);
+        _processes.Setup(p => p.RunsThisProgram(_process.Object)).Returns(match);
+    }
+
     private void GivenStaleRemovalSucceeds()
     {
         string? none = null;
@@ -97,8 +107,53 @@ public sealed class DaemonBaseTests
     public void Status_ReturnsDeadWithPidFile_WhenPidFileIsStale()
     {
         GivenPidFile(Stale(Pid));
+        GivenNoProcess();
+        Assert.That(Main("status", "--pid-file", PidPath, "--log-file", "/var/log/t.log"), Is.EqualTo(ExitCodes.Failure));
+        Assert.That(_out.ToString(), Is.EqualTo($"not running, but pid file /run/test.pid is left (it names \"{Pid}\"): it died or was killed; see /var/log/t.log\n"));
+    }
+
+    [Test]
+    public void Status_OfADeadDaemon_NamesNoLog_WhenNoLogFileIsGivenAndTheDefaultOneNeverSawIt()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenNoProcess();
         Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
-        Assert.That(_out.ToString(), Does.Contain("not running, but pid file /run/test.pid is left"));
+        Assert.That(_out.ToString(), Is.EqualTo($"not running, but pid file /run/test.pid is left (it names \"{Pid}\"): it died or was killed\n"), "no guess at the default log");
+    }
+
+    [Test]
+    public void Status_SaysRunningWithANote_WhenAnUnlockedFileNamesALiveProcessOfThisProgram()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Same);
+        GivenRunningSince(null, "/dev/null");
+
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"running (pid {Pid})\n  pid file /run/test.pid, not locked by the daemon (another tool wrote it)\n  log file /dev/null\n"));
+        _process.Verify(p => p.Signal(It.IsAny<int>()), Times.Never, "status signals nothing");
+    }
+
+    [Test]
+    public void Status_IsDead_WhenAnUnlockedFileNamesAnotherProgram()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Other);
+
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"not running, but pid file /run/test.pid is left (it names \"{Pid}\", now another program's pid): it died or was killed\n"));
+    }
+
+    [Test]
+    public void Status_IsUnknown_WhenTheProcessAnUnlockedFileNamesCannotBeLookedAt()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Unknown);
+
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Unknown));
+
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid file /run/test.pid is not locked and names \"{Pid}\", a process whose program only root or its user can read: cannot tell whether it is this daemon\n"));
     }
 
     [Test]
@@ -143,7 +198,7 @@ public sealed class DaemonBaseTests
     [TestCase("/dev/pts/3", "  log file none (its stderr is /dev/pts/3)", TestName = "Status_SaysNoLogFile_ForADaemonWritingToATerminal")]
     [TestCase("/srv/t.log", "  log file /srv/t.log", TestName = "Status_NamesTheFileTheDaemonWrites_EvenWhereTheCommandLineSaysOtherwise")]
     [TestCase("/var/log/test.log.1 (deleted)", "  log file /var/log/test.log.1 (deleted, still written: reload reopens the log at its path)", TestName = "Status_SaysTheLogWasDeleted_AfterARotationWithoutReload")]
-    [TestCase(null, "  log file /var/log/t.log", TestName = "Status_NamesTheConfiguredLogFile_WhenTheDaemonsDescriptorsCannotBeRead")]
+    [TestCase(null, "  log file /var/log/t.log", TestName = "Status_NamesTheGivenLogFile_WhenTheDaemonsDescriptorsCannotBeRead")]
     public void Status_NamesWhereTheDaemonLogs(string? standardError, string line)
     {
         GivenPidFile(Locked(Pid, Pid));
@@ -152,6 +207,17 @@ public sealed class DaemonBaseTests
         Assert.That(Main("status", "--pid-file", PidPath, "--log-file", "/var/log/t.log"), Is.EqualTo(ExitCodes.Success));
 
         Assert.That(_out.ToString(), Is.EqualTo($"running (pid {Pid})\n  pid file /run/test.pid\n{line}\n"), "no 'since' line when the start time cannot be read");
+    }
+
+    [Test]
+    public void Status_SaysTheLogIsUnknown_WhenTheDaemonsDescriptorsCannotBeRead_AndNoLogFileIsGiven()
+    {
+        GivenPidFile(Locked(Pid, Pid));
+        GivenRunningSince(null, null);
+
+        Assert.That(Main("status", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Does.EndWith($"  log file unknown (only root and its user can read /proc/{Pid}/fd/2)\n"), "never the default log, a guess");
     }
 
     [Test]
@@ -178,6 +244,23 @@ public sealed class DaemonBaseTests
     public void StatusDuration_ShowsItsTwoLargestUnits(int seconds, string shown)
     {
         Assert.That(StatusDetails.Duration(TimeSpan.FromSeconds(seconds)), Is.EqualTo(shown));
+    }
+
+    [TestCase("2026-11-30T06:12:03.000+00:00 test[4242]: stopping (SIGTERM)\n", true, TestName = "DeadDaemonsLog_IsTheDefaultOne_WhenItsLastLinesComeFromThatPid")]
+    [TestCase("2026-11-30T06:12:03.000+00:00 test[4243]: ready\n", false, TestName = "DeadDaemonsLog_IsNone_WhenTheDefaultOneShowsAnotherPid")]
+    public void DeadDaemonsLog_IsNamedOnlyWhenKnown(string lines, bool named)
+    {
+        string log = Path.Combine(Path.GetTempPath(), $"dead-{Guid.NewGuid():N}.log");
+        File.WriteAllText(log, new string('x', 100_000) + "\n" + lines);
+        try
+        {
+            Assert.That(StatusDetails.LogOfDeadDaemon(null, log, "test", Pid), Is.EqualTo(named ? $"; see {log}" : ""));
+            Assert.That(StatusDetails.LogOfDeadDaemon("/srv/given.log", log, "test", Pid), Is.EqualTo("; see /srv/given.log"), "the --log-file given is the admin's word");
+        }
+        finally
+        {
+            File.Delete(log);
+        }
     }
 
     [Test]
@@ -229,12 +312,96 @@ public sealed class DaemonBaseTests
     public void Stop_RemovesStaleFile_WithoutSignalling(int? recorded)
     {
         GivenPidFile(Stale(recorded));
+        GivenNoProcess();
         GivenStaleRemovalSucceeds();
         Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
         Assert.That(_out.ToString().Trim(), Is.EqualTo("not running"));
-        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never);
         string? none;
         _pidFiles.Verify(p => p.TryRemoveStale(PidPath, out none), Times.Once);
+    }
+
+    [Test]
+    public void Stop_StopsTheProcessAnUnlockedFileNames_WhenItRunsThisProgram_AndRemovesTheFileOnlyOnceItExited()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Same);
+        var order = new System.Collections.Generic.List<string>();
+        _process.Setup(p => p.Signal(15)).Returns(true).Callback(() => order.Add("TERM"));
+        _process.Setup(p => p.Signal(18)).Returns(true).Callback(() => order.Add("CONT"));
+        _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(3))).Returns(true).Callback(() => order.Add("exited"));
+        string? none = null;
+        _pidFiles.Setup(p => p.TryRemoveNaming(PidPath, Pid, out none)).Returns(true).Callback(() => order.Add("removed"));
+
+        Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "3"), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"stopped (pid {Pid})\n"));
+        Assert.That(order, Is.EqualTo(new[] { "TERM", "CONT", "exited", "removed" }));
+    }
+
+    [Test]
+    public void Stop_LeavesTheFile_WhenTheProcessAnUnlockedFileNamesOutlivesTheTimeout()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Same);
+        _process.Setup(p => p.Signal(15)).Returns(true);
+        _process.Setup(p => p.Signal(18)).Returns(true);
+        _process.Setup(p => p.WaitForExit(TimeSpan.FromSeconds(2))).Returns(false);
+
+        Assert.That(Main("stop", "--pid-file", PidPath, "--stop-timeout", "2"), Is.EqualTo(ExitCodes.Failure));
+
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid {Pid} did not stop within 2 s (stop --force sends SIGKILL)\n"));
+        string? none;
+        _pidFiles.Verify(p => p.TryRemoveNaming(It.IsAny<string>(), It.IsAny<int>(), out none), Times.Never);
+        _pidFiles.Verify(p => p.TryRemoveStale(It.IsAny<string>(), out none), Times.Never);
+    }
+
+    [Test]
+    public void Stop_NeverSignalsAnotherProgram_NamedByAnUnlockedFile()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Other);
+        GivenStaleRemovalSucceeds();
+
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo("not running\n"));
+        _process.Verify(p => p.Signal(It.IsAny<int>()), Times.Never);
+    }
+
+    [Test]
+    public void Stop_AsRoot_SignalsNothing_WhenAnotherUserWroteTheUnlockedFile()
+    {
+        GivenPidFile(Stale(Pid) with { Owner = 65534 });
+        GivenProcessRunning(ProgramMatch.Same);
+
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+
+        Assert.That(_err.ToString(), Is.EqualTo($"test: pid file /run/test.pid belongs to uid 65534 and no daemon locks it; not signalling pid {Pid}, which it names\n"));
+        _process.Verify(p => p.Signal(It.IsAny<int>()), Times.Never, "whoever can write the file must not aim root's stop");
+    }
+
+    [Test]
+    public void Stop_SignalsNothingAndLeavesTheFile_WhenItCannotTellWhatTheNamedProcessRuns()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Unknown);
+
+        Assert.That(Main("stop", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Failure));
+
+        Assert.That(_err.ToString(), Does.EndWith("cannot tell whether it is this daemon; not signalling it, and leaving the file\n"));
+        _process.Verify(p => p.Signal(It.IsAny<int>()), Times.Never);
+    }
+
+    [Test]
+    public void Start_SaysAlreadyRunning_WhenAnUnlockedFileNamesALiveProcessOfThisProgram()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Same);
+
+        Assert.That(Main("start", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"already running (pid {Pid}; pid file /run/test.pid is not locked by it)\n"));
+        _launcher.Verify(l => l.Launch(It.IsAny<LaunchRequest>()), Times.Never, "a second copy would fight the first for its port");
     }
 
     [TestCase(null, TestName = "Stop_SignalsNobody_WhenLockedFileHoldsGarbage")]
@@ -330,10 +497,22 @@ public sealed class DaemonBaseTests
     public void Reload_Returns7_WhenNotRunning()
     {
         GivenPidFile(Stale(Pid));
+        GivenNoProcess();
         Assert.That(Main("reload", "--pid-file", PidPath), Is.EqualTo(ExitCodes.ReloadNotRunning));
         Assert.That(_out.ToString(), Is.EqualTo("not running\n"), "on stdout, as stop and status say it");
         Assert.That(_err.ToString(), Is.Empty);
-        _processes.Verify(p => p.Open(It.IsAny<int>()), Times.Never);
+    }
+
+    [Test]
+    public void Reload_SendsSighup_ToTheLiveProcessOfThisProgramThatAnUnlockedFileNames()
+    {
+        GivenPidFile(Stale(Pid));
+        GivenProcessRunning(ProgramMatch.Same);
+        _process.Setup(p => p.Signal(1)).Returns(true);
+
+        Assert.That(Main("reload", "--pid-file", PidPath), Is.EqualTo(ExitCodes.Success));
+
+        Assert.That(_out.ToString(), Is.EqualTo($"reloading (pid {Pid})\n"));
     }
 
     [Test]

@@ -31,6 +31,15 @@ public abstract partial class DaemonBase
             return Say($"already running (pid {state.Holder})");
         }
 
+        using (IProcessHandle? unlocked = OpenUnlockedDaemon(state, out _))
+        {
+            if (unlocked is not null)
+            {
+                // Started by another tool, which wrote the file: a second copy would fight it for its port.
+                return Say($"already running (pid {unlocked.Pid}; pid file {PathText.Quote(pidFile)} is not locked by it)");
+            }
+        }
+
         switch (state.Kind)
         {
             case PidFileKind.Starting:
@@ -189,6 +198,17 @@ public abstract partial class DaemonBase
             case PidFileKind.Unusable:
                 return Fail(state.Problem!);
             case PidFileKind.Stale:
+                IProcessHandle? unlocked = OpenUnlockedDaemon(state, out ProgramMatch match);
+                if (unlocked is not null)
+                {
+                    return StopUnlockedDaemon(pidFile, state, unlocked);
+                }
+
+                if (match == ProgramMatch.Unknown)
+                {
+                    return Fail(CannotTell(pidFile, state) + "; not signalling it, and leaving the file");
+                }
+
                 RemoveStalePidFile(pidFile);
                 return Say("not running");
         }
@@ -271,8 +291,7 @@ public abstract partial class DaemonBase
             case PidFileKind.Unusable:
                 return Fail(state.Problem!, ExitCodes.Unknown);
             case PidFileKind.Stale:
-                _system.Output.WriteLine($"not running, but pid file {PathText.Quote(pidFile)} is left (it names {state.Content}): it died or was killed; see {PathText.Quote(LogFilePath)}");
-                return ExitCodes.Failure;
+                return StatusOfUnlocked(pidFile, state);
             case PidFileKind.Starting:
                 _system.Output.WriteLine($"starting (pid {state.Holder})");
                 return ExitCodes.Starting;
@@ -284,26 +303,152 @@ public abstract partial class DaemonBase
         }
 
         _system.Output.WriteLine($"running (pid {state.Holder})");
-        WriteRunningDetails(state.Holder, pidFile);
+        WriteRunningDetails(state.Holder, pidFile, locked: true);
         return ExitCodes.Success;
     }
 
+    /// <summary>
+    /// Status by a file no daemon holds locked: running when it names a live process of this
+    /// program (another tool wrote it), else dead with the file left, or unknown when the process it
+    /// names cannot be looked at.
+    /// </summary>
+    private int StatusOfUnlocked(string pidFile, PidFileState state)
+    {
+        ProgramMatch match;
+        using (IProcessHandle? unlocked = OpenUnlockedDaemon(state, out match))
+        {
+            if (unlocked is not null)
+            {
+                _system.Output.WriteLine($"running (pid {unlocked.Pid})");
+                WriteRunningDetails(unlocked.Pid, pidFile, locked: false);
+                return ExitCodes.Success;
+            }
+
+            if (match == ProgramMatch.Unknown)
+            {
+                return Fail(CannotTell(pidFile, state), ExitCodes.Unknown);
+            }
+        }
+
+        string now = match == ProgramMatch.Other ? ", now another program's pid" : "";
+        string log = StatusDetails.LogOfDeadDaemon(Options.LogFile, LogFilePath, Name, state.RecordedPid);
+        _system.Output.WriteLine($"not running, but pid file {PathText.Quote(pidFile)} is left (it names {state.Content}{now}): it died or was killed{log}");
+        return ExitCodes.Failure;
+    }
+
     /// <summary>Since when, the pid file and the log file, under the first line that scripts read.</summary>
-    private void WriteRunningDetails(int pid, string pidFile)
+    private void WriteRunningDetails(int pid, string pidFile, bool locked)
     {
         if (_system.Processes.StartTime(pid) is { } started)
         {
             _system.Output.WriteLine(StatusDetails.Since(started, _system.Clock.GetUtcNow(), _system.Clock.LocalTimeZone));
         }
 
-        _system.Output.WriteLine($"  pid file {PathText.Quote(pidFile)}");
-        _system.Output.WriteLine(StatusDetails.LogFile(_system.Processes.StandardErrorTarget(pid), LogFilePath));
+        _system.Output.WriteLine(locked ? $"  pid file {PathText.Quote(pidFile)}" : $"  pid file {PathText.Quote(pidFile)}, not locked by the daemon (another tool wrote it)");
+        _system.Output.WriteLine(StatusDetails.LogFile(_system.Processes.StandardErrorTarget(pid), Options.LogFile, pid));
     }
+
+    /// <summary>
+    /// The live process that a file no daemon holds locked names, when it runs this same program:
+    /// a daemon whose pid file another tool wrote (start-stop-daemon --make-pidfile, daemonize -p).
+    /// Null when the file is stale: <paramref name="match"/> then says whether what it names exited,
+    /// is another program (its pid was reused), or cannot be looked at. The handle holds the
+    /// process, so that what is signalled is what was checked.
+    /// </summary>
+    private IProcessHandle? OpenUnlockedDaemon(PidFileState state, out ProgramMatch match)
+    {
+        match = ProgramMatch.Exited;
+        if (state.Kind != PidFileKind.Stale || state.RecordedPid is not int pid || _system.Processes.Open(pid) is not { } process)
+        {
+            return null;
+        }
+
+        match = _system.Processes.RunsThisProgram(process);
+        if (match == ProgramMatch.Same)
+        {
+            return process;
+        }
+
+        process.Dispose();
+        return null;
+    }
+
+    /// <summary>
+    /// Stops a daemon whose pid file another tool wrote, as start-stop-daemon would: SIGTERM and
+    /// SIGCONT, then SIGKILL at the timeout with <c>--force</c>. The file goes only once the
+    /// process is gone, and only if it still names it, as LSB's killproc does.
+    /// </summary>
+    private int StopUnlockedDaemon(string pidFile, PidFileState state, IProcessHandle daemon)
+    {
+        using (daemon)
+        {
+            int pid = daemon.Pid;
+            if (UntrustedByRoot(pidFile, state, pid) is { } refusal)
+            {
+                return Fail(refusal);
+            }
+
+            string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
+            if (daemon.Signal(SigTerm) && daemon.Signal(SigCont) && !daemon.WaitForExit(Options.StopTimeout))
+            {
+                if (!Options.Force)
+                {
+                    return Fail(_restarting
+                        ? $"pid {pid} did not stop within {seconds} s and may still stop on its own; nothing new was started: run '{Name} start' once it has stopped, or restart with a longer --stop-timeout (or --force)"
+                        : $"pid {pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
+                }
+
+                if (daemon.Signal(SigKill) && !daemon.WaitForExit(_killGrace))
+                {
+                    return Fail($"pid {pid} did not exit even after SIGKILL");
+                }
+
+                RemoveUnlockedPidFile(pidFile, pid);
+                return Say($"killed (pid {pid}) after {seconds} s");
+            }
+
+            RemoveUnlockedPidFile(pidFile, pid);
+            return Say($"stopped (pid {pid})");
+        }
+    }
+
+    /// <summary>
+    /// Root signals what an unlocked file names only when root wrote it: anyone else who can write
+    /// a pid file could otherwise aim root's stop at another copy of this program. Null when trusted.
+    /// </summary>
+    private string? UntrustedByRoot(string pidFile, PidFileState state, int pid) =>
+        _system.IsRoot && state.Owner is { } owner && owner != 0
+            ? $"pid file {PathText.Quote(pidFile)} belongs to uid {owner} and no daemon locks it; not signalling pid {pid}, which it names"
+            : null;
+
+    private void RemoveUnlockedPidFile(string pidFile, int pid)
+    {
+        if (!_system.PidFiles.TryRemoveNaming(pidFile, pid, out string? problem))
+        {
+            _system.Error.WriteLine($"{Name}: {problem}");
+        }
+    }
+
+    private static string CannotTell(string pidFile, PidFileState state) =>
+        $"pid file {PathText.Quote(pidFile)} is not locked and names {state.Content}, a process whose program only root or its user can read: cannot tell whether it is this daemon";
 
     private int ReloadCore()
     {
         string pidFile = PidFilePath;
         PidFileState state = _system.PidFiles.Inspect(pidFile);
+        using (IProcessHandle? unlocked = OpenUnlockedDaemon(state, out _))
+        {
+            if (unlocked is not null && UntrustedByRoot(pidFile, state, unlocked.Pid) is { } untrusted)
+            {
+                return Fail(untrusted);
+            }
+
+            if (unlocked is not null && unlocked.Signal(SigHup))
+            {
+                return Say($"reloading (pid {unlocked.Pid})");
+            }
+        }
+
         switch (state.Kind)
         {
             case PidFileKind.Missing:

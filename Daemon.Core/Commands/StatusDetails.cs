@@ -1,12 +1,16 @@
 using System;
 using System.Globalization;
+using System.IO;
+using System.Text;
 using Daemon.Files;
+using Daemon.Interop;
 
 namespace Daemon.Commands;
 
 /// <summary>
 /// The lines <c>status</c> prints under <c>running (pid N)</c>, as <c>systemctl status</c> does:
-/// since when, the pid file, the log file. The first line stays alone for scripts that parse it.
+/// since when, the pid file, the log file; and which log a dead daemon left. The first line
+/// stays alone for scripts that parse it.
 /// </summary>
 internal static class StatusDetails
 {
@@ -34,17 +38,19 @@ internal static class StatusDetails
     }
 
     /// <summary>
-    /// <c>  log file PATH</c>: where the daemon's stderr really goes when that can be read
-    /// (<paramref name="target"/>, from /proc/PID/fd/2), else the configured <paramref name="configured"/>.
-    /// A daemon run in the foreground without a log file has none: its stderr is a socket (the
-    /// journal), a pipe or a terminal.
+    /// <c>  log file PATH</c>: where the daemon's stderr really goes (<paramref name="target"/>, from
+    /// /proc/PID/fd/2). A daemon run in the foreground without a log file has none: its stderr is a
+    /// socket (the journal), a pipe or a terminal. When that cannot be read (another user's process),
+    /// the <c>--log-file</c> given (<paramref name="given"/>), or else unknown: never a guess.
     /// </summary>
-    public static string LogFile(string? target, string configured)
+    public static string LogFile(string? target, string? given, int pid)
     {
         const string deleted = " (deleted)";
         if (target is null)
         {
-            return $"  log file {PathText.Quote(configured)}";
+            return given is null
+                ? $"  log file unknown (only root and its user can read /proc/{pid}/fd/2)"
+                : $"  log file {PathText.Quote(given)}";
         }
 
         if (target == "/dev/null" || (target.StartsWith('/') && !target.StartsWith("/dev/", StringComparison.Ordinal)))
@@ -55,5 +61,43 @@ internal static class StatusDetails
         }
 
         return $"  log file none (its stderr is {PathText.Quote(target)})";
+    }
+
+    /// <summary>
+    /// <c>; see LOG</c> for a daemon that died: the <c>--log-file</c> given (<paramref name="given"/>),
+    /// or the default log (<paramref name="defaultLog"/>) when its last lines come from that pid
+    /// (<c>NAME[PID]: </c>); else nothing, rather than a log it may never have written.
+    /// </summary>
+    public static string LogOfDeadDaemon(string? given, string defaultLog, string name, int? pid)
+    {
+        if (given is not null)
+        {
+            return $"; see {PathText.Quote(given)}";
+        }
+
+        return pid is { } dead && TailMentions(defaultLog, $" {name}[{dead}]: ") ? $"; see {PathText.Quote(defaultLog)}" : "";
+    }
+
+    /// <summary>True when the last 64 KiB of the file at <paramref name="path"/> hold <paramref name="text"/>.</summary>
+    private static bool TailMentions(string path, string text)
+    {
+        const int tail = 64 * 1024;
+        if (GuardedFile.Open("log file", path, OpenFlags.O_RDONLY, 0, out int fd, out _, out _) is not null)
+        {
+            return false;
+        }
+
+        try
+        {
+            byte[] buffer = new byte[tail];
+            // A length read through the path, which may name another file by now, only moves the window.
+            long size = new FileInfo(path).Length;
+            long n = Posix.ReadAt(fd, buffer, Math.Max(0, size - tail), out _);
+            return n > 0 && Encoding.UTF8.GetString(buffer, 0, (int)n).Contains(text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Posix.Close(fd);
+        }
     }
 }

@@ -18,6 +18,10 @@ internal static unsafe partial class Posix
     public static int Fstat(int fd, out FileStatus status, out int errno) =>
         StatX(fd, "", AT_EMPTY_PATH, out status, out errno);
 
+    /// <summary>stat(2), through statx(2): symbolic links (and /proc's magic links) are followed.</summary>
+    public static int Stat(string path, out FileStatus status, out int errno) =>
+        StatX(AT_FDCWD, path, 0, out status, out errno);
+
     /// <summary>lstat(2), through statx(2): a symbolic link is described, not followed.</summary>
     public static int Lstat(string path, out FileStatus status, out int errno) =>
         StatX(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, out status, out errno);

@@ -11,4 +11,11 @@ internal interface IPidFileStore
     /// (removed, missing, or held by a lock); otherwise <paramref name="problem"/> says why.
     /// </summary>
     bool TryRemoveStale(string path, out string? problem);
+
+    /// <summary>
+    /// As <see cref="TryRemoveStale"/>, for a file another tool wrote, once the process it named
+    /// exited: removed only while nobody holds it locked and it still names <paramref name="pid"/>
+    /// (a supervisor may have started the program again and written the new pid meanwhile).
+    /// </summary>
+    bool TryRemoveNaming(string path, int pid, out string? problem);
 }

@@ -6,9 +6,10 @@ using Daemon.Interop;
 namespace Daemon.PidFiles;
 
 /// <summary>
-/// The daemon's own pid file: created without following links, write-locked with a POSIX record
-/// lock for the daemon's whole life (the kernel releases it when the process dies), empty while
-/// the daemon starts and holding "PID\n" once it is ready.
+/// The daemon's own pid file: created without following links, write-locked with POSIX record
+/// locks for the daemon's whole life (the kernel releases them when the process dies), holding
+/// "PID\n" from the moment it is locked. Whether the daemon is ready is told by its lock on
+/// <see cref="PidFileLocks.StartingByte"/>, held until then.
 /// </summary>
 internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
 {
@@ -21,6 +22,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     private int _fd;
     private bool _fresh;
     private int _published; // the pid written, so that it is written once
+    private bool _ready;
 
     private LockedPidFile(string path, int fd, FileStatus status)
     {
@@ -36,9 +38,10 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     public bool IsAtItsPath => _fd >= 0 && GuardedFile.PathStillNames(_path, _status);
 
     /// <summary>
-    /// Creates or takes over the pid file at <paramref name="path"/>, locked and empty. Returns null
-    /// and the holder's pid when a live daemon, ready or starting, holds it. A stale file that
-    /// someone else holds a (read) lock on is never reused: a fresh one is renamed over it.
+    /// Creates or takes over the pid file at <paramref name="path"/>, locked as a daemon still
+    /// starting and naming this process. Returns null and the holder's pid when a live daemon,
+    /// ready or starting, holds it. A stale file that someone else holds a (read) lock on where a
+    /// daemon's lock goes is never reused: a fresh one is renamed over it.
     /// </summary>
     /// <exception cref="DaemonException">The file cannot be created, locked or written.</exception>
     public static LockedPidFile? Acquire(string path, out int holder)
@@ -63,7 +66,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
             try
             {
                 CheckOwner(shown, status);
-                if (Posix.SetLock(fd, LockType.F_WRLCK, out int errno) == 0)
+                if (PidFileLocks.LockAsDaemon(fd, out int errno) == 0)
                 {
                     if (!GuardedFile.PathStillNames(path, status))
                     {
@@ -72,7 +75,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                         continue;
                     }
 
-                    candidate.Truncate();
+                    candidate.Write(Environment.ProcessId);
                     return candidate;
                 }
 
@@ -129,6 +132,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
                 return null;
             }
 
+            fresh.Write(Environment.ProcessId);
             fresh.RenameOverPath();
             return fresh;
         }
@@ -206,8 +210,8 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     }
 
     /// <summary>
-    /// Creates (or takes over a dead replacer's) NAME.new, locked, empty and 0600. Its one fixed name
-    /// lets one replacer at a time through; null when another holds it.
+    /// Creates (or takes over a dead replacer's) NAME.new, locked as a daemon still starting, empty
+    /// and 0600. Its one fixed name lets one replacer at a time through; null when another holds it.
     /// </summary>
     private static LockedPidFile? LockFresh(string path)
     {
@@ -222,7 +226,7 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
         try
         {
             CheckOwner(PathText.Quote(freshPath), status);
-            if (Posix.SetLock(fd, LockType.F_WRLCK, out _) < 0 || !GuardedFile.PathStillNames(freshPath, status))
+            if (PidFileLocks.LockAsDaemon(fd, out _) < 0 || !GuardedFile.PathStillNames(freshPath, status))
             {
                 fresh.Close();
                 return null;
@@ -261,12 +265,30 @@ internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
     }
 
     /// <summary>
-    /// Writes "PID\n": from now on, the file says the daemon is ready. Once only: a restart's new
-    /// daemon writes its file before the rename, and rewriting it at ready would empty it for a
-    /// moment, in which status would read "starting".
+    /// Names <paramref name="pid"/> (unless the file does already) and lets the starting byte go:
+    /// from now on, the file says the daemon is ready. A restart's new daemon does so before the
+    /// rename, so that its file names a ready daemon the moment it appears at the path.
     /// </summary>
-    /// <exception cref="DaemonException">The pid cannot be written.</exception>
+    /// <exception cref="DaemonException">The pid cannot be written, or the lock not changed.</exception>
     public void Publish(int pid)
+    {
+        Write(pid);
+        if (!_ready)
+        {
+            if (PidFileLocks.DeclareReady(_fd, out int errno) < 0)
+            {
+                throw DaemonException.FromErrno($"cannot mark pid file {PathText.Quote(_path)} ready", errno);
+            }
+
+            _ready = true;
+        }
+    }
+
+    /// <summary>
+    /// Writes "PID\n", once: rewriting it would empty the file for a moment, in which other tools
+    /// would read no pid.
+    /// </summary>
+    private void Write(int pid)
     {
         if (_published == pid)
         {

@@ -12,7 +12,11 @@ internal enum PidFileKind
     /// </summary>
     Stale,
 
-    /// <summary>A file a live process holds write-locked but has not written its pid to yet: a daemon in its startup.</summary>
+    /// <summary>
+    /// A file a live process holds write-locked as a daemon that is not ready yet (see
+    /// <see cref="PidFileLocks"/>): a daemon in its startup. It names the daemon already, or is
+    /// empty (the way older daemons said it).
+    /// </summary>
     Starting,
 
     /// <summary>A file a live process holds write-locked and that names a pid: the daemon is running when it names the holder.</summary>

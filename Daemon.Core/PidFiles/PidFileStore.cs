@@ -17,7 +17,7 @@ internal sealed class PidFileStore : IPidFileStore
 
     public PidFileState Inspect(string path)
     {
-        string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDONLY, 0, out int fd, out _, out _);
+        string? problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDONLY, 0, out int fd, out FileStatus file, out _);
         if (problem is not null)
         {
             return problem.Length == 0 ? PidFileState.Missing : PidFileState.Unusable(problem);
@@ -34,7 +34,7 @@ internal sealed class PidFileStore : IPidFileStore
                 state = Classify(fd, path);
             }
 
-            return state;
+            return state with { Owner = file.Uid };
         }
         finally
         {
@@ -45,12 +45,17 @@ internal sealed class PidFileStore : IPidFileStore
     public bool TryRemoveStale(string path, out string? problem)
     {
         // A fresh file left by a daemon that died while replacing a poisoned one goes too.
-        return RemoveIfUnlocked(path, out problem) && RemoveIfUnlocked(FreshPath(path), out problem);
+        return RemoveIfUnlocked(path, null, out problem) && RemoveIfUnlocked(FreshPath(path), null, out problem);
     }
 
+    public bool TryRemoveNaming(string path, int pid, out string? problem) => RemoveIfUnlocked(path, pid, out problem);
+
     /// <summary>
-    /// What the open pid file <paramref name="fd"/> says: only a write lock held by a process makes a
-    /// daemon (a read lock or an open file description lock, whose holder is -1, does not).
+    /// What the open pid file <paramref name="fd"/> says: only a write lock held by a process on
+    /// byte 0 makes a daemon (a read lock or an open file description lock, whose holder is -1, does
+    /// not). It is starting while it holds <see cref="PidFileLocks.StartingByte"/> too, unless its lock
+    /// covers the whole file: then (an older daemon's protocol) while the file is empty. Each byte is
+    /// asked on its own, so a read lock someone takes on a byte the daemon let go changes nothing.
     /// </summary>
     internal static PidFileState Classify(int fd, string path)
     {
@@ -62,25 +67,36 @@ internal sealed class PidFileStore : IPidFileStore
         }
 
         ReadOnlySpan<byte> content = buffer[..(int)n];
-        if (Posix.GetLock(fd, out LockType type, out int holder, out errno) < 0)
-        {
-            return PidFileState.Unusable(DaemonException.FromErrno($"cannot test the lock of pid file {PathText.Quote(path)}", errno).Message);
-        }
-
-        if (type != LockType.F_WRLCK || holder <= 0)
+        int holder = PidFileLocks.WriteLocker(fd, 0, out errno);
+        if (holder == 0)
         {
             return new PidFileState(PidFileKind.Stale, 0, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
         }
 
-        return content.IsEmpty
-            ? PidFileState.Starting(holder)
+        int past = holder < 0 ? -1 : PidFileLocks.WriteLocker(fd, PidFileLocks.PastTheDaemon, out errno);
+        int starting = past < 0 ? -1 : PidFileLocks.WriteLocker(fd, PidFileLocks.StartingByte, out errno);
+        if (starting < 0)
+        {
+            return PidFileState.Unusable(DaemonException.FromErrno($"cannot test the lock of pid file {PathText.Quote(path)}", errno).Message);
+        }
+
+        bool stillStarting = past == holder ? content.IsEmpty : starting == holder;
+        return stillStarting
+            ? PidFileState.Starting(holder, PidFileContent.Quote(content))
             : new PidFileState(PidFileKind.Locked, holder, PidFileContent.Parse(content), PidFileContent.Quote(content), null);
+    }
+
+    private static bool Names(int fd, int pid)
+    {
+        Span<byte> buffer = stackalloc byte[PidFileContent.MaxLength + 1];
+        long n = Posix.ReadAt(fd, buffer, 0, out _);
+        return n > 0 && PidFileContent.Parse(buffer[..(int)n]) == pid;
     }
 
     /// <summary>A write lock held by a process the file does not name: a passing state, not a daemon.</summary>
     internal static bool IsTransient(in PidFileState state) => state.Kind == PidFileKind.Locked && !state.NamesItsHolder;
 
-    private static bool RemoveIfUnlocked(string path, out string? problem)
+    private static bool RemoveIfUnlocked(string path, int? naming, out string? problem)
     {
         problem = GuardedFile.Open("pid file", path, OpenFlags.O_RDWR, 0, out int fd, out FileStatus status, out _);
         if (problem is not null)
@@ -110,6 +126,11 @@ internal sealed class PidFileStore : IPidFileStore
             }
 
             if (!GuardedFile.PathStillNames(path, status))
+            {
+                return true;
+            }
+
+            if (naming is { } pid && !Names(fd, pid))
             {
                 return true;
             }

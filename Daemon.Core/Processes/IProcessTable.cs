@@ -17,4 +17,11 @@ internal interface IProcessTable
     /// when it cannot be read (another user's process).
     /// </summary>
     string? StandardErrorTarget(int pid);
+
+    /// <summary>
+    /// Whether <paramref name="process"/> runs this same program file (<see cref="ProgramIdentity"/>),
+    /// read while the handle holds the process, so that a pid reused meanwhile is never taken for it.
+    /// This very command is <see cref="ProgramMatch.Other"/>.
+    /// </summary>
+    ProgramMatch RunsThisProgram(IProcessHandle process);
 }

@@ -8,6 +8,8 @@ namespace Daemon.Processes;
 /// <summary>The real process table, through pidfds where the kernel has them (Linux 5.3 and later).</summary>
 internal sealed class ProcessTable : IProcessTable
 {
+    private static readonly Lazy<ProgramIdentity> _self = new(ProgramIdentity.Self);
+
     public static ProcessTable Instance { get; } = new();
 
     public IProcessHandle? Open(int pid)
@@ -58,6 +60,26 @@ internal sealed class ProcessTable : IProcessTable
         {
             return null;
         }
+    }
+
+    public ProgramMatch RunsThisProgram(IProcessHandle process)
+    {
+        if (process.Pid == Environment.ProcessId)
+        {
+            return ProgramMatch.Other;
+        }
+
+        ProgramIdentity? program = ProgramIdentity.Of(process.Pid, out bool denied);
+
+        // Still alive after the look: /proc/PID was this process all along, as a pid is reused only once it is reaped.
+        if (process.WaitForExit(TimeSpan.Zero))
+        {
+            return ProgramMatch.Exited;
+        }
+
+        return program is null ? (denied ? ProgramMatch.Unknown : ProgramMatch.Other)
+            : program.IsSameProgram(_self.Value) ? ProgramMatch.Same
+            : ProgramMatch.Other;
     }
 
     private static DaemonException SignalError(int pid, int errno) =>
