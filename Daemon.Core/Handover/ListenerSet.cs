@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Net;
+using System.Linq;
 using System.Net.Sockets;
 using Daemon.Files;
 using Daemon.Interop;
@@ -18,7 +19,8 @@ internal sealed class ListenerSet
 {
     private readonly object _gate = new();
     private readonly List<(string Name, Socket Socket)> _own = new();
-    private readonly List<string> _socketFiles = new();
+    private readonly List<(Socket Socket, string Path)> _socketFiles = new();
+    private readonly HashSet<Socket> _handedOver = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
     private readonly HashSet<Socket> _notOurFiles = new();
 
@@ -108,7 +110,7 @@ internal sealed class ListenerSet
             if (!_notOurFiles.Contains(socket) && UnixPath(socket.LocalEndPoint ?? endpoint) is { } file)
             {
                 // Noted now: the daemon may have closed its Socket by the time the files go.
-                _socketFiles.Add(file);
+                _socketFiles.Add((socket, file));
             }
 
             return socket;
@@ -131,15 +133,24 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Clears close-on-exec on this generation's listeners once a next generation holds them too,
-    /// so that closing them here never shuts them down (see <c>DaemonRuntime.HandedOver</c>).
+    /// Notes which listeners the next generation adopted, once it committed. Those are shared from
+    /// now on: their close-on-exec flag is cleared, so that closing them here never shuts them down
+    /// (see <c>DaemonRuntime.HandedOver</c>), and their queue is the successor's. The others stay
+    /// ours: drained as at stop, and their socket files removed when this generation ends.
     /// </summary>
-    public void MarkShared()
+    /// <param name="adoptedNames">The names the next generation took, as given to <see cref="Listen"/>.</param>
+    public void MarkHandedOver(IReadOnlyCollection<string> adoptedNames)
     {
         lock (_gate)
         {
-            foreach ((_, Socket socket) in _own)
+            foreach ((string name, Socket socket) in _own)
             {
+                if (!adoptedNames.Contains(name))
+                {
+                    continue;
+                }
+
+                _handedOver.Add(socket);
                 try
                 {
                     _ = Posix.SetCloseOnExec((int)socket.Handle, false);
@@ -149,6 +160,15 @@ internal sealed class ListenerSet
                     // Closed already by the daemon: nothing left to protect.
                 }
             }
+        }
+    }
+
+    /// <summary>True when <paramref name="socket"/> went to the next generation (see <see cref="MarkHandedOver"/>).</summary>
+    public bool IsHandedOver(Socket socket)
+    {
+        lock (_gate)
+        {
+            return _handedOver.Contains(socket);
         }
     }
 
@@ -164,16 +184,16 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Removes the files of this generation's Unix listeners: the service stops for good (no next
-    /// generation holds them), so nothing will accept on them again.
+    /// Removes the files of this generation's Unix listeners that no next generation holds: nothing
+    /// will accept on them again.
     /// </summary>
     public void RemoveSocketFiles()
     {
         lock (_gate)
         {
-            foreach (string path in _socketFiles)
+            foreach ((Socket socket, string path) in _socketFiles)
             {
-                if (Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
+                if (!_handedOver.Contains(socket) && Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
                 {
                     _ = Posix.Unlink(path, out _);
                 }

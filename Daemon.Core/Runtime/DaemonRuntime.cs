@@ -155,9 +155,9 @@ internal sealed class DaemonRuntime
         {
             _watchdog?.Dispose();
             _handover?.Dispose();
-            if (_ownsListeners && _successor == 0)
+            if (_ownsListeners)
             {
-                // The service stops for good: no generation will accept on these socket files again.
+                // No generation will accept again on the socket files of listeners not handed over.
                 Listeners.RemoveSocketFiles();
             }
 
@@ -275,7 +275,7 @@ internal sealed class DaemonRuntime
         // Shared sockets from now on. Disposing a .NET Socket with a blocking Accept under way
         // shuts it down to wake that call, which would stop the successor's copy too; .NET spares
         // a socket that is not close-on-exec, as one that may be shared.
-        Listeners.MarkShared();
+        Listeners.MarkHandedOver(Listeners.Own.ConvertAll(l => l.Name));
         RequestStop($"handed over to pid {successor}");
     }
 
