@@ -63,7 +63,7 @@ internal sealed class ConnectionServer
         {
             await AcceptUntilStopAsync(backoff, stopping).ConfigureAwait(false);
             _deadline.CancelAfter(_grace);
-            _deadline.Token.Register(CloseAll);
+            _deadline.Token.Register(EndAll);
             if (_handedOver())
             {
                 _log.Line($"handed over: the next generation accepts from here; serving the {_open.Count} open connection(s) until their clients close them, for up to {_grace.TotalSeconds:0.###} s");
@@ -235,8 +235,12 @@ internal sealed class ConnectionServer
         _log.Line($"all connections closed after {clock.Elapsed.TotalSeconds:0.###} s");
     }
 
-    /// <summary>The drain deadline: whatever a handler still holds is closed under it.</summary>
-    private void CloseAll()
+    /// <summary>
+    /// The drain deadline: the handlers' token fires, and each connection still open is shut down
+    /// both ways, so that a handler that does not watch its token is woken too and its client gets
+    /// an orderly end-of-file (a close under a pending receive would reset the connection).
+    /// </summary>
+    private void EndAll()
     {
         if (!_open.IsEmpty)
         {
@@ -245,7 +249,14 @@ internal sealed class ConnectionServer
 
         foreach ((Socket client, _) in _open.Values)
         {
-            client.Dispose();
+            try
+            {
+                client.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Gone already.
+            }
         }
     }
 
