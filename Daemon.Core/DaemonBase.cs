@@ -279,7 +279,7 @@ public abstract partial class DaemonBase
     /// <c>restart</c> that handed the listener over, the queue is the next generation's, and the
     /// open connections are served until their clients close them. Either way, the handler's token
     /// fires at the drain deadline, half the stop timeout after the stop request, and the
-    /// connections still open are closed then. The listener is never shut down (a next generation
+    /// connections still open are shut down then (their clients get end-of-file). The listener is never shut down (a next generation
     /// may hold the same socket): this daemon closes its own descriptor of it once it stops accepting.
     /// </summary>
     /// <param name="listener">A listening socket from <see cref="Listen"/>.</param>

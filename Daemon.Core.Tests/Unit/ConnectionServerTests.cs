@@ -139,12 +139,18 @@ public sealed class ConnectionServerTests
     public void DrainDeadline_ClosesAConnectionWhoseClientStaysSilent_AndFiresTheHandlersToken()
     {
         Socket listener = NewListener();
-        var deadlineSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tokenAtTheEnd = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stopping = new CancellationTokenSource();
         Task run = NewServer(listener, handedOver: true, grace: TimeSpan.FromSeconds(1), handler: async (client, closeNow) =>
         {
-            using CancellationTokenRegistration _ = closeNow.Register(() => deadlineSeen.TrySetResult());
-            await Echo(client, closeNow);
+            try
+            {
+                await Echo(client, closeNow);
+            }
+            finally
+            {
+                tokenAtTheEnd.TrySetResult(closeNow.IsCancellationRequested);
+            }
         }).RunAsync(stopping.Token);
         Socket silent = Connect(listener);
         Assert.That(EchoOn(silent, "once"), Is.EqualTo("once\n"));
@@ -152,7 +158,8 @@ public sealed class ConnectionServerTests
         stopping.Cancel();
 
         Assert.That(ReadToEndOrReset(silent), Is.True, "the silent connection is closed at the deadline");
-        Assert.That(deadlineSeen.Task.Wait(_patience), Is.True, "the handler's token fired");
+        Assert.That(tokenAtTheEnd.Task.Wait(_patience), Is.True, "the handler ended");
+        Assert.That(tokenAtTheEnd.Task.Result, Is.True, "its token had fired");
         Assert.That(run.Wait(_patience), Is.True, Log);
         Assert.That(Log, Does.Contain("drain deadline: closing the 1 connection(s) still open"));
     }

@@ -24,10 +24,17 @@ internal sealed class AcceptBackoff
     /// <summary>Descriptors kept free for the runtime: two thread starts at once and an assembly load.</summary>
     internal const int Reserve = 8;
 
+    /// <summary>
+    /// Free descriptors below which a thread may not start: one takes four for a moment (a file
+    /// it reads, a pipe, its name), and the 64-descriptor JIT example died at four free.
+    /// </summary>
+    private const int ThreadStart = 6;
+
     private static readonly TimeSpan _pause = TimeSpan.FromMilliseconds(50);
     private readonly DaemonLog _log;
     private readonly Func<int> _open;
     private readonly long _limit;
+    private long _lowestFree;
     private Stopwatch? _since;
     private int _pauses;
 
@@ -59,14 +66,21 @@ internal sealed class AcceptBackoff
         int lowest = Posix.Duplicate((int)listener.Handle);
         if (lowest < 0)
         {
+            _lowestFree = _limit;
             return false;
         }
 
         Posix.Close(lowest);
+        _lowestFree = lowest;
         return lowest < _limit - Reserve;
     }
 
-    /// <summary>Waits a moment before the next try, saying so when an episode begins.</summary>
+    /// <summary>
+    /// Waits a moment before the next try, saying so when an episode begins. Where not even a
+    /// thread could start, the wait blocks this thread instead of awaiting a timer: a timer fires
+    /// on a thread pool thread, and a pool that must start one without descriptors ends the
+    /// process. Elsewhere it awaits, as blocking a pool thread makes the pool start more threads.
+    /// </summary>
     public Task PauseAsync(CancellationToken cancellationToken)
     {
         if (_since is null)
@@ -77,16 +91,20 @@ internal sealed class AcceptBackoff
         }
 
         _pauses++;
-        try
+        if (_limit - _lowestFree >= ThreadStart)
         {
-            return Task.Delay(_pause, cancellationToken);
+            try
+            {
+                return Task.Delay(_pause, cancellationToken);
+            }
+            catch (OutOfMemoryException)
+            {
+                // The timer thread could not start: wait on this thread, below.
+            }
         }
-        catch (OutOfMemoryException)
-        {
-            // The timer thread could not start (no descriptor for it yet): wait on this thread instead.
-            Thread.Sleep(_pause);
-            return Task.CompletedTask;
-        }
+
+        _ = cancellationToken.WaitHandle.WaitOne(_pause);
+        return Task.CompletedTask;
     }
 
     /// <summary>

@@ -50,12 +50,11 @@ internal sealed class ConnectionServer
         _descriptorLimit = descriptorLimit ?? Posix.DescriptorLimit();
     }
 
-    /// <summary>How many connections are open now.</summary>
-    public int OpenCount => _open.Count;
-
     /// <summary>Accepts and serves until <paramref name="stopping"/> fires, then drains as the class says.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
+        // Off the caller's thread from here: the back-off's pauses may block the thread they run on.
+        await Task.Yield();
         await WarmUp.RunAsync(_log).ConfigureAwait(false);
         var backoff = new AcceptBackoff(_log, () => _open.Count, _descriptorLimit);
         // Closed (our descriptor only) once accepting ends: nothing new is queued for us while the open ones drain.
@@ -76,6 +75,7 @@ internal sealed class ConnectionServer
         }
 
         await DrainAsync().ConfigureAwait(false);
+        _deadline.Dispose();
     }
 
     private async Task AcceptUntilStopAsync(AcceptBackoff backoff, CancellationToken stopping)
