@@ -10,7 +10,7 @@ namespace Daemon.Serving;
 
 /// <summary>
 /// Paces accepting when descriptors run short. The runtime needs descriptors of its own and fails
-/// hard without them (a thread it starts opens three for a moment, and a thread pool thread that
+/// hard without them (a thread it starts takes four for a moment, and a thread pool thread that
 /// cannot start ends the process; an assembly the JIT loads keeps two), so a reserve is kept
 /// for it: a connection is accepted only while the lowest free descriptor number is below the
 /// limit less the reserve (descriptors are numbered lowest free first, so that number is how many
