@@ -12,6 +12,7 @@ using Daemon.Interop;
 using Daemon.Launching;
 using Daemon.Options;
 using Daemon.Runtime;
+using Daemon.Serving;
 
 namespace Daemon;
 
@@ -286,6 +287,38 @@ public abstract partial class DaemonBase
     /// down, since the next generation holds the same sockets.
     /// </summary>
     protected bool HandedOver => Runtime?.Successor > 0;
+
+    /// <summary>
+    /// Serves the connections of <paramref name="listener"/> (from <see cref="Listen"/>) with
+    /// <paramref name="handler"/>, one call per connection, until <paramref name="stoppingToken"/>
+    /// fires; call it from <see cref="RunAsync"/> and await it. Out of file descriptors, accepting
+    /// pauses (open connections go on being served, and a reserve is kept for the runtime) and
+    /// resumes as connections close. At stop, the connections already queued are accepted too,
+    /// and each connection's input ends once its client is quiet: the handler's next receive
+    /// returns 0 after what the client sent, so every client gets its answer. After a
+    /// <c>restart</c> that handed the listener over, the queue is the next generation's, and the
+    /// open connections are served until their clients close them. Either way, the handler's token
+    /// fires at the drain deadline, half the stop timeout after the stop request, and the
+    /// connections still open are shut down then (their clients get end-of-file). The listener is never shut down (a next generation
+    /// may hold the same socket): this daemon closes its own descriptor of it once it stops accepting.
+    /// </summary>
+    /// <param name="listener">A listening socket from <see cref="Listen"/>.</param>
+    /// <param name="handler">
+    /// Serves one connection, whose socket it may use until it returns (the server closes it then);
+    /// its token fires at the drain deadline. An exception ends that connection and is logged.
+    /// </param>
+    /// <param name="stoppingToken">The main loop's token: accepting ends when it fires.</param>
+    /// <returns>A task that completes once accepting has ended and every connection is closed.</returns>
+    /// <exception cref="DaemonException">Accepting failed for good (the socket is not listening...).</exception>
+    /// <exception cref="InvalidOperationException">Called outside the daemon (not from its main loop).</exception>
+    protected Task ServeAsync(Socket listener, Func<Socket, CancellationToken, Task> handler, CancellationToken stoppingToken)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(handler);
+        DaemonRuntime runtime = Runtime ?? throw new InvalidOperationException("ServeAsync is for the main loop of a running daemon");
+        var server = new ConnectionServer(listener, handler, runtime.Log, Options.StopTimeout / 2, () => runtime.Listeners.IsHandedOver(listener));
+        return server.RunAsync(stoppingToken);
+    }
 
     /// <summary>
     /// The main loop. Returns when <paramref name="stoppingToken"/> is cancelled (SIGTERM, SIGINT or

@@ -317,6 +317,64 @@ public sealed class ControlChannelTests
     }
 
     [Test]
+    public void RestartWithAnotherPort_TheOldPortsQueuedClientsAreAnswered_NotReset()
+    {
+        _daemon.Start();
+        int oldPort = _daemon.Port;
+        int newPort = ExampleDaemon.FreePort();
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        int answered = 0;
+        using var stop = new System.Threading.CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        // Clients on the old port, connecting and sending in a loop: once the port moves, a refused
+        // connect is expected; a connection that was made and sent must get its echo, never a reset.
+        System.Threading.Tasks.Task[] clients = Enumerable.Range(0, 6).Select(c => System.Threading.Tasks.Task.Run(() =>
+        {
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
+                try
+                {
+                    socket.Connect(System.Net.IPAddress.Loopback, oldPort);
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    continue;   // refused: the old port is closed now
+                }
+
+                string line = $"client {c} round {i}\n";
+                try
+                {
+                    socket.Send(System.Text.Encoding.ASCII.GetBytes(line));
+                    string got = ReadLine(socket);
+                    if (got.StartsWith(line, StringComparison.Ordinal))
+                    {
+                        System.Threading.Interlocked.Increment(ref answered);
+                    }
+                    else
+                    {
+                        failures.Add($"{line.Trim()}: got '{got.Trim()}'");
+                    }
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    failures.Add($"{line.Trim()}: {e.SocketErrorCode}");
+                }
+            }
+        })).ToArray();
+
+        Assert.That(ExampleDaemon.Eventually(() => answered > 50, TimeSpan.FromSeconds(60)), Is.True);
+        CommandResult restarted = _daemon.Exec(new[] { "restart", "--pid-file", _daemon.PidFile, "--log-file", _daemon.LogFile, "--port", newPort.ToString(CultureInfo.InvariantCulture) }, null);
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 1, TimeSpan.FromSeconds(60)), Is.True, "the old generation drains its port and exits");
+        stop.Cancel();
+        System.Threading.Tasks.Task.WaitAll(clients, TimeSpan.FromSeconds(60));
+
+        Assert.That(failures, Is.Empty, $"{answered} answered; every client the old port took was answered: {string.Join("; ", failures.Take(5))}");
+        Assert.That(_daemon.Log, Does.Contain("handing 1 listener(s) over"));
+    }
+
+    [Test]
     public void SamePidFilePath_InAnotherMountNamespace_EachDaemonRestartsByHandover()
     {
         TestEnvironment.RequireTool("/usr/bin/unshare");
@@ -368,6 +426,19 @@ public sealed class ControlChannelTests
     }
 
     // ---- helpers ---------------------------------------------------------------------------------
+
+    private static string ReadLine(System.Net.Sockets.Socket socket)
+    {
+        var received = new System.Text.StringBuilder();
+        byte[] buffer = new byte[256];
+        int n;
+        while (!received.ToString().Contains('\n', StringComparison.Ordinal) && (n = socket.Receive(buffer)) > 0)
+        {
+            received.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+        }
+
+        return received.ToString();
+    }
 
     /// <summary>True when the echo server answers <paramref name="text"/> (after a greeting, if it has one).</summary>
     private bool Answers(string text)

@@ -85,6 +85,39 @@ public sealed class HandoverTests
     }
 
     [Test]
+    public void SilentConnection_IsAnsweredByTheOldGenerationAfterRestart_AndOneSilentPastTheDrainDeadlineIsClosed()
+    {
+        // The drain deadline is half the stop timeout after the stop request: 10 s here.
+        _daemon.ExtraOptions.AddRange(new[] { "--stop-timeout", "20" });
+        int old = _daemon.Start();
+        using var answered = new TcpClient();
+        answered.Connect(IPAddress.Loopback, _daemon.Port);
+        using NetworkStream answeredStream = answered.GetStream();
+        Assert.That(EchoOn(answeredStream, "before"), Is.EqualTo("before"));
+        using var silent = new TcpClient();
+        silent.Connect(IPAddress.Loopback, _daemon.Port);
+        using NetworkStream silentStream = silent.GetStream();
+        Assert.That(EchoOn(silentStream, "before"), Is.EqualTo("before"));
+
+        CommandResult restarted = _daemon.Run("restart");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handed over: the next generation accepts from here"), Is.True, _daemon.Log);
+
+        // Quiet across the restart, and for longer than any idle cut-off: still open, and answered.
+        Assert.That(answered.Client.Poll(1_000_000, SelectMode.SelectRead), Is.False, "no end-of-file for a quiet client after a handover\n" + _daemon.Log);
+        Assert.That(EchoOn(answeredStream, "sent after the restart"), Is.EqualTo("sent after the restart"), "the old generation answers its connection");
+        Assert.That(ExampleDaemon.IsAlive(old), Is.True);
+        answered.Close();
+
+        // Silent past the deadline: the old generation closes it, then exits.
+        silent.Client.ReceiveTimeout = 60_000;
+        Assert.That(ExampleDaemon.ReadToEnd(silent.Client), Is.Empty, "end-of-file at the drain deadline");
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: warning: drain deadline: closing the 1 connection(s) still open"), Is.True, _daemon.Log);
+        Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation exits after its deadline");
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: stopped (exit 0)"));
+    }
+
+    [Test]
     public void RestartWithAnotherPort_ListensOnTheNewPort_NotOnTheHandedOverOne()
     {
         int old = _daemon.Start();

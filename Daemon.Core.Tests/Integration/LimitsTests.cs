@@ -37,7 +37,7 @@ public sealed class LimitsTests
         const int Clients = 100;
         const int Headroom = 40;
         // What the daemon holds once it has served a client, whatever its runtime holds; then a
-        // daemon started under a limit 40 above that (the example keeps 16 for the runtime).
+        // daemon started under a limit 40 above that (the library keeps 8 for the runtime).
         int first = _daemon.Start();
         Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
         int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
@@ -90,6 +90,54 @@ public sealed class LimitsTests
 
         CommandResult stopped = _daemon.Run("stop");
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+    }
+
+    [Test]
+    public void RoomForOneConnectionAboveTheReserve_AHundredClientsAreServedInTurn_AndTheRuntimeLives()
+    {
+        const int Clients = 100;
+        // The JIT example holds about 60 descriptors at rest (two per assembly it loaded), so a
+        // limit just above that is where it used to die: the back-off took the runtime's last
+        // descriptors, and the thread pool, unable to start a thread, ended the process.
+        int first = _daemon.Start();
+        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
+        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        int limit = holds + Serving.AcceptBackoff.Reserve + 1;
+        CommandResult started = _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _daemon.ProgramPath, "start" }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
+                client.Connect(IPAddress.Loopback, _daemon.Port);
+                clients.Add(client);
+            }
+
+            // Each in turn: served once the one before gave its descriptor back.
+            for (int i = 0; i < Clients; i++)
+            {
+                clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
+                Assert.That(ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} (limit {limit})\n{_daemon.Log}");
+                clients[i].Dispose();
+            }
+
+            Assert.That(_daemon.Log, Does.Contain("out of file descriptors"), "the limit was met");
+            Assert.That(_daemon.Log, Does.Not.Contain("unhandled exception").And.Not.Contain("Process terminated"));
+            Assert.That(ExampleDaemon.IsAlive(pid), Is.True, _daemon.Log);
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(_daemon.Log, Does.Contain($"[{pid}]: stopped (exit 0)"));
     }
 
     [Test]

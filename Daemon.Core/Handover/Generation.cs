@@ -57,10 +57,11 @@ internal sealed class Generation : IDisposable
     public CancellationToken HandedOver => _handedOver.Token;
 
     /// <summary>
-    /// True when the listeners' socket files are this generation's to remove at its end: it bound
-    /// them, or its takeover was committed, and no successor took them.
+    /// True when the socket files of its listeners are this generation's to remove at its end (of
+    /// those a successor did not take: see <see cref="ListenerSet.RemoveSocketFiles"/>): it bound
+    /// them, or its takeover was committed.
     /// </summary>
-    public bool OwnsSocketFiles => (_predecessor is null || _committed) && _successor == 0;
+    public bool OwnsSocketFiles => _predecessor is null || _committed;
 
     /// <summary>Takes the running daemon's listeners (it keeps serving meanwhile).</summary>
     /// <param name="runsAs">The uid this daemon will run as (<c>--user</c>), which the running one may have.</param>

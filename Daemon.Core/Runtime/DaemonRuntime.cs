@@ -161,7 +161,7 @@ internal sealed class DaemonRuntime
             _generation.Dispose();
             if (_generation.OwnsSocketFiles)
             {
-                // The service stops for good: no generation will accept on these socket files again.
+                // No generation will accept again on the socket files of listeners not handed over.
                 Listeners.RemoveSocketFiles();
             }
 
