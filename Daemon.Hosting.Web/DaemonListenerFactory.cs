@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -23,12 +24,16 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
     private readonly SocketTransportFactory _sockets;
     private readonly ConnectionDrain _drain;
     private readonly List<Listener> _listeners = new();
+    private readonly HashSet<int> _anyIPv4 = new();
+    private readonly HashSet<int> _ipv6Only = new();
+    private readonly Action<string> _warn;
 
     /// <param name="options">The application's socket transport options, whose other settings stay.</param>
     /// <param name="listen">The daemon's <c>Listen</c>: the socket for a name and an endpoint.</param>
     /// <param name="drain">Where each accept is noted.</param>
     /// <param name="loggerFactory">The socket transport's loggers.</param>
-    public DaemonListenerFactory(SocketTransportOptions options, Func<string, EndPoint, Socket> listen, ConnectionDrain drain, ILoggerFactory loggerFactory)
+    /// <param name="warn">Writes a warning line to the daemon's log.</param>
+    public DaemonListenerFactory(SocketTransportOptions options, Func<string, EndPoint, Socket> listen, ConnectionDrain drain, ILoggerFactory loggerFactory, Action<string> warn)
     {
         Func<EndPoint, Socket> bindDefault = options.CreateBoundListenSocket;
         var ours = new SocketTransportOptions
@@ -45,6 +50,23 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
         };
         _sockets = new SocketTransportFactory(Microsoft.Extensions.Options.Options.Create(ours), loggerFactory);
         _drain = drain;
+        _warn = warn;
+    }
+
+    /// <summary>
+    /// Once every endpoint is bound: warns of each [::] listener that takes IPv6 clients only with
+    /// no 0.0.0.0 one on its port. Kestrel binds [::] dual-stack; the daemon's Listen binds it with
+    /// IPV6_V6ONLY, which no option changes once the socket is bound.
+    /// </summary>
+    public void WarnOfIPv6OnlyPorts()
+    {
+        lock (_anyIPv4)
+        {
+            foreach (int port in _ipv6Only.Except(_anyIPv4))
+            {
+                _warn($"[::]:{port} takes IPv6 clients only; for IPv4 ones too, listen on 0.0.0.0 as well (--urls \"http://0.0.0.0:{port};http://[::]:{port}\")");
+            }
+        }
     }
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint;
@@ -83,11 +105,27 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
     /// same configuration finds it by name, one with another finds it by address or binds anew.
     /// A bind error is the socket's own, so Kestrel reports it as it does without a daemon.
     /// </summary>
-    private static Socket Listen(Func<string, EndPoint, Socket> listen, EndPoint endpoint)
+    private Socket Listen(Func<string, EndPoint, Socket> listen, EndPoint endpoint)
     {
         try
         {
-            return listen(endpoint.ToString() ?? endpoint.AddressFamily.ToString(), endpoint);
+            Socket socket = listen(endpoint.ToString() ?? endpoint.AddressFamily.ToString(), endpoint);
+            if (endpoint is IPEndPoint { Port: var port } ip && (ip.Address.Equals(IPAddress.Any) || (ip.Address.Equals(IPAddress.IPv6Any) && socket.DualMode)))
+            {
+                lock (_anyIPv4)
+                {
+                    _anyIPv4.Add(port);
+                }
+            }
+            else if (endpoint is IPEndPoint { Port: var v6Port } ip6 && ip6.Address.Equals(IPAddress.IPv6Any))
+            {
+                lock (_anyIPv4)
+                {
+                    _ipv6Only.Add(v6Port);
+                }
+            }
+
+            return socket;
         }
         catch (DaemonException e) when (e.InnerException is SocketException socketError)
         {

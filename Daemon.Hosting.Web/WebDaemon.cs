@@ -138,11 +138,17 @@ public class WebDaemon : HostedDaemon
         hostBuilder.ConfigureServices(services =>
         {
             // Registered last, so Kestrel binds TCP and Unix endpoints with it rather than the socket transport.
-            services.AddSingleton<IConnectionListenerFactory>(provider => _listeners = new DaemonListenerFactory(
-                provider.GetRequiredService<IOptions<SocketTransportOptions>>().Value,
-                (name, endpoint) => Listen(name, endpoint),
-                _drain,
-                provider.GetRequiredService<ILoggerFactory>()));
+            services.AddSingleton<IConnectionListenerFactory>(provider =>
+            {
+                var listeners = new DaemonListenerFactory(
+                    provider.GetRequiredService<IOptions<SocketTransportOptions>>().Value,
+                    (name, endpoint) => Listen(name, endpoint),
+                    _drain,
+                    provider.GetRequiredService<ILoggerFactory>(),
+                    line => Log(LogSeverity.Warning, line));
+                provider.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(listeners.WarnOfIPv6OnlyPorts);
+                return _listeners = listeners;
+            });
             services.AddSingleton<IStartupFilter>(new FirstRequestFilter(_drain));
         });
     }

@@ -105,6 +105,26 @@ public sealed class WebDaemonTests
     }
 
     [Test]
+    public void MinimalApi_AnyAddress_ServesBothFamilies_WhenBothAreListed_AndWarnsOtherwise()
+    {
+        // The daemon's Listen binds [::] IPv6 only, where Kestrel would bind it dual-stack: said in the log.
+        _daemon = new ExampleDaemon(WebApi, "webapi", takesPort: false);
+        int port = ExampleDaemon.FreePort();
+        int first = _daemon.Start("--urls", $"http://*:{port}");
+        Assert.That(_daemon.WaitForLog($"WebApi[{first}]: warning: [::]:{port} takes IPv6 clients only; for IPv4 ones too, listen on 0.0.0.0 as well (--urls \"http://0.0.0.0:{port};http://[::]:{port}\")\n"), Is.True, _daemon.Log);
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+
+        string both = $"http://0.0.0.0:{port};http://[::]:{port}";
+        int second = _daemon.Start("--urls", both);
+        Assert.That(Get(port), Is.EqualTo("Hello World!"), "IPv4");
+        CommandResult restarted = _daemon.Run("restart", "--urls", both);
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(_daemon.WaitForLog($"WebApi[{second}]: handing 2 listener(s) over to pid {_daemon.ReadPid()}"), Is.True, _daemon.Log);
+        Assert.That(Get(port), Is.EqualTo("Hello World!"));
+        Assert.That(ExampleDaemon.Count(_daemon.Log, "takes IPv6 clients only"), Is.EqualTo(1), "no warning when 0.0.0.0 is listed too");
+    }
+
+    [Test]
     public void MinimalApi_PortInUse_FailsStartWithOneLine()
     {
         _daemon = new ExampleDaemon(WebApi, "webapi", takesPort: false);
