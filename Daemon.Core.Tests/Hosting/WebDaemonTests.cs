@@ -125,6 +125,22 @@ public sealed class WebDaemonTests
     }
 
     [Test]
+    public void MinimalApi_UnixSocket_IsHandedOver_AndRemovedAtStop()
+    {
+        _daemon = new ExampleDaemon(WebApi, "webapi", takesPort: false);
+        string path = Path.Combine(_daemon.Folder, "web.sock");
+        int first = _daemon.Start("--urls", $"http://unix:{path}");
+        Assert.That(GetUnix(path), Does.StartWith("HTTP/1.1 200 OK\r\n").And.Contain("Hello World!"));
+
+        CommandResult restarted = _daemon.Run("restart", "--urls", $"http://unix:{path}");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(_daemon.WaitForLog($"WebApi[{first}]: handing 1 listener(s) over to pid {_daemon.ReadPid()}"), Is.True, _daemon.Log);
+        Assert.That(GetUnix(path), Does.StartWith("HTTP/1.1 200 OK\r\n").And.Contain("Hello World!"));
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        Assert.That(File.Exists(path), Is.False, "the service stopped for good: its socket file goes");
+    }
+
+    [Test]
     public void MinimalApi_PortInUse_FailsStartWithOneLine()
     {
         _daemon = new ExampleDaemon(WebApi, "webapi", takesPort: false);
@@ -168,6 +184,14 @@ public sealed class WebDaemonTests
         }
 
         Assert.That(daemon.Run("stop").ExitCode, Is.EqualTo(0));
+    }
+
+    private static string GetUnix(string path)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        socket.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        socket.Send(System.Text.Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+        return ExampleDaemon.ReadToEnd(socket);
     }
 
     private static string Get(int port)
