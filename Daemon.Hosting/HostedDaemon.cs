@@ -336,7 +336,15 @@ public class HostedDaemon : DaemonBase
             IHostBuilder hostBuilder = _createHostBuilder(args)
                 ?? throw new InvalidOperationException("the host builder factory returned null");
             AddDaemonDefaults(hostBuilder);
-            return hostBuilder.Build();
+            try
+            {
+                return hostBuilder.Build();
+            }
+            catch (NotSupportedException e) when (hostBuilder.GetType().Name == "ConfigureHostBuilder")
+            {
+                // WebApplicationBuilder.Host: ASP.NET's own words ("Call WebApplicationBuilder.Build() instead") do not say what works here.
+                throw new DaemonException("the host builder is a WebApplicationBuilder's Host, which only WebApplicationBuilder.Build() builds: run the WebApplication with WebDaemon (package Daemon.Hosting.Web)", e);
+            }
         }
 
         return CreateHostConfigured(args);

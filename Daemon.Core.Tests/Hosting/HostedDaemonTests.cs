@@ -294,6 +294,16 @@ public sealed class HostedDaemonTests
     }
 
     [Test]
+    public void HostBuilderFactory_GivingAWebApplicationBuildersHost_FailsSayingToUseWebDaemon()
+    {
+        // WebApplication.CreateBuilder(args).Host is a ConfigureHostBuilder, whose Build() only throws.
+        var daemon = new Probe(_ => new ConfigureHostBuilder()) { ContentRootPath = _folder };
+
+        Assert.That(() => daemon.StartHostAsync(), Throws.InstanceOf<DaemonException>().With.Message.EqualTo(
+            "the host builder is a WebApplicationBuilder's Host, which only WebApplicationBuilder.Build() builds: run the WebApplication with WebDaemon (package Daemon.Hosting.Web)"));
+    }
+
+    [Test]
     public void CreateHost_Fails_WhenItReturnsAHostBuiltBeforeIt()
     {
         IHost prebuilt = Host.CreateApplicationBuilder().Build();
@@ -375,6 +385,28 @@ public sealed class HostedDaemonTests
             {
             }
         }
+    }
+
+    /// <summary>Stands for ASP.NET Core's WebApplicationBuilder.Host (the test project does not load ASP.NET Core): its Build() throws.</summary>
+    private sealed class ConfigureHostBuilder : IHostBuilder
+    {
+        public IDictionary<object, object> Properties { get; } = new Dictionary<object, object>();
+
+        public IHost Build() => throw new NotSupportedException("Call WebApplicationBuilder.Build() instead.");
+
+        public IHostBuilder ConfigureAppConfiguration(Action<HostBuilderContext, IConfigurationBuilder> configureDelegate) => this;
+
+        public IHostBuilder ConfigureContainer<TContainerBuilder>(Action<HostBuilderContext, TContainerBuilder> configureDelegate) => this;
+
+        public IHostBuilder ConfigureHostConfiguration(Action<IConfigurationBuilder> configureDelegate) => this;
+
+        public IHostBuilder ConfigureServices(Action<HostBuilderContext, IServiceCollection> configureDelegate) => this;
+
+        public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(IServiceProviderFactory<TContainerBuilder> factory)
+            where TContainerBuilder : notnull => this;
+
+        public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(Func<HostBuilderContext, IServiceProviderFactory<TContainerBuilder>> factory)
+            where TContainerBuilder : notnull => this;
     }
 
     private sealed record Marker(string Name);
