@@ -145,6 +145,25 @@ public sealed class ControlChannelTests
     }
 
     [Test]
+    public void TheDaemonUser_CannotMakeStatusCallTheLogDeleted_ByItsName()
+    {
+        string logs = Path.Combine(_daemon.Folder, "logs");
+        Directory.CreateDirectory(logs);
+        Assert.That(Mono.Unix.Native.Syscall.chown(logs, 65534, 65534), Is.EqualTo(0));
+        string log = Path.Combine(logs, "app.log");
+        int pid = _daemon.Start("--user", "nobody", "--log-file", log);
+
+        // The daemon's user owns the folder: it may rename the open log to look like a removed file.
+        string renamed = Path.Combine(logs, "x (deleted)");
+        CommandResult moved = _daemon.Exec(new[] { "-u", "nobody", "--", "/bin/mv", log, renamed }, null, "/usr/sbin/runuser");
+        Assert.That(moved.ExitCode, Is.EqualTo(0), moved.ToString());
+
+        CommandResult status = _daemon.Run("status", "--log-file", log);
+        Assert.That(status.Output, Does.Contain($"  log file {renamed}\n").And.Not.Contain("still written"), status.ToString());
+        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
+    }
+
+    [Test]
     public void SquattedControlNames_BlockNeitherStartNorRestart()
     {
         // Every name an attacker can predict: the old fixed one, and names of the channel's prefix.

@@ -198,6 +198,7 @@ public sealed class DaemonBaseTests
     [TestCase("/dev/pts/3", "  log file none (its stderr is /dev/pts/3)", TestName = "Status_SaysNoLogFile_ForADaemonWritingToATerminal")]
     [TestCase("/srv/t.log", "  log file /srv/t.log", TestName = "Status_NamesTheFileTheDaemonWrites_EvenWhereTheCommandLineSaysOtherwise")]
     [TestCase("/var/log/test.log.1 (deleted)", "  log file /var/log/test.log.1 (deleted, still written: reload reopens the log at its path)", TestName = "Status_SaysTheLogWasDeleted_AfterARotationWithoutReload")]
+    [TestCase("/var/log/x (deleted)\0", "  log file /var/log/x (deleted)", TestName = "Status_NamesALogCalledLikeADeletedOne_AsTheFileItIs")]
     [TestCase(null, "  log file /var/log/t.log", TestName = "Status_NamesTheGivenLogFile_WhenTheDaemonsDescriptorsCannotBeRead")]
     public void Status_NamesWhereTheDaemonLogs(string? standardError, string line)
     {

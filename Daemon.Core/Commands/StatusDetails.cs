@@ -45,7 +45,13 @@ internal static class StatusDetails
     /// </summary>
     public static string LogFile(string? target, string? given, int pid)
     {
-        const string deleted = " (deleted)";
+        const string deleted = Processes.ProcessTable.DeletedMark;
+        if (target is not null && target.EndsWith(Processes.ProcessTable.NotDeletedMark, StringComparison.Ordinal))
+        {
+            // A file named "... (deleted)" that is not: its path as it is.
+            return $"  log file {PathText.Quote(target[..^1])}";
+        }
+
         if (target is null)
         {
             return given is null

@@ -13,8 +13,9 @@ internal interface IProcessTable
 
     /// <summary>
     /// What descriptor 2 of <paramref name="pid"/> is, as /proc/PID/fd/2 names it: a path (which
-    /// ends in " (deleted)" once the file was removed), or <c>socket:[N]</c>, <c>pipe:[N]</c>; null
-    /// when it cannot be read (another user's process).
+    /// ends in " (deleted)" once the file was removed; a file only named so, and not removed, comes
+    /// with <c>ProcessTable.NotDeletedMark</c> appended), or <c>socket:[N]</c>, <c>pipe:[N]</c>;
+    /// null when it cannot be read (another user's process).
     /// </summary>
     string? StandardErrorTarget(int pid);
 

@@ -10,6 +10,15 @@ internal sealed class ProcessTable : IProcessTable
 {
     private static readonly Lazy<ProgramIdentity> _self = new(ProgramIdentity.Self);
 
+    /// <summary>What the kernel appends to the link of a removed file.</summary>
+    public const string DeletedMark = " (deleted)";
+
+    /// <summary>
+    /// Appended by <see cref="StandardErrorTarget"/> to a path that only ends like a removed
+    /// file's: a NUL, which no path holds, so the text cannot be taken for the kernel's mark.
+    /// </summary>
+    public const string NotDeletedMark = "\0";
+
     public static ProcessTable Instance { get; } = new();
 
     public IProcessHandle? Open(int pid)
@@ -54,7 +63,14 @@ internal sealed class ProcessTable : IProcessTable
     {
         try
         {
-            return new FileInfo($"/proc/{pid}/fd/2").LinkTarget;
+            string? target = new FileInfo($"/proc/{pid}/fd/2").LinkTarget;
+
+            // The kernel marks a removed file with " (deleted)", and a file may be named so: the open
+            // file's link count tells. A name that only looks deleted is shown as the path it is.
+            return target is not null && target.EndsWith(DeletedMark, StringComparison.Ordinal)
+                && Posix.Stat($"/proc/{pid}/fd/2", out FileStatus open, out _) == 0 && open.Links > 0
+                ? target + NotDeletedMark
+                : target;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
