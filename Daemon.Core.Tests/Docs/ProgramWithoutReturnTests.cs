@@ -1,7 +1,3 @@
-using System.IO;
-using Daemon.Core.Tests.Integration;
-using NUnit.Framework;
-
 namespace Daemon.Core.Tests.Docs;
 
 /// <summary>

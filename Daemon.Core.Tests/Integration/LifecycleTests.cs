@@ -1,11 +1,3 @@
-using System;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Sockets;
-using NUnit.Framework;
-
 namespace Daemon.Core.Tests.Integration;
 
 /// <summary>The example daemon's whole lifecycle, driven as an administrator would.</summary>

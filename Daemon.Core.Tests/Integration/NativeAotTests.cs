@@ -1,10 +1,5 @@
-using System;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using System.Runtime.InteropServices;
 using Daemon;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 

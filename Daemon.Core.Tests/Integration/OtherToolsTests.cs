@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using Daemon.Commands;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using Daemon.Commands;
 using Daemon.Handover;
 using Daemon.Launching;
@@ -11,7 +5,6 @@ using Daemon.Logging;
 using Daemon.Runtime;
 using Daemon.Security;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

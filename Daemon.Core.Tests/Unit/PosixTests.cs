@@ -1,18 +1,8 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
-using System.Text;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Integration;
 using Daemon.Interop;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

@@ -1,13 +1,6 @@
-using System;
-using System.IO;
-using System.Net.Sockets;
 using System.Runtime.Versioning;
-using System.Text;
-using System.Threading;
-using Daemon.Core.Tests.Integration;
 using Daemon.Logging;
 using Daemon.Systemd;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 
