@@ -21,6 +21,7 @@ public sealed class ExampleDaemon : IDisposable
     private readonly object _lock = new();
     private readonly HashSet<int> _pids = new();
     private readonly Dictionary<int, string> _started = new();
+    private readonly List<Process> _holders = new();
     private readonly bool _takesPort;
 
     /// <summary>The example echo daemon, with <c>--port</c> on a free port.</summary>
@@ -150,6 +151,66 @@ public sealed class ExampleDaemon : IDisposable
         return process;
     }
 
+    /// <summary>
+    /// Runs <paramref name="program"/> with <paramref name="args"/> under a resource limit, through
+    /// bash's <c>ulimit</c> (<paramref name="limit"/> such as <c>-n 10</c> or <c>-v 20000</c>).
+    /// </summary>
+    public CommandResult ExecUnderLimit(string limit, string program, IEnumerable<string> args) =>
+        Exec(UnderLimit(limit, program, args), null, "/bin/bash");
+
+    /// <summary>As <see cref="ExecUnderLimit"/>, without waiting: the process is tracked.</summary>
+    public Process LaunchUnderLimit(string limit, string program, IEnumerable<string> args) =>
+        Launch(UnderLimit(limit, program, args), program: "/bin/bash");
+
+    /// <summary>Runs <paramref name="command"/> (a program and its arguments) as <c>nobody</c>, through runuser.</summary>
+    public CommandResult ExecAsNobody(IEnumerable<string> command) => Exec(Nobody.Runs(command), null, Nobody.RunUser);
+
+    /// <summary>As <see cref="ExecAsNobody"/>, without waiting: the process is tracked.</summary>
+    public Process LaunchAsNobody(IEnumerable<string> command) => Launch(Nobody.Runs(command), program: Nobody.RunUser);
+
+    /// <summary>
+    /// Starts <paramref name="command"/> as <c>nobody</c> with its input open: a helper (a lock
+    /// holder, a squatter) that runs until its input closes, which dispose does before the kills.
+    /// </summary>
+    public Process HoldAsNobody(IEnumerable<string> command)
+    {
+        ProcessStartInfo start = StartInfo(Nobody.RunUser, Nobody.Runs(command), null);
+        start.RedirectStandardInput = true;
+        Process holder = Process.Start(start)!;
+        lock (_lock)
+        {
+            _holders.Add(holder);
+        }
+
+        Track(holder.Id);
+        return holder;
+    }
+
+    /// <summary>
+    /// As nobody, starts a python3 <paramref name="script"/> that takes a lock, prints <c>locked
+    /// PID</c> and holds the lock until its input closes (<see cref="HoldAsNobody"/>); that pid.
+    /// </summary>
+    public int HoldLockAsNobody(string script, params string[] args)
+    {
+        Process holder = HoldAsNobody(new[] { "python3", "-c", script }.Concat(args));
+        string line = holder.StandardOutput.ReadLine() ?? throw new AssertionException("the lock holder failed: " + holder.StandardError.ReadToEnd());
+        int pid = int.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
+        Track(pid);
+        return pid;
+    }
+
+    /// <summary>The helpers started by <see cref="HoldAsNobody"/> so far.</summary>
+    public IReadOnlyList<Process> Holders
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _holders.ToList();
+            }
+        }
+    }
+
     /// <summary>Starts the daemon and returns its pid, failing the test when it does not start.</summary>
     public int Start(params string[] extra)
     {
@@ -191,29 +252,13 @@ public sealed class ExampleDaemon : IDisposable
         return fifo;
     }
 
-    /// <summary>Sends and receives one line through the echo server.</summary>
+    /// <summary>Sends and receives one line through the echo server, on a connection of its own.</summary>
     public string Echo(string text)
     {
         using var client = new TcpClient();
         client.Connect(IPAddress.Loopback, Port);
         using NetworkStream stream = client.GetStream();
-        stream.ReadTimeout = 5000;
-        byte[] data = System.Text.Encoding.ASCII.GetBytes(text + "\n");
-        stream.Write(data);
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        while (received.Count < data.Length)
-        {
-            int n = stream.Read(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.AddRange(buffer[..n]);
-        }
-
-        return System.Text.Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
+        return Lines.EchoOn(stream, text, timeoutMilliseconds: 5000);
     }
 
     /// <summary>Starts <c>run</c> (foreground) on this port and returns once it logged "ready".</summary>
@@ -265,6 +310,16 @@ public sealed class ExampleDaemon : IDisposable
 
     public void Dispose()
     {
+        foreach (Process holder in _holders)
+        {
+            // Closing its input ends the holder; runuser then exits after its child.
+            holder.StandardInput.Close();
+            holder.WaitForExit(10_000);
+            holder.Dispose();
+        }
+
+        _holders.Clear();
+
         // Also any daemon whose command line names this test's folder but whose pid was never printed.
         List<int> pids = ProcessesOfThisTest();
         lock (_lock)
@@ -352,6 +407,9 @@ public sealed class ExampleDaemon : IDisposable
         return "";
     }
 
+    private static string[] UnderLimit(string limit, string program, IEnumerable<string> args) =>
+        new[] { "-c", $"ulimit {limit}; exec \"$0\" \"$@\"", program }.Concat(args).ToArray();
+
     private static ProcessStartInfo StartInfo(string program, IEnumerable<string> args, IDictionary<string, string?>? environment)
     {
         var start = new ProcessStartInfo(program)
@@ -432,7 +490,6 @@ public sealed class ExampleDaemon : IDisposable
     /// <summary>The first line of a command's output, as <c>status | head -1</c> reads it.</summary>
     public static string FirstLine(string output) => output.Split('\n')[0];
 
-    /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     /// <summary>What <paramref name="socket"/> receives until the peer closes, as ASCII.</summary>
     public static string ReadToEnd(Socket socket)
     {
@@ -447,6 +504,7 @@ public sealed class ExampleDaemon : IDisposable
         return Encoding.ASCII.GetString(received.ToArray());
     }
 
+    /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 
     /// <summary>A TCP port on 127.0.0.1 that nothing listens on now.</summary>
