@@ -11,7 +11,7 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class ControlChannelTests
+public sealed class ControlChannelTests : DaemonFixture
 {
     /// <summary>
     /// What any local user can do: list the daemon channels in /proc/net/unix (world-readable),
@@ -67,34 +67,16 @@ public sealed class ControlChannelTests
             print("connections:", done, flush=True)
         """;
 
-    private ExampleDaemon _daemon = null!;
     private string _attacker = null!;
-    private readonly List<Process> _squatters = new();
 
     [SetUp]
-    public void SetUp()
+    public void WriteTheAttacker()
     {
-        TestEnvironment.RequireRoot();
-        TestEnvironment.RequireTool("/usr/sbin/runuser");
-        _daemon = new ExampleDaemon("control");
-        TestEnvironment.RequireReachableByOthers(_daemon.Folder);
         _attacker = Path.Combine(_daemon.Folder, "attacker.py");
         File.WriteAllText(_attacker, Attacker);
     }
 
-    [TearDown]
-    public void TearDown()
-    {
-        foreach (Process squatter in _squatters)
-        {
-            squatter.StandardInput.Close();
-            squatter.WaitForExit(10_000);
-            squatter.Dispose();
-        }
-
-        _squatters.Clear();
-        _daemon.Dispose();
-    }
+    protected override ExampleDaemon CreateDaemon() => CreateDaemonNobodyCanReach("control");
 
     [TestCase(true, TestName = "ADaemonThatDroppedToNobody_HandsItsListenersToNoNobodyProcess")]
     [TestCase(false, TestName = "ARootDaemon_HandsItsListenersToNoNobodyProcess")]
@@ -126,11 +108,11 @@ public sealed class ControlChannelTests
         Directory.CreateDirectory(own);
         Assert.That(Mono.Unix.Native.Syscall.chown(own, 65534, 65534), Is.EqualTo(0));
         string[] options = ["--pid-file", Path.Combine(own, "d.pid"), "--log-file", Path.Combine(own, "d.log"), "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture)];
-        CommandResult started = _daemon.Exec(new[] { "-u", "nobody", "--", program, "start" }.Concat(options), null, "/usr/sbin/runuser");
+        CommandResult started = _daemon.ExecAsNobody(new[] { program, "start" }.Concat(options));
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = int.Parse(File.ReadAllText(Path.Combine(own, "d.pid")).Trim(), CultureInfo.InvariantCulture);
 
-        CommandResult restarted = _daemon.Exec(new[] { "-u", "nobody", "--", program, "restart" }.Concat(options), null, "/usr/sbin/runuser");
+        CommandResult restarted = _daemon.ExecAsNobody(new[] { program, "restart" }.Concat(options));
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         Assert.That(restarted.Output, Does.StartWith("restarted (pid ").And.EndWith($"; pid {pid} hands over and drains)\n"));
         Assert.That(_daemon.Echo("its own"), Is.EqualTo("its own"));
@@ -199,7 +181,7 @@ public sealed class ControlChannelTests
     public void FiveRestartsAtOnce_EachHandsOver_RefusingNoConnection()
     {
         _daemon.Start();
-        using var load = new HandoverTests.EchoLoad(_daemon.Port, clients: 4);
+        using var load = ClientLoad.Echo(_daemon.Port, clients: 4);
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
         for (int round = 0; round < 3; round++)
         {
@@ -365,46 +347,38 @@ public sealed class ControlChannelTests
     /// <summary>True when the echo server answers <paramref name="text"/> (after a greeting, if it has one).</summary>
     private bool Answers(string text)
     {
-        using var client = new System.Net.Sockets.TcpClient();
-        client.Connect(System.Net.IPAddress.Loopback, _daemon.Port);
-        using System.Net.Sockets.NetworkStream stream = client.GetStream();
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, _daemon.Port);
+        using NetworkStream stream = client.GetStream();
         stream.ReadTimeout = 30_000;
-        stream.Write(System.Text.Encoding.ASCII.GetBytes(text + "\n"));
+        stream.Write(Encoding.ASCII.GetBytes(text + "\n"));
         string received = "";
-        byte[] buffer = new byte[256];
         while (!received.Contains(text + "\n", StringComparison.Ordinal))
         {
-            int n = stream.Read(buffer);
-            if (n == 0)
+            string more = Lines.ReadLine(stream);
+            if (more.Length == 0)
             {
                 return false;
             }
 
-            received += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+            received += more;
         }
 
         return true;
     }
 
     // Only this test's daemon is attacked: the machine may run other daemons (other tests' too).
-    private CommandResult AsNobody(params string[] args) =>
-        _daemon.Exec(new[] { "-u", "nobody", "--", "/usr/bin/env", "PREFIX=" + ControlChannel.Prefix(_daemon.PidFile), "python3", _attacker }.Concat(args), null, "/usr/sbin/runuser");
+    private CommandResult AsNobody(params string[] args) => _daemon.ExecAsNobody(AttackerRuns(args));
 
-    private Process LaunchAsNobody(params string[] args) =>
-        _daemon.Launch(new[] { "-u", "nobody", "--", "/usr/bin/env", "PREFIX=" + ControlChannel.Prefix(_daemon.PidFile), "python3", _attacker }.Concat(args), program: "/usr/sbin/runuser");
+    private Process LaunchAsNobody(params string[] args) => _daemon.LaunchAsNobody(AttackerRuns(args));
+
+    private IEnumerable<string> AttackerRuns(string[] args) =>
+        new[] { "/usr/bin/env", "PREFIX=" + ControlChannel.Prefix(_daemon.PidFile), "python3", _attacker }.Concat(args);
 
     /// <summary>Binds <paramref name="names"/> as nobody, listening and never accepting, until the test ends.</summary>
     private void Squat(params string[] names)
     {
-        var start = new ProcessStartInfo("/usr/sbin/runuser") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false }.WithoutDiagnostics();
-        foreach (string arg in new[] { "-u", "nobody", "--", "python3", _attacker, "squat" }.Concat(names))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process squatter = Process.Start(start)!;
-        _squatters.Add(squatter);
-        _daemon.Track(squatter.Id);
+        Process squatter = _daemon.HoldAsNobody(new[] { "python3", _attacker, "squat" }.Concat(names));
         Assert.That(squatter.StandardOutput.ReadLine(), Is.EqualTo("ready"), () => squatter.StandardError.ReadToEnd());
     }
 

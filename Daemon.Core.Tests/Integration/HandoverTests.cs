@@ -10,21 +10,15 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class HandoverTests
+public sealed class HandoverTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("handover");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "handover";
 
     [Test]
     public void Restart_UnderLoad_RefusesNoConnection_AndCutsNoEcho()
     {
         int first = _daemon.Start();
-        using var load = new EchoLoad(_daemon.Port, clients: 4);
+        using var load = ClientLoad.Echo(_daemon.Port, clients: 4);
 
         var pids = new List<int> { first };
         for (int i = 0; i < 3; i++)
@@ -55,13 +49,13 @@ public sealed class HandoverTests
         using var client = new TcpClient();
         client.Connect(IPAddress.Loopback, _daemon.Port);
         using NetworkStream stream = client.GetStream();
-        Assert.That(EchoOn(stream, "before"), Is.EqualTo("before"));
+        Assert.That(Lines.EchoOn(stream, "before"), Is.EqualTo("before"));
 
         Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
         int next = _daemon.ReadPid();
         Assert.That(next, Is.Not.EqualTo(old));
 
-        Assert.That(EchoOn(stream, "across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
+        Assert.That(Lines.EchoOn(stream, "across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
         Assert.That(ExampleDaemon.IsAlive(old), Is.True);
         Assert.That(_daemon.Echo("a new connection"), Is.EqualTo("a new connection"));
         Assert.That(_daemon.WaitForLog($"Daemon.Example[{next}]: connection "), Is.True, "new connections go to the new generation");
@@ -87,7 +81,7 @@ public sealed class HandoverTests
         {
             client.Connect(IPAddress.Loopback, port);
             using NetworkStream stream = client.GetStream();
-            Assert.That(EchoOn(stream, "on the new port"), Is.EqualTo("on the new port"));
+            Assert.That(Lines.EchoOn(stream, "on the new port"), Is.EqualTo("on the new port"));
         }
 
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation drains and exits");
@@ -99,7 +93,7 @@ public sealed class HandoverTests
     public void FailedRestart_RollsBack_TheRunningDaemonKeepsServingAndItsPidFile()
     {
         int old = _daemon.Start();
-        using var load = new EchoLoad(_daemon.Port, clients: 4);
+        using var load = ClientLoad.Echo(_daemon.Port, clients: 4);
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
 
         CommandResult restarted = _daemon.Run("restart", "--simulate-fault", "startup-throws");
@@ -210,62 +204,35 @@ public sealed class HandoverTests
         using var web = new ExampleDaemon(program, "handover-web", takesPort: true);
         int first = web.Start();
         using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(30) };
-        var failures = new List<string>();
-        int ok = 0;
-        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        Task[] clients = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        using (var load = new ClientLoad(clients: 4, async (_, _) =>
         {
-            while (!stop.IsCancellationRequested)
+            // A new connection for every request: each one is a connect the restart could refuse.
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{web.Port}/") { Headers = { ConnectionClose = true } };
+            try
             {
-                // A new connection for every request: each one is a connect the restart could refuse.
-                using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{web.Port}/") { Headers = { ConnectionClose = true } };
-                try
-                {
-                    using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
-                    string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
-                    if (response.StatusCode != HttpStatusCode.OK || !body.StartsWith("hello from pid ", StringComparison.Ordinal))
-                    {
-                        lock (failures)
-                        {
-                            failures.Add($"{(int)response.StatusCode} {body}");
-                        }
-                    }
-                    else
-                    {
-                        Interlocked.Increment(ref ok);
-                    }
-                }
-                catch (HttpRequestException e)
-                {
-                    lock (failures)
-                    {
-                        failures.Add(e.Message);
-                    }
-                }
+                using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
+                string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                return response.StatusCode == HttpStatusCode.OK && body.StartsWith("hello from pid ", StringComparison.Ordinal) ? null : $"{(int)response.StatusCode} {body}";
             }
-        })).ToArray();
-
-        try
+            catch (HttpRequestException e)
+            {
+                return e.Message;
+            }
+        }))
         {
             for (int i = 0; i < 2; i++)
             {
-                int before = Volatile.Read(ref ok);
-                Assert.That(ExampleDaemon.Eventually(() => Volatile.Read(ref ok) >= before + 20, TimeSpan.FromSeconds(60)), Is.True, "requests are served");
+                Assert.That(load.WaitForSuccesses(20), Is.True, "requests are served: " + load);
                 CommandResult restarted = web.Run("restart");
                 Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
                 Assert.That(restarted.Output, Does.StartWith("restarted (pid "));
             }
 
-            int after = Volatile.Read(ref ok);
-            Assert.That(ExampleDaemon.Eventually(() => Volatile.Read(ref ok) >= after + 20, TimeSpan.FromSeconds(60)), Is.True, "and after");
-        }
-        finally
-        {
-            stop.Cancel();
-            Task.WaitAll(clients, TimeSpan.FromSeconds(60));
+            Assert.That(load.WaitForSuccesses(20), Is.True, "and after: " + load);
+            load.Stop();
+            Assert.That(load.Failures, Is.Empty, $"{load.Failures.Count} failed requests of {load.Successes + load.Failures.Count}: {load}");
         }
 
-        Assert.That(failures, Is.Empty, $"{failures.Count} failed requests of {ok + failures.Count}: {string.Join("; ", failures.Take(5))}");
         Assert.That(web.ReadPid(), Is.Not.EqualTo(first));
         Assert.That(web.Run("stop").ExitCode, Is.EqualTo(0));
     }
@@ -296,27 +263,6 @@ public sealed class HandoverTests
         return (old, restart, fifo);
     }
 
-    private static string EchoOn(NetworkStream stream, string text)
-    {
-        stream.ReadTimeout = 10_000;
-        byte[] data = Encoding.ASCII.GetBytes(text + "\n");
-        stream.Write(data);
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        while (!received.Contains((byte)'\n'))
-        {
-            int n = stream.Read(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.AddRange(buffer[..n]);
-        }
-
-        return Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
-    }
-
     private static void CopyFolder(string from, string to)
     {
         Directory.CreateDirectory(to);
@@ -333,103 +279,6 @@ public sealed class HandoverTests
         foreach (string folder in Directory.GetDirectories(from))
         {
             CopyFolder(folder, Path.Combine(to, Path.GetFileName(folder)));
-        }
-    }
-
-    /// <summary>
-    /// Clients that connect, send a line, read its echo and close, in a loop, until stopped (or two
-    /// minutes pass): every refused connection, reset or wrong echo is a failure.
-    /// </summary>
-    internal sealed class EchoLoad : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new(TimeSpan.FromMinutes(2));
-        private readonly Task[] _clients;
-        private readonly List<string> _failures = new();
-        private int _successes;
-
-        public EchoLoad(int port, int clients)
-        {
-            _clients = Enumerable.Range(0, clients).Select(c => Task.Run(() => Loop(port, c))).ToArray();
-        }
-
-        public int Successes => Volatile.Read(ref _successes);
-
-        public List<string> Failures
-        {
-            get
-            {
-                lock (_failures)
-                {
-                    return new(_failures);
-                }
-            }
-        }
-
-        /// <summary>True once <paramref name="count"/> more echoes succeeded.</summary>
-        public bool WaitForSuccesses(int count)
-        {
-            int target = Successes + count;
-            return ExampleDaemon.Eventually(() => Successes >= target || _stop.IsCancellationRequested, TimeSpan.FromSeconds(60)) && Successes >= target;
-        }
-
-        public void Stop()
-        {
-            _stop.Cancel();
-            Task.WaitAll(_clients, TimeSpan.FromSeconds(60));
-        }
-
-        public void Dispose()
-        {
-            Stop();
-            _stop.Dispose();
-        }
-
-        public override string ToString() => $"{Successes} echoes, {Failures.Count} failures: {string.Join("; ", Failures.Take(5))}";
-
-        private void Loop(int port, int client)
-        {
-            byte[] buffer = new byte[256];
-            for (int i = 0; !_stop.IsCancellationRequested; i++)
-            {
-                string line = $"client {client} round {i}\n";
-                try
-                {
-                    using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000, SendTimeout = 30_000 };
-                    socket.Connect(IPAddress.Loopback, port);
-                    socket.Send(Encoding.ASCII.GetBytes(line));
-                    var received = new List<byte>();
-                    while (!received.Contains((byte)'\n'))
-                    {
-                        int n = socket.Receive(buffer);
-                        if (n == 0)
-                        {
-                            break;
-                        }
-
-                        received.AddRange(buffer[..n]);
-                    }
-
-                    if (Encoding.ASCII.GetString(received.ToArray()) != line)
-                    {
-                        Fail($"{line.Trim()}: got '{Encoding.ASCII.GetString(received.ToArray()).Trim()}'");
-                        continue;
-                    }
-
-                    Interlocked.Increment(ref _successes);
-                }
-                catch (SocketException e)
-                {
-                    Fail($"{line.Trim()}: {e.SocketErrorCode}");
-                }
-            }
-        }
-
-        private void Fail(string what)
-        {
-            lock (_failures)
-            {
-                _failures.Add(what);
-            }
         }
     }
 }

@@ -4,16 +4,8 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class LifecycleTests
+public sealed class LifecycleTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon();
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
-
     [Test]
     public void Start_Status_Echo_Stop_WorkEndToEnd()
     {
@@ -114,9 +106,7 @@ public sealed class LifecycleTests
         squatter.Listen(1);
 
         CommandResult started = _daemon.Run("start");
-        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
-        Assert.That(started.Error.Trim(), Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use"));
-        Assert.That(started.Error.Trim().Split('\n'), Has.Length.EqualTo(1), "one line");
+        Assert.That(started.AssertOneClearLine(1), Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use"));
         Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file left");
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "no process left");
     }

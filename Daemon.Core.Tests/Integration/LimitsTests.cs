@@ -10,16 +10,11 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class LimitsTests
+public sealed class LimitsTests : DaemonFixture
 {
     private static readonly TimeSpan _patience = TimeSpan.FromSeconds(30);
-    private ExampleDaemon _daemon = null!;
 
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("lim");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "lim";
 
     [Test]
     public void OutOfDescriptors_PausesAccepting_ServesOpenConnections_ThenRecovers()
@@ -33,22 +28,15 @@ public sealed class LimitsTests
         int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
         Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
         int limit = holds + Headroom;
-        CommandResult started = _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _daemon.ProgramPath, "start" }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+        CommandResult started = _daemon.ExecUnderLimit($"-n {limit}", _daemon.ProgramPath, new[] { "start" }.Concat(_daemon.CommonOptions));
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = _daemon.ReadPid();
         Assert.That(_daemon.Echo("warm again"), Is.EqualTo("warm again"));
 
-        var clients = new List<Socket>();
+        // The kernel completes each connect into the listener's queue, accepted or not.
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 15_000);
         try
         {
-            for (int i = 0; i < Clients; i++)
-            {
-                // The kernel completes each connect into the listener's queue, accepted or not.
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             Assert.That(_daemon.WaitForLog("out of file descriptors", _patience), Is.True, _daemon.Log);
             HashSet<int> acceptedPorts = AcceptedPeerPorts();
             List<int> accepted = Enumerable.Range(0, Clients).Where(i => acceptedPorts.Contains(((IPEndPoint)clients[i].LocalEndPoint!).Port)).ToList();
@@ -57,7 +45,7 @@ public sealed class LimitsTests
             foreach (int i in accepted)
             {
                 clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
-                Assert.That(ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"accepted client {i} is served at the limit\n{_daemon.Log}");
+                Assert.That(Lines.ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"accepted client {i} is served at the limit\n{_daemon.Log}");
             }
 
             Assert.That(ExampleDaemon.IsAlive(pid), Is.True, _daemon.Log);
@@ -66,8 +54,7 @@ public sealed class LimitsTests
             string log = _daemon.Log;
             Assert.That(ExampleDaemon.Count(log, "out of file descriptors"), Is.EqualTo(ExampleDaemon.Count(log, "accepting again after") + 1), log);
 
-            clients.ForEach(c => c.Dispose());
-            clients.Clear();
+            clients.Dispose();
             Assert.That(ExampleDaemon.Eventually(() => TryEcho("after") == "after", _patience, pollMilliseconds: 50), Is.True, _daemon.Log);
             Assert.That(_daemon.Log, Does.Match(@"accepting again after \d+ ms \(\d+ pauses\)"));
             Assert.That(_daemon.Log, Does.Not.Contain("unhandled exception"));
@@ -75,7 +62,7 @@ public sealed class LimitsTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
 
         CommandResult stopped = _daemon.Run("stop");
@@ -93,15 +80,12 @@ public sealed class LimitsTests
         // queue and stays there until the stop request, whatever the machine's speed.
         Assert.That(Syscall.kill(pid, Signum.SIGSTOP), Is.EqualTo(0));
         Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(pid) == 'T', _patience), Is.True, "the daemon is stopped");
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 15_000);
         try
         {
             for (int i = 0; i < Clients; i++)
             {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                Assert.That(client.Send(Encoding.ASCII.GetBytes($"client-{i}\n")), Is.EqualTo($"client-{i}\n".Length));
-                clients.Add(client);
+                Assert.That(clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n")), Is.EqualTo($"client-{i}\n".Length));
             }
 
             // stop sends SIGCONT right after its SIGTERM, so the daemon runs again only now,
@@ -131,7 +115,7 @@ public sealed class LimitsTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
     }
 
@@ -155,21 +139,4 @@ public sealed class LimitsTests
         }
     }
 
-    private static string ReadLine(Socket socket)
-    {
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        while (!received.Contains((byte)'\n'))
-        {
-            int n = socket.Receive(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.AddRange(buffer[..n]);
-        }
-
-        return Encoding.ASCII.GetString(received.ToArray());
-    }
 }

@@ -9,17 +9,12 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class OtherToolsTests
+public sealed class OtherToolsTests : DaemonFixture
 {
     private const string StartStopDaemon = "/usr/sbin/start-stop-daemon";
     private const string InitFunctions = "/lib/lsb/init-functions";
-    private ExampleDaemon _daemon = null!;
 
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("tools");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "tools";
 
     /// <summary>How the daemon is run under start-stop-daemon: the apphost, the dotnet host, or a program file replaced since (an upgrade).</summary>
     public enum Launch
@@ -93,10 +88,9 @@ public sealed class OtherToolsTests
         File.WriteAllText(_daemon.PidFile, $"{rootsProcess.Id}\n");
         Assert.That(Mono.Unix.Native.Syscall.chmod(_daemon.PidFile, Mono.Unix.Native.FilePermissions.DEFFILEMODE & ~(Mono.Unix.Native.FilePermissions.S_IWGRP | Mono.Unix.Native.FilePermissions.S_IWOTH)), Is.EqualTo(0));
 
-        string[] asNobody = { "-u", "nobody", "--", program };
-        CommandResult status = _daemon.Exec(asNobody.Concat(new[] { "status" }).Concat(_daemon.CommonOptions), null, "/usr/sbin/runuser");
+        CommandResult status = _daemon.ExecAsNobody(new[] { program, "status" }.Concat(_daemon.CommonOptions));
         Assert.That((status.ExitCode, status.Error), Is.EqualTo((ExitCodes.Unknown, $"Daemon.Example: pid file {_daemon.PidFile} is not locked and names \"{rootsProcess.Id}\", a process whose program only root or its user can read: cannot tell whether it is this daemon\n")), status.ToString());
-        CommandResult stop = _daemon.Exec(asNobody.Concat(new[] { "stop" }).Concat(_daemon.CommonOptions), null, "/usr/sbin/runuser");
+        CommandResult stop = _daemon.ExecAsNobody(new[] { program, "stop" }.Concat(_daemon.CommonOptions));
         Assert.That(stop.ExitCode, Is.EqualTo(1), stop.ToString());
         Assert.That(File.Exists(_daemon.PidFile), Is.True, "left as it was");
         Assert.That(rootsProcess.HasExited, Is.False);

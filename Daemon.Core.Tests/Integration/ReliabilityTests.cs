@@ -9,15 +9,9 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class ReliabilityTests
+public sealed class ReliabilityTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("rel");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "rel";
 
     // ---- hostile pid file content, in a pid namespace where kill(-1) or kill(0) would show -------
 
@@ -63,7 +57,7 @@ public sealed class ReliabilityTests
         Assert.That(output, Does.Contain("status=4").And.Contain("stop=1").And.Contain("file=kept")
             .And.Contain("start=1").And.Contain("stop2=1").And.Contain("sleepers=alive").And.Contain("holder=alive"), output);
         Assert.That(output, Does.Contain("not signalling anything").And.Not.Contain("running (pid"), output);
-        Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
+        CommandAssertions.AssertNoStackTrace(output);
     }
 
     [Test]
@@ -73,7 +67,7 @@ public sealed class ReliabilityTests
         string output = RunInPidNamespace("", locked: true);
         Assert.That(output, Does.Contain("starting (pid").And.Contain("status=150").And.Not.Contain("running (pid"), output);
         Assert.That(output, Does.Contain("sleepers=alive"), output);
-        Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
+        CommandAssertions.AssertNoStackTrace(output);
     }
 
     private string RunInPidNamespace(string content, bool locked)
@@ -609,16 +603,9 @@ public sealed class ReliabilityTests
     {
         const int Clients = 200;
         _daemon.Start();
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 15_000);
         try
         {
-            for (int i = 0; i < Clients; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
             for (int i = 0; i < Clients; i++)
             {
@@ -637,7 +624,7 @@ public sealed class ReliabilityTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
     }
 
@@ -645,16 +632,9 @@ public sealed class ReliabilityTests
     public void RestartUnderLoad_FinishesWithinTheTimeout()
     {
         int first = _daemon.Start();
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, 100);
         try
         {
-            for (int i = 0; i < 100; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             // The next generation takes the listener over at once; the old one serves its 100 idle
             // clients until half its stop timeout has passed, then exits cleanly by itself.
             CommandResult restarted = _daemon.Run("restart", "--stop-timeout", "10");
@@ -665,7 +645,7 @@ public sealed class ReliabilityTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
     }
 

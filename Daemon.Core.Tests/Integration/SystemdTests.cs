@@ -10,7 +10,7 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class SystemdTests
+public sealed class SystemdTests : DaemonFixture
 {
     // What systemd does for a .socket unit: bind, then in the child (after fork, before exec)
     // descriptor 3 and LISTEN_PID=its own pid. Prints the child's pid, then its exit code.
@@ -34,14 +34,14 @@ public sealed class SystemdTests
         print("exit", os.waitstatus_to_exitcode(status), flush=True)
         """;
 
-    private ExampleDaemon _daemon = null!;
     private Socket _notify = null!;
     private string _notifyPath = null!;
 
+    protected override string FolderLabel => "systemd";
+
     [SetUp]
-    public void SetUp()
+    public void BindTheNotifySocket()
     {
-        _daemon = new ExampleDaemon("systemd");
         _notifyPath = Path.Combine(_daemon.Folder, "notify.sock");
         _notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         _notify.Bind(new UnixDomainSocketEndPoint(_notifyPath));
@@ -49,11 +49,7 @@ public sealed class SystemdTests
     }
 
     [TearDown]
-    public void TearDown()
-    {
-        _notify.Dispose();
-        _daemon.Dispose();
-    }
+    public void CloseTheNotifySocket() => _notify.Dispose();
 
     [Test]
     public void SocketActivated_ServesOnThePassedSocket_ReportsReady_AndStopsCleanly()
@@ -173,7 +169,7 @@ public sealed class SystemdTests
 
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
         Assert.That(result.Error, Is.EqualTo($"Daemon.Example: cannot use NOTIFY_SOCKET: {path} is 120 bytes long, more than the 107 a Unix socket address holds; sd_notify could not tell the service manager anything\n"));
-        Assert.That(_daemon.Log, Does.Not.Contain("   at "));
+        CommandAssertions.AssertNoStackTrace(_daemon.Log);
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
     }
