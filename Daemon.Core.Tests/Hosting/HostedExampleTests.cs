@@ -27,20 +27,11 @@ public sealed class HostedExampleTests : DaemonFixture
     [Test]
     public void Start_Status_Stop_RunTheHostAsADaemon()
     {
-        CommandResult started = _daemon.Run("start");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
-        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
-
-        CommandResult status = _daemon.Run("status");
-        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
+        int pid = _daemon.StartSayingSo();
+        _daemon.AssertRunning(pid);
         Assert.That(_daemon.WaitForLog("heartbeat 3: first"), Is.True, "the BackgroundService runs:\n" + _daemon.Log);
 
-        CommandResult stopped = _daemon.Run("stop");
-        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
-        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
-        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
+        _daemon.StopSayingSo(pid);
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
 
         string log = _daemon.Log;

@@ -211,13 +211,60 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
+    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>, tracked.</summary>
+    public int WaitForStartingDaemon()
+    {
+        const string Prefix = "starting (pid ";
+        int pid = 0;
+        bool starting = Eventually(
+            () =>
+            {
+                CommandResult status = Run("status");
+                return status.ExitCode == ExitCodes.Starting && status.Output.StartsWith(Prefix, StringComparison.Ordinal)
+                    && int.TryParse(status.Output.AsSpan(Prefix.Length, status.Output.IndexOf(')', StringComparison.Ordinal) - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out pid);
+            },
+            TimeSpan.FromSeconds(30),
+            pollMilliseconds: 10);
+        Assert.That(starting, Is.True, "the daemon never held its pid file");
+        Track(pid);
+        return pid;
+    }
+
     /// <summary>Starts the daemon and returns its pid, failing the test when it does not start.</summary>
     public int Start(params string[] extra)
     {
         CommandResult result = Run("start", extra);
-        NUnit.Framework.Assert.That(result.ExitCode, NUnit.Framework.Is.EqualTo(0), result.ToString());
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         return ReadPid();
     }
+
+    /// <summary>As <see cref="Start"/>, and <c>start</c> must say <c>started (pid N)</c> of the pid it wrote.</summary>
+    public int StartSayingSo(params string[] extra)
+    {
+        CommandResult started = Run("start", extra);
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = ReadPid();
+        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
+        return pid;
+    }
+
+    /// <summary><c>status</c> exits 0 and its first line, the one for scripts, says <c>running (pid <paramref name="pid"/>)</c>.</summary>
+    public void AssertRunning(int pid)
+    {
+        CommandResult status = Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
+        Assert.That(FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
+    }
+
+    /// <summary><c>stop</c> exits 0 saying <c>stopped (pid <paramref name="pid"/>)</c>, and that process is gone.</summary>
+    public void StopSayingSo(int pid)
+    {
+        CommandResult stopped = Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
+        Assert.That(IsAlive(pid), Is.False);
+    }
+
 
     public int ReadPid()
     {

@@ -102,7 +102,7 @@ public sealed class OtherToolsTests : DaemonFixture
         RequireTools();
         string fifo = _daemon.MakeFifo();
         using Process start = _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        int pid = WaitForStartingDaemon();
+        int pid = _daemon.WaitForStartingDaemon();
 
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{pid}\n"), "the pid from the first moment");
         Assert.That(ToolStatus(), Is.EqualTo(0), "start-stop-daemon --status");
@@ -154,23 +154,6 @@ public sealed class OtherToolsTests : DaemonFixture
     /// <summary>Runs <paramref name="call"/> after sourcing the LSB init functions, with $1 the pid file and $2 the program.</summary>
     private CommandResult Lsb(string call) =>
         _daemon.Exec(new[] { "-c", $". {InitFunctions}; {call}", "lsb", _daemon.PidFile, _daemon.ProgramPath }, null, "/bin/bash");
-
-    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
-    private int WaitForStartingDaemon()
-    {
-        int pid = 0;
-        bool starting = ExampleDaemon.Eventually(
-            () =>
-            {
-                CommandResult status = _daemon.Run("status");
-                return status.ExitCode == ExitCodes.Starting && int.TryParse(status.Output.Replace("starting (pid ", "").TrimEnd('\n', ')'), out pid);
-            },
-            TimeSpan.FromSeconds(30),
-            pollMilliseconds: 10);
-        Assert.That(starting, Is.True, "the daemon never held its pid file");
-        _daemon.Track(pid);
-        return pid;
-    }
 
     /// <summary>The dotnet host on PATH, as an init script would name it.</summary>
     private static string DotnetHost() =>

@@ -38,7 +38,7 @@ public sealed class PidFileReadinessTests : DaemonFixture
     {
         string fifo = _daemon.MakeFifo();
         using Process start = _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        int pid = WaitForStartingDaemon();
+        int pid = _daemon.WaitForStartingDaemon();
 
         // While it starts, everything past the starting byte is free: taking it must not say "ready".
         HoldReadLock(kind, StartingByte + 1, 0);
@@ -61,21 +61,4 @@ public sealed class PidFileReadinessTests : DaemonFixture
     /// <summary>As nobody, read-locks <paramref name="length"/> bytes from <paramref name="from"/> of the pid file and holds them.</summary>
     private void HoldReadLock(string kind, long from, long length) =>
         _daemon.HoldLockAsNobody(RangeLockHolder, _daemon.PidFile, kind, from.ToString(CultureInfo.InvariantCulture), length.ToString(CultureInfo.InvariantCulture));
-
-    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
-    private int WaitForStartingDaemon()
-    {
-        int pid = 0;
-        bool starting = ExampleDaemon.Eventually(
-            () =>
-            {
-                CommandResult status = _daemon.Run("status");
-                return status.ExitCode == ExitCodes.Starting && int.TryParse(status.Output.Replace("starting (pid ", "").TrimEnd('\n', ')'), out pid);
-            },
-            System.TimeSpan.FromSeconds(30),
-            pollMilliseconds: 10);
-        Assert.That(starting, Is.True, "the daemon never held its pid file");
-        _daemon.Track(pid);
-        return pid;
-    }
 }

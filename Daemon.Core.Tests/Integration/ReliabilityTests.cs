@@ -281,7 +281,7 @@ public sealed class ReliabilityTests : DaemonFixture
     {
         string fifo = _daemon.MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         launcher.Kill();
         launcher.WaitForExit();
 
@@ -322,7 +322,7 @@ public sealed class ReliabilityTests : DaemonFixture
     {
         string fifo = _daemon.MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
         Assert.That(_daemon.WaitForLog("stopping (SIGTERM)", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
         File.WriteAllText(fifo, "hello\n");
@@ -367,7 +367,7 @@ public sealed class ReliabilityTests : DaemonFixture
     {
         string fifo = _daemon.MakeFifo();
         using Process first = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         CommandResult status = _daemon.Run("status");
         Assert.That((status.ExitCode, status.Output), Is.EqualTo((150, $"starting (pid {daemon})\n")));
 
@@ -386,7 +386,7 @@ public sealed class ReliabilityTests : DaemonFixture
     {
         string fifo = _daemon.MakeFifo();
         using Process first = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         using Process second = StartLauncher("--greeting-file", fifo);
         Assert.That(second.WaitForExit(300), Is.False, "the second start waits for the first one's outcome");
 
@@ -652,35 +652,6 @@ public sealed class ReliabilityTests : DaemonFixture
     // ---- helpers -------------------------------------------------------------------------------------
 
     private Process StartLauncher(params string[] extra) => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra));
-
-    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
-    private int WaitForStartingDaemon()
-    {
-        int pid = 0;
-        bool starting = ExampleDaemon.Eventually(
-            () =>
-            {
-                CommandResult status = _daemon.Run("status");
-                return status.ExitCode == ExitCodes.Starting && TryParseStarting(status.Output, out pid);
-            },
-            TimeSpan.FromSeconds(30),
-            pollMilliseconds: 10);
-        if (!starting)
-        {
-            throw new AssertionException("the daemon never held its pid file");
-        }
-
-        _daemon.Track(pid);
-        return pid;
-    }
-
-    private static bool TryParseStarting(string output, out int pid)
-    {
-        pid = 0;
-        const string prefix = "starting (pid ";
-        return output.StartsWith(prefix, StringComparison.Ordinal)
-            && int.TryParse(output.AsSpan(prefix.Length, output.IndexOf(')', StringComparison.Ordinal) - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out pid);
-    }
 
     private int WaitForChild(int parent)
     {
