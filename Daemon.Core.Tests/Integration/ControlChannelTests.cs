@@ -237,7 +237,7 @@ public sealed class ControlChannelTests : DaemonFixture
     [Test]
     public void OldGenerationKilledInTheHandoverWindow_TheNewOneServesOn()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook();
         using Process launcher = restart;
         Assert.That(Mono.Unix.Native.Syscall.kill(old, Mono.Unix.Native.Signum.SIGKILL), Is.EqualTo(0));
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True);
@@ -254,7 +254,7 @@ public sealed class ControlChannelTests : DaemonFixture
     [Test]
     public void OldGenerationStoppedPastTheTimeout_ResumesServing_AndHandsOverToNoDeadPid()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook("--ready-timeout", "3");
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook("--ready-timeout", "3");
         using Process launcher = restart;
         Assert.That(Mono.Unix.Native.Syscall.kill(old, Mono.Unix.Native.Signum.SIGSTOP), Is.EqualTo(0));
         Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(old) == 'T'), Is.True);
@@ -388,13 +388,4 @@ public sealed class ControlChannelTests : DaemonFixture
             .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Where(f => f.Length >= 8 && f[7].StartsWith("@daemon.net:", StringComparison.Ordinal))
             .Select(f => f[7][1..]);
-
-    private (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook(params string[] extra)
-    {
-        int old = _daemon.Start();
-        string fifo = _daemon.MakeFifo();
-        Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }).Concat(extra));
-        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
-        return (old, restart, fifo);
-    }
 }

@@ -211,6 +211,19 @@ public sealed class ExampleDaemon : IDisposable
         }
     }
 
+    /// <summary>
+    /// A running example daemon, and a restart (with <paramref name="extra"/> options) whose next
+    /// generation has its listeners and waits in its startup hook, on a greeting fifo nobody writes yet.
+    /// </summary>
+    public (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook(params string[] extra)
+    {
+        int old = Start();
+        string fifo = MakeFifo();
+        Process restart = Launch(new[] { "restart" }.Concat(CommonOptions).Concat(new[] { "--greeting-file", fifo }).Concat(extra));
+        Assert.That(WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, Log);
+        return (old, restart, fifo);
+    }
+
     /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>, tracked.</summary>
     public int WaitForStartingDaemon()
     {

@@ -162,7 +162,7 @@ public sealed class HandoverTests : DaemonFixture
     [Test]
     public void StopDuringAHandover_LeavesNothingRunning_AndRestartSaysSo()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook();
         using Process launcher = restart;
 
         CommandResult stopped = _daemon.Run("stop");
@@ -180,7 +180,7 @@ public sealed class HandoverTests : DaemonFixture
     [Test]
     public void LauncherKilledDuringAHandover_LeavesNoOrphanGeneration()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook();
         using Process launcher = restart;
         restart.Kill();
         restart.WaitForExit();
@@ -248,19 +248,6 @@ public sealed class HandoverTests : DaemonFixture
         CommandResult restarted = hosted.Run("restart");
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         Assert.That(restarted.Output, Does.StartWith($"pid {old} has no listeners to hand over: restarting it by stop, then start\nstopped (pid {old})\nstarted (pid "));
-    }
-
-    /// <summary>
-    /// A running daemon, and a restart whose next generation has its listeners and waits in its
-    /// startup hook, on a greeting fifo nobody writes yet.
-    /// </summary>
-    private (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook()
-    {
-        int old = _daemon.Start();
-        string fifo = _daemon.MakeFifo();
-        Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
-        return (old, restart, fifo);
     }
 
     private static void CopyFolder(string from, string to)

@@ -71,9 +71,7 @@ public sealed class LifecycleTests : DaemonFixture
     [Test]
     public void StalePidFile_AfterSigkill_IsReportedThenReplaced()
     {
-        int pid = _daemon.Start();
-        Process.GetProcessById(pid).Kill();
-        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+        int pid = StartThenSigkill();
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(1), "dead but pid file left: " + status);
@@ -86,9 +84,7 @@ public sealed class LifecycleTests : DaemonFixture
     [Test]
     public void Stop_RemovesPidFileLeftBySigkilledDaemon()
     {
-        int pid = _daemon.Start();
-        Process.GetProcessById(pid).Kill();
-        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+        int pid = StartThenSigkill();
 
         CommandResult stopped = _daemon.Run("stop");
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
@@ -254,4 +250,13 @@ public sealed class LifecycleTests : DaemonFixture
     private static string? Target(int pid, int fd) => new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
 
     private static int GetSid() => Mono.Unix.Native.Syscall.getsid(0);
+
+    /// <summary>A started daemon killed without warning: its pid file stays behind, naming a dead pid.</summary>
+    private int StartThenSigkill()
+    {
+        int pid = _daemon.Start();
+        Process.GetProcessById(pid).Kill();
+        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+        return pid;
+    }
 }

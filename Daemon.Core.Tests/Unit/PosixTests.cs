@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Runtime.Versioning;
 using System.Text.RegularExpressions;
 using Daemon.Interop;
 
@@ -12,7 +11,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class PosixTests
 {
     private string _folder = null!;

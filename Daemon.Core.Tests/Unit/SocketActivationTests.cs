@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Daemon.Handover;
 using Daemon.Interop;
 using Daemon.Logging;
@@ -15,7 +14,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class SocketActivationTests
 {
     private const int Us = 4242;

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Daemon.Logging;
 using Daemon.Systemd;
 
@@ -10,7 +9,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class WatchdogTests
 {
     private const int Us = 4242;
