@@ -315,10 +315,8 @@ public sealed class ExampleDaemon : IDisposable
     /// <summary>Sends and receives one line through the echo server, on a connection of its own.</summary>
     public string Echo(string text)
     {
-        using var client = new TcpClient();
-        client.Connect(IPAddress.Loopback, Port);
-        using NetworkStream stream = client.GetStream();
-        return Lines.EchoOn(stream, text, timeoutMilliseconds: 5000);
+        using var client = new EchoClient(Port);
+        return client.Echo(text, timeoutMilliseconds: 5000);
     }
 
     /// <summary>Starts <c>run</c> (foreground) on this port and returns once it logged "ready".</summary>

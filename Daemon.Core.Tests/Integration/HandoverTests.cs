@@ -46,21 +46,19 @@ public sealed class HandoverTests : DaemonFixture
     public void OpenConnection_IsServedAcrossRestart_ByTheOldGeneration()
     {
         int old = _daemon.Start();
-        using var client = new TcpClient();
-        client.Connect(IPAddress.Loopback, _daemon.Port);
-        using NetworkStream stream = client.GetStream();
-        Assert.That(Lines.EchoOn(stream, "before"), Is.EqualTo("before"));
+        using var client = new EchoClient(_daemon.Port);
+        Assert.That(client.Echo("before"), Is.EqualTo("before"));
 
         Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
         int next = _daemon.ReadPid();
         Assert.That(next, Is.Not.EqualTo(old));
 
-        Assert.That(Lines.EchoOn(stream, "across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
+        Assert.That(client.Echo("across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
         Assert.That(ExampleDaemon.IsAlive(old), Is.True);
         Assert.That(_daemon.Echo("a new connection"), Is.EqualTo("a new connection"));
         Assert.That(_daemon.WaitForLog($"Daemon.Example[{next}]: connection "), Is.True, "new connections go to the new generation");
 
-        client.Close();
+        client.Dispose();
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation exits once its last client closed");
         Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: stopped (exit 0)"));
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{next}\n"), "the old generation left the new pid file alone");
@@ -77,11 +75,9 @@ public sealed class HandoverTests : DaemonFixture
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         int next = _daemon.ReadPid();
         Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{next}]: 'echo' was handed over bound to 127.0.0.1:{_daemon.Port}, not 127.0.0.1:{port}: listening there instead"));
-        using (var client = new TcpClient())
+        using (var client = new EchoClient(port))
         {
-            client.Connect(IPAddress.Loopback, port);
-            using NetworkStream stream = client.GetStream();
-            Assert.That(Lines.EchoOn(stream, "on the new port"), Is.EqualTo("on the new port"));
+            Assert.That(client.Echo("on the new port"), Is.EqualTo("on the new port"));
         }
 
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation drains and exits");

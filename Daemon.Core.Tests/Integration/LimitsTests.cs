@@ -20,17 +20,8 @@ public sealed class LimitsTests : DaemonFixture
     public void OutOfDescriptors_PausesAccepting_ServesOpenConnections_ThenRecovers()
     {
         const int Clients = 100;
-        const int Headroom = 40;
-        // What the daemon holds once it has served a client, whatever its runtime holds; then a
-        // daemon started under a limit 40 above that (the example keeps 16 for the runtime).
-        int first = _daemon.Start();
-        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
-        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
-        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
-        int limit = holds + Headroom;
-        CommandResult started = _daemon.ExecUnderLimit($"-n {limit}", _daemon.ProgramPath, new[] { "start" }.Concat(_daemon.CommonOptions));
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
+        // A limit 40 above what the daemon holds (the example keeps 16 for the runtime).
+        (_, int pid) = StartUnderADescriptorLimit(headroom: 40);
         Assert.That(_daemon.Echo("warm again"), Is.EqualTo("warm again"));
 
         // The kernel completes each connect into the listener's queue, accepted or not.
@@ -120,6 +111,22 @@ public sealed class LimitsTests : DaemonFixture
     }
 
     // ---- helpers -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Starts the daemon under a descriptor limit <paramref name="headroom"/> above what it holds
+    /// once it has served a client, whatever its runtime holds; that limit, and the daemon's pid.
+    /// </summary>
+    private (int Limit, int Pid) StartUnderADescriptorLimit(int headroom)
+    {
+        int first = _daemon.Start();
+        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
+        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        int limit = holds + headroom;
+        CommandResult started = _daemon.ExecUnderLimit($"-n {limit}", _daemon.ProgramPath, new[] { "start" }.Concat(_daemon.CommonOptions));
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        return (limit, _daemon.ReadPid());
+    }
 
     /// <summary>The client ports of every connection the latest daemon logged as accepted.</summary>
     private HashSet<int> AcceptedPeerPorts() =>
