@@ -5,7 +5,7 @@ namespace Daemon.Core.Tests.Integration;
 
 /// <summary>
 /// Hard limits met by the example echo daemon: out of descriptors, a full accept queue at stop.
-/// Each test is a row of docs/RELIABILITY-limits.md.
+/// Each test is a row of docs/RELIABILITY.md.
 /// </summary>
 [TestFixture]
 [Category("Integration")]
