@@ -22,7 +22,7 @@ public sealed class HostedExampleTests : DaemonFixture
         WriteSettings("first", intervalMilliseconds: 100);
     }
 
-    protected override ExampleDaemon CreateDaemon() => new(Path.Combine(AppContext.BaseDirectory, Name), "hosted", takesPort: false);
+    protected override ExampleDaemon CreateDaemon() => ExampleDaemon.Hosted("hosted");
 
     [Test]
     public void Start_Status_Stop_RunTheHostAsADaemon()

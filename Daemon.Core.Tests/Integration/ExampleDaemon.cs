@@ -44,6 +44,9 @@ public sealed class ExampleDaemon : IDisposable
         LogFile = Path.Combine(Folder, "daemon.log");
     }
 
+    /// <summary>The Generic Host example (Daemon.Example.Hosted, copied next to the tests, no <c>--port</c>) in a folder labelled <paramref name="name"/>.</summary>
+    public static ExampleDaemon Hosted(string name) => new(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), name, takesPort: false);
+
     /// <summary>The example program: the apphost copied next to the tests.</summary>
     public static string Program => Path.Combine(AppContext.BaseDirectory, "Daemon.Example");
 

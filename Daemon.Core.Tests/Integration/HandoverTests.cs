@@ -237,7 +237,7 @@ public sealed class HandoverTests : DaemonFixture
     public void DaemonWithoutListeners_RestartsByStopAndStart_SayingSo()
     {
         // The hosted example listens on nothing through Listen: nothing to hand over.
-        using var hosted = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), "handover-hosted", takesPort: false);
+        using var hosted = ExampleDaemon.Hosted("handover-hosted");
         CommandResult started = hosted.Run("start");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int old = hosted.ReadPid();

@@ -249,7 +249,7 @@ public sealed class SystemdTests : DaemonFixture
     [Test]
     public void HostedDaemon_UnderRun_PingsTheWatchdog_Too()
     {
-        using var hosted = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), "systemd-hosted", takesPort: false);
+        using var hosted = ExampleDaemon.Hosted("systemd-hosted");
         var environment = new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath, ["WATCHDOG_USEC"] = "400000" };
         using Process run = hosted.Launch(new[] { "run" }, environment);
         Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
