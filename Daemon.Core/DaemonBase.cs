@@ -12,6 +12,7 @@ using Daemon.Interop;
 using Daemon.Launching;
 using Daemon.Options;
 using Daemon.Runtime;
+using Daemon.Serving;
 
 namespace Daemon;
 
@@ -67,10 +68,10 @@ public abstract partial class DaemonBase
     public DaemonOptions Options { get; } = new();
 
     /// <summary>The pid file the commands use: <see cref="DaemonOptions.PidFile"/> or the default.</summary>
-    public string PidFilePath => Options.PidFile ?? _paths.DefaultPidFile;
+    public string PidFilePath => ResolveFiles(background: true).PidFile!;
 
     /// <summary>The log file the daemon writes: <see cref="DaemonOptions.LogFile"/> or the default.</summary>
-    public string LogFilePath => Options.LogFile ?? _paths.DefaultLogFile;
+    public string LogFilePath => ResolveFiles(background: true).LogFile!;
 
     /// <summary>
     /// Parses <paramref name="args"/> and carries out the command, returning the exit code and
@@ -112,9 +113,12 @@ public abstract partial class DaemonBase
                 SelfExec.StartVerbAt(args, commandAt);
             }
 
-            return stage.Kind != StageKind.Command ? stage.Run(this)
-                : command == Command.Version ? Version()
-                : CommandTable.Of(command).Run(this);
+            return stage.Kind switch
+            {
+                StageKind.Detach => DetachStage.Run(stage, [.. Options.KeepDescriptors]),
+                StageKind.Daemon => CreateRuntime(background: true, stage.TakeOver).Execute(stage.Launcher()),
+                _ => command == Command.Version ? Version() : CommandTable.Of(command).Run(this),
+            };
         }
         finally
         {
@@ -220,7 +224,7 @@ public abstract partial class DaemonBase
     /// 0 after a clean stop, 1 on failure.
     /// </summary>
     /// <returns>The exit code.</returns>
-    public virtual int RunInForeground() => new DaemonRuntime(this, background: false).Execute(null);
+    public virtual int RunInForeground() => CreateRuntime(background: false).Execute(null);
 
     /// <summary>Adds the subclass's own options, such as <c>--port</c>; <c>--help</c> lists them.</summary>
     /// <param name="options">The option set to add to.</param>
@@ -283,6 +287,38 @@ public abstract partial class DaemonBase
     /// down, since the next generation holds the same sockets.
     /// </summary>
     protected bool HandedOver => Runtime?.Successor > 0;
+
+    /// <summary>
+    /// Serves the connections of <paramref name="listener"/> (from <see cref="Listen"/>) with
+    /// <paramref name="handler"/>, one call per connection, until <paramref name="stoppingToken"/>
+    /// fires; call it from <see cref="RunAsync"/> and await it. Out of file descriptors, accepting
+    /// pauses (open connections go on being served, and a reserve is kept for the runtime) and
+    /// resumes as connections close. At stop, the connections already queued are accepted too,
+    /// and each connection's input ends once its client is quiet: the handler's next receive
+    /// returns 0 after what the client sent, so every client gets its answer. After a
+    /// <c>restart</c> that handed the listener over, the queue is the next generation's, and the
+    /// open connections are served until their clients close them. Either way, the handler's token
+    /// fires at the drain deadline, half the stop timeout after the stop request, and the
+    /// connections still open are shut down then (their clients get end-of-file). The listener is never shut down (a next generation
+    /// may hold the same socket): this daemon closes its own descriptor of it once it stops accepting.
+    /// </summary>
+    /// <param name="listener">A listening socket from <see cref="Listen"/>.</param>
+    /// <param name="handler">
+    /// Serves one connection, whose socket it may use until it returns (the server closes it then);
+    /// its token fires at the drain deadline. An exception ends that connection and is logged.
+    /// </param>
+    /// <param name="stoppingToken">The main loop's token: accepting ends when it fires.</param>
+    /// <returns>A task that completes once accepting has ended and every connection is closed.</returns>
+    /// <exception cref="DaemonException">Accepting failed for good (the socket is not listening...).</exception>
+    /// <exception cref="InvalidOperationException">Called outside the daemon (not from its main loop).</exception>
+    protected Task ServeAsync(Socket listener, Func<Socket, CancellationToken, Task> handler, CancellationToken stoppingToken)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(handler);
+        DaemonRuntime runtime = Runtime ?? throw new InvalidOperationException("ServeAsync is for the main loop of a running daemon");
+        var server = new ConnectionServer(listener, handler, runtime.Log, Options.StopTimeout / 2, () => runtime.Listeners.IsHandedOver(listener));
+        return server.RunAsync(stoppingToken);
+    }
 
     /// <summary>
     /// The main loop. Returns when <paramref name="stoppingToken"/> is cancelled (SIGTERM, SIGINT or
@@ -350,10 +386,41 @@ public abstract partial class DaemonBase
         }
     }
 
-    internal DaemonRuntime? Runtime { get; set; }
+    /// <summary>The running daemon, inside the daemon process: what <see cref="Listen"/> and <see cref="Log(LogSeverity, string)"/> reach.</summary>
+    internal DaemonRuntime? Runtime { get; private set; }
+
+    /// <summary>
+    /// The daemon's files, decided once: for <c>start</c> and every command that finds a daemon,
+    /// the options or their defaults; for <c>run</c> (<paramref name="background"/> false), only
+    /// what the options name.
+    /// </summary>
+    internal DaemonFiles ResolveFiles(bool background) => DaemonFiles.Resolve(Options, _paths, background);
+
+    /// <summary>
+    /// The runtime of this daemon, handed what it needs once (hooks, options, files), never its
+    /// owner; the daemon's <see cref="Listen"/> and <see cref="Log(LogSeverity, string)"/> reach it.
+    /// </summary>
+    /// <param name="background">True for <c>start</c>'s daemon stage, false for <c>run</c>.</param>
+    /// <param name="takeOver">True for a restart's new generation.</param>
+    /// <param name="steps">For testing: the system calls; the real ones otherwise.</param>
+    /// <param name="logLines">For testing: where log lines go as well.</param>
+    internal DaemonRuntime CreateRuntime(bool background, bool takeOver = false, IDaemonSteps? steps = null, TextWriter? logLines = null)
+    {
+        var hooks = new DaemonHooks(
+            Name,
+            HasMainLoop ? null : $"{GetType().Name} overrides neither Run nor RunAsync: it has no main loop",
+            OnStartupAsync,
+            Run,
+            OnReload,
+            IsHealthy,
+            OnLogged,
+            _system.KeepCallerStreams,
+            _system.Error);
+        return Runtime = new DaemonRuntime(hooks, Options, ResolveFiles(background), background, takeOver, steps ?? DaemonSteps.Instance, logLines);
+    }
 
     /// <summary>True when the subclass overrides <see cref="Run"/> or <see cref="RunAsync"/>.</summary>
-    internal bool HasMainLoop =>
+    private bool HasMainLoop =>
         Overrides(nameof(Run), typeof(void)) || Overrides(nameof(RunAsync), typeof(Task));
 
     private bool Overrides(string method, Type returns)
@@ -364,26 +431,6 @@ public abstract partial class DaemonBase
         return found is not null && found.ReturnType == returns && found.DeclaringType != typeof(DaemonBase);
     }
 
-    internal DaemonSystem Os => _system;
-
-    internal DaemonPaths Paths => _paths;
-
-    internal Task InvokeStartupAsync(CancellationToken cancellationToken) => OnStartupAsync(cancellationToken);
-
-    internal void InvokeRun(CancellationToken stoppingToken) => Run(stoppingToken);
-
-    internal void InvokeReload() => OnReload();
-
-    internal bool InvokeIsHealthy() => IsHealthy();
-
-    internal void InvokeLogged(LogSeverity severity, string message) => OnLogged(severity, message);
-
-    /// <summary>Where the commands write their errors: the caller's standard error, as it was at start.</summary>
-    internal TextWriter CommandError => _system.Error;
-
-    /// <summary>Keeps <see cref="CommandError"/> reaching the caller after 1 and 2 go to the log.</summary>
-    internal void KeepCallerStreams() => _system.KeepCallerStreams();
-
     /// <summary>
     /// Refuses file paths that cannot work: one whose name had bytes that are not UTF-8 (the
     /// runtime turned them into U+FFFD, so it is not the file meant), or the pid file and the log
@@ -391,9 +438,7 @@ public abstract partial class DaemonBase
     /// </summary>
     private string? CheckFilePaths(Command command)
     {
-        bool foreground = command == Command.Run;
-        string? pidFile = foreground ? Options.PidFile : PidFilePath;
-        string? logFile = foreground ? Options.LogFile : LogFilePath;
+        (string? pidFile, string? logFile) = ResolveFiles(background: command != Command.Run);
         foreach (string? path in new[] { pidFile, logFile })
         {
             if (path is not null && Files.PathText.MayBeMangled(path))

@@ -65,6 +65,35 @@ public sealed class HandoverTests : DaemonFixture
     }
 
     [Test]
+    public void SilentConnection_IsAnsweredByTheOldGenerationAfterRestart_AndOneSilentPastTheDrainDeadlineIsClosed()
+    {
+        // The drain deadline is half the stop timeout after the stop request: 10 s here.
+        _daemon.ExtraOptions.AddRange(new[] { "--stop-timeout", "20" });
+        int old = _daemon.Start();
+        using var answered = new EchoClient(_daemon.Port);
+        Assert.That(answered.Echo("before"), Is.EqualTo("before"));
+        using var silent = new EchoClient(_daemon.Port);
+        Assert.That(silent.Echo("before"), Is.EqualTo("before"));
+
+        CommandResult restarted = _daemon.Run("restart");
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handed over: the next generation accepts from here"), Is.True, _daemon.Log);
+
+        // Quiet across the restart, and for longer than any idle cut-off: still open, and answered.
+        Assert.That(answered.Socket.Poll(1_000_000, SelectMode.SelectRead), Is.False, "no end-of-file for a quiet client after a handover\n" + _daemon.Log);
+        Assert.That(answered.Echo("sent after the restart"), Is.EqualTo("sent after the restart"), "the old generation answers its connection");
+        Assert.That(ExampleDaemon.IsAlive(old), Is.True);
+        answered.Dispose();
+
+        // Silent past the deadline: the old generation closes it, then exits.
+        silent.Socket.ReceiveTimeout = 60_000;
+        Assert.That(ExampleDaemon.ReadToEnd(silent.Socket), Is.Empty, "end-of-file at the drain deadline");
+        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: warning: drain deadline: closing the 1 connection(s) still open"), Is.True, _daemon.Log);
+        Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation exits after its deadline");
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: stopped (exit 0)"));
+    }
+
+    [Test]
     public void RestartWithAnotherPort_ListensOnTheNewPort_NotOnTheHandedOverOne()
     {
         int old = _daemon.Start();

@@ -17,6 +17,13 @@ public static class Lines
         return ReadLine(stream).TrimEnd('\n');
     }
 
+    /// <summary>Sends <paramref name="text"/> and a newline on a connected socket; what comes back up to the newline, without it.</summary>
+    public static string EchoOn(Socket socket, string text)
+    {
+        socket.Send(Encoding.ASCII.GetBytes(text + "\n"));
+        return ReadLine(socket).TrimEnd('\n');
+    }
+
     private static string ReadLine(Func<byte[], int> read)
     {
         var received = new List<byte>();

@@ -372,7 +372,7 @@ public sealed class ReliabilityTests : DaemonFixture
         Assert.That((status.ExitCode, status.Output), Is.EqualTo((150, $"starting (pid {daemon})\n")));
 
         using Process second = StartLauncher("--greeting-file", fifo);
-        Assert.That(second.WaitForExit(300), Is.False, "the second start waits for the first one's outcome");
+        WaitUntilItWaitsForTheFirst(second);
         File.WriteAllText(fifo, "hello\n");
 
         Assert.That(first.WaitForExit(30_000) && second.WaitForExit(30_000), Is.True);
@@ -388,7 +388,7 @@ public sealed class ReliabilityTests : DaemonFixture
         using Process first = StartLauncher("--greeting-file", fifo);
         int daemon = _daemon.WaitForStartingDaemon();
         using Process second = StartLauncher("--greeting-file", fifo);
-        Assert.That(second.WaitForExit(300), Is.False, "the second start waits for the first one's outcome");
+        WaitUntilItWaitsForTheFirst(second);
 
         Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));   // the first start fails
         Assert.That(_daemon.WaitForLog("stopping (SIGTERM)", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
@@ -652,6 +652,31 @@ public sealed class ReliabilityTests : DaemonFixture
     // ---- helpers -------------------------------------------------------------------------------------
 
     private Process StartLauncher(params string[] extra) => _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(extra));
+
+    /// <summary>
+    /// Waits until a second <c>start</c> waits for the first one's daemon: it holds a pidfd on it
+    /// (on a slow machine it may look at the pid file only after the first one has failed, and a
+    /// signal sent before that would test nothing).
+    /// </summary>
+    private static void WaitUntilItWaitsForTheFirst(Process second)
+    {
+        bool waiting = ExampleDaemon.Eventually(
+            () => !second.HasExited && HoldsAPidfd(second.Id),
+            TimeSpan.FromSeconds(30));
+        Assert.That(waiting, Is.True, "the second start waits for the first one's outcome, holding a pidfd on its daemon");
+    }
+
+    private static bool HoldsAPidfd(int pid)
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Any(fd => new FileInfo(fd).LinkTarget == "anon_inode:[pidfd]");
+        }
+        catch (IOException)
+        {
+            return false;   // it exited, or a descriptor closed while we looked
+        }
+    }
 
     private int WaitForChild(int parent)
     {

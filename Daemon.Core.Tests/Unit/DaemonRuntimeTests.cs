@@ -2,6 +2,7 @@ using Daemon.Commands;
 using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Logging;
+using Daemon.PidFiles;
 using Daemon.Runtime;
 using Daemon.Security;
 using Mono.Unix.Native;
@@ -63,7 +64,7 @@ public sealed class DaemonRuntimeTests
             "run",
             "remove pid file",
         }));
-        Assert.That(Readiness(), Is.EqualTo($"PID {Environment.ProcessId}\nREADY {Environment.ProcessId}\n"), "READY after the pid is in the file");
+        Assert.That(Readiness(), Is.EqualTo($"READY {Environment.ProcessId}\n"), "READY after the pid is in the file (the detach stage told the pid)");
     }
 
     [Test]
@@ -75,7 +76,7 @@ public sealed class DaemonRuntimeTests
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Failure));
         Assert.That(_steps, Is.Empty, "nothing was opened or locked");
-        Assert.That(Readiness(), Is.EqualTo($"PID {Environment.ProcessId}\nERROR NoMainLoopDaemon overrides neither Run nor RunAsync: it has no main loop\n"));
+        Assert.That(Readiness(), Is.EqualTo($"ERROR NoMainLoopDaemon overrides neither Run nor RunAsync: it has no main loop\n"));
     }
 
     [Test]
@@ -116,7 +117,7 @@ public sealed class DaemonRuntimeTests
             "run",
             "remove pid file",
         }));
-        Assert.That(Readiness(), Is.EqualTo($"PID {Environment.ProcessId}\nPROGRESS taking the pid file over\nREADY {Environment.ProcessId}\n"));
+        Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nREADY {Environment.ProcessId}\n"));
     }
 
     [Test]
@@ -171,7 +172,7 @@ public sealed class DaemonRuntimeTests
     {
         var daemon = new RecordingDaemon(_steps);
 
-        int exitCode = new DaemonRuntime(daemon, background: false, new RecordingSteps(_steps), _log).Execute(null);
+        int exitCode = daemon.CreateRuntime(background: false, steps: new RecordingSteps(_steps), logLines: _log).Execute(null);
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Success), _log.ToString());
         Assert.That(daemon.Logged, Is.EqualTo(new[]
@@ -188,7 +189,7 @@ public sealed class DaemonRuntimeTests
         var daemon = new RecordingDaemon(_steps) { Options = { PidFile = "/run/t.pid" } };
         var steps = new RecordingSteps(_steps) { Holder = 4242 };
 
-        int exitCode = new DaemonRuntime(daemon, background: false, steps, _log).Execute(null);
+        int exitCode = daemon.CreateRuntime(background: false, steps: steps, logLines: _log).Execute(null);
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Failure));
         Assert.That(Integration.ExampleDaemon.Count(_log.ToString(), "already running"), Is.EqualTo(1), _log.ToString());
@@ -198,7 +199,7 @@ public sealed class DaemonRuntimeTests
 
     private int Execute(DaemonBase daemon, bool takeOver = false, RecordingSteps? steps = null)
     {
-        var runtime = new DaemonRuntime(daemon, background: true, steps ?? new RecordingSteps(_steps), _log) { TakeOver = takeOver };
+        DaemonRuntime runtime = daemon.CreateRuntime(background: true, takeOver, steps ?? new RecordingSteps(_steps), _log);
         int writeEnd = _writeEnd;
         _writeEnd = -1; // the writer closes it
         return runtime.Execute(new ReadinessWriter(writeEnd));
@@ -286,7 +287,7 @@ public sealed class DaemonRuntimeTests
 
         public void DropPrivileges(DaemonLog log, Identity identity) => steps.Add($"drop privileges to {identity.User}");
 
-        public IPredecessor? ConnectToPredecessor(string path, ListenerSet into, uint? runsAs, TimeSpan timeout)
+        public IPredecessor ConnectToPredecessor(string path, ListenerSet into, uint? runsAs, TimeSpan timeout)
         {
             steps.Add($"take the listeners of the daemon holding {path}");
             return new RecordingPredecessor(steps);

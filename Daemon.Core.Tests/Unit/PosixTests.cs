@@ -31,6 +31,7 @@ public sealed class PosixTests
             #include <errno.h>
             #include <fcntl.h>
             #include <poll.h>
+            #include <signal.h>
             #include <stddef.h>
             #include <stdio.h>
             #include <sys/socket.h>
@@ -242,6 +243,7 @@ public sealed class PosixTests
         }
 
         checks.AddRange(typeof(Errno).GetFields().Select(f => (f.Name, Convert.ToInt64(f.GetValue(null), CultureInfo.InvariantCulture))));
+        checks.AddRange(typeof(Signal).GetFields().Select(f => (f.Name, Convert.ToInt64(f.GetValue(null), CultureInfo.InvariantCulture))));
         checks.AddRange(Enum.GetValues<OpenFlags>().Select(v => (v.ToString(), (long)v)));
         checks.AddRange(Enum.GetValues<LockType>().Select(v => (v.ToString(), (long)v)));
         checks.AddRange(new (string, FileType)[]

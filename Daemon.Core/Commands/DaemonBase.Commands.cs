@@ -3,6 +3,7 @@ using System.IO;
 using Daemon.Commands;
 using Daemon.Files;
 using Daemon.Handover;
+using Daemon.Interop;
 using Daemon.Launching;
 using Daemon.Logging;
 using Daemon.PidFiles;
@@ -15,10 +16,6 @@ namespace Daemon;
 // <summary> is in DaemonBase.cs, so IntelliSense shows that one.
 public abstract partial class DaemonBase
 {
-    private const int SigHup = 1;
-    private const int SigKill = 9;
-    private const int SigTerm = 15;
-    private const int SigCont = 18;
     private static readonly TimeSpan _killGrace = TimeSpan.FromSeconds(5);
     private int? _stoppedBefore;
 
@@ -226,7 +223,7 @@ public abstract partial class DaemonBase
 
         // SIGCONT right after SIGTERM, as systemd does: a stopped (SIGSTOP) daemon would otherwise
         // keep the SIGTERM pending for good.
-        if (daemon is not null && daemon.Signal(SigTerm) && daemon.Signal(SigCont) && !daemon.WaitForExit(Options.StopTimeout))
+        if (daemon is not null && daemon.Signal(Signal.SIGTERM) && daemon.Signal(Signal.SIGCONT) && !daemon.WaitForExit(Options.StopTimeout))
         {
             string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
             if (!Options.Force)
@@ -236,7 +233,7 @@ public abstract partial class DaemonBase
                     : $"pid {daemon.Pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
             }
 
-            if (daemon.Signal(SigKill) && !daemon.WaitForExit(_killGrace))
+            if (daemon.Signal(Signal.SIGKILL) && !daemon.WaitForExit(_killGrace))
             {
                 return Fail($"pid {daemon.Pid} did not exit even after SIGKILL");
             }
@@ -389,7 +386,7 @@ public abstract partial class DaemonBase
             }
 
             string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
-            if (daemon.Signal(SigTerm) && daemon.Signal(SigCont) && !daemon.WaitForExit(Options.StopTimeout))
+            if (daemon.Signal(Signal.SIGTERM) && daemon.Signal(Signal.SIGCONT) && !daemon.WaitForExit(Options.StopTimeout))
             {
                 if (!Options.Force)
                 {
@@ -398,7 +395,7 @@ public abstract partial class DaemonBase
                         : $"pid {pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
                 }
 
-                if (daemon.Signal(SigKill) && !daemon.WaitForExit(_killGrace))
+                if (daemon.Signal(Signal.SIGKILL) && !daemon.WaitForExit(_killGrace))
                 {
                     return Fail($"pid {pid} did not exit even after SIGKILL");
                 }
@@ -443,7 +440,7 @@ public abstract partial class DaemonBase
                 return Fail(untrusted);
             }
 
-            if (unlocked is not null && unlocked.Signal(SigHup))
+            if (unlocked is not null && unlocked.Signal(Signal.SIGHUP))
             {
                 return Say($"reloading (pid {unlocked.Pid})");
             }
@@ -473,7 +470,7 @@ public abstract partial class DaemonBase
             return Fail(refusal);
         }
 
-        if (daemon is null || !daemon.Signal(SigHup))
+        if (daemon is null || !daemon.Signal(Signal.SIGHUP))
         {
             _system.Output.WriteLine("not running");
             return ExitCodes.ReloadNotRunning;

@@ -85,9 +85,9 @@ internal sealed class HandoverServer : IDisposable
 
     /// <summary>
     /// From now on a handover is refused with <paramref name="reason"/>, and one under way is
-    /// aborted. False when one was decided first: then the next generation has taken over.
+    /// aborted, unless one was decided first (then the next generation has taken over).
     /// </summary>
-    public bool Refuse(string reason)
+    public void Refuse(string reason)
     {
         lock (_decision)
         {
@@ -98,8 +98,6 @@ internal sealed class HandoverServer : IDisposable
                 // must know it was stopped, not killed (then it would serve on, against the stop).
                 _ = HandoverProtocol.TrySend(_turn, HandoverProtocol.Abort, reason);
             }
-
-            return !_handedOver;
         }
     }
 

@@ -19,8 +19,9 @@ internal sealed class ListenerSet
 {
     private readonly object _gate = new();
     private readonly List<(string Name, Socket Socket)> _own = new();
-    private readonly List<string> _socketFiles = new();
+    private readonly List<(Socket Socket, string Path)> _socketFiles = new();
     private readonly List<string> _unclaimedFiles = new();
+    private readonly HashSet<Socket> _handedOver = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
     private readonly HashSet<Socket> _notOurFiles = new();
     private readonly List<string> _adopted = new();
@@ -124,7 +125,7 @@ internal sealed class ListenerSet
             if (!_notOurFiles.Contains(socket) && UnixPath(socket.LocalEndPoint ?? endpoint) is { } file)
             {
                 // Noted now: the daemon may have closed its Socket by the time the files go.
-                _socketFiles.Add(file);
+                _socketFiles.Add((socket, file));
             }
 
             return socket;
@@ -153,21 +154,24 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Clears close-on-exec on the listeners a next generation <paramref name="adopted"/> (by the
-    /// names this one gave them), so that closing them here never shuts them down (see
-    /// <c>DaemonRuntime.HandedOver</c>). The others are this generation's alone again.
+    /// Notes which listeners the next generation adopted, once it committed. Those are shared from
+    /// now on: their close-on-exec flag is cleared, so that closing them here never shuts them down
+    /// (see <c>DaemonRuntime.HandedOver</c>), and their queue is the successor's. The others stay
+    /// ours: drained as at stop, and their socket files removed when this generation ends.
     /// </summary>
-    public void MarkHandedOver(IReadOnlyCollection<string> adopted)
+    /// <param name="adoptedNames">The names the next generation took, as given to <see cref="Listen"/>.</param>
+    public void MarkHandedOver(IReadOnlyCollection<string> adoptedNames)
     {
         lock (_gate)
         {
             foreach ((string name, Socket socket) in _own)
             {
-                if (!adopted.Contains(name))
+                if (!adoptedNames.Contains(name))
                 {
                     continue;
                 }
 
+                _handedOver.Add(socket);
                 try
                 {
                     _ = Posix.SetCloseOnExec((int)socket.Handle, false);
@@ -177,6 +181,15 @@ internal sealed class ListenerSet
                     // Closed already by the daemon: nothing left to protect.
                 }
             }
+        }
+    }
+
+    /// <summary>True when <paramref name="socket"/> went to the next generation (see <see cref="MarkHandedOver"/>).</summary>
+    public bool IsHandedOver(Socket socket)
+    {
+        lock (_gate)
+        {
+            return _handedOver.Contains(socket);
         }
     }
 
@@ -192,14 +205,20 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Removes the files of this generation's Unix listeners: the service stops for good (no next
-    /// generation holds them), so nothing will accept on them again.
+    /// Removes the files of this generation's Unix listeners that no next generation holds: nothing
+    /// will accept on them again.
     /// </summary>
     public void RemoveSocketFiles()
     {
         lock (_gate)
         {
-            RemoveSockets(_socketFiles);
+            foreach ((Socket socket, string path) in _socketFiles)
+            {
+                if (!_handedOver.Contains(socket))
+                {
+                    RemoveSocket(path);
+                }
+            }
         }
     }
 
@@ -212,19 +231,16 @@ internal sealed class ListenerSet
     {
         lock (_gate)
         {
-            RemoveSockets(_unclaimedFiles);
+            _unclaimedFiles.ForEach(RemoveSocket);
             _unclaimedFiles.Clear();
         }
     }
 
-    private static void RemoveSockets(List<string> paths)
+    private static void RemoveSocket(string path)
     {
-        foreach (string path in paths)
+        if (Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
         {
-            if (Posix.Lstat(path, out FileStatus status, out _) == 0 && status.Type == FileType.Socket)
-            {
-                _ = Posix.Unlink(path, out _);
-            }
+            _ = Posix.Unlink(path, out _);
         }
     }
 

@@ -17,6 +17,7 @@ internal static unsafe partial class Posix
     internal const short POLLOUT = 0x4;
     internal const long SYS_close_range = 436;
     internal const int CLOSE_RANGE_CLOEXEC = 4;
+    internal const int RLIMIT_NOFILE = 7;
 
     /// <summary>
     /// O_NOFOLLOW for this process's architecture: 0400000 in the kernel's asm-generic table
@@ -42,6 +43,16 @@ internal static unsafe partial class Posix
 
     /// <summary>A close-on-exec copy of <paramref name="fd"/> at 3 or above, or -1.</summary>
     public static int Duplicate(int fd) => Libc.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+    /// <summary>
+    /// The soft RLIMIT_NOFILE: one above the highest descriptor number open(2) may return; none
+    /// (long.MaxValue) when unlimited or unknown.
+    /// </summary>
+    public static long DescriptorLimit()
+    {
+        ulong* limit = stackalloc ulong[2];
+        return Libc.getrlimit(RLIMIT_NOFILE, limit) == 0 && limit[0] < long.MaxValue ? (long)limit[0] : long.MaxValue;
+    }
 
     /// <summary>A pipe whose two ends are inherited by the programs this process starts.</summary>
     public static int Pipe(out int readEnd, out int writeEnd, out int errno)
@@ -178,6 +189,9 @@ internal static unsafe partial class Posix
 
         [LibraryImport("libc", SetLastError = true)]
         internal static partial int pipe(int* ends);
+
+        [LibraryImport("libc")]
+        internal static partial int getrlimit(int resource, ulong* limit);
 
         [LibraryImport("libc", SetLastError = true)]
         internal static partial nint read(int fd, byte* buffer, nuint count);

@@ -27,7 +27,6 @@ internal interface IDaemonLauncher
 /// </summary>
 internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidFiles) : IDaemonLauncher
 {
-    private const int SigKill = 9;
     private static readonly TimeSpan _exitGrace = TimeSpan.FromSeconds(5);
 
     public Handover.HandoverProbe ProbeHandover(string pidFile, int holder, TimeSpan timeout) => Handover.Predecessor.Probe(pidFile, holder, timeout);
@@ -88,7 +87,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                         // when start returns.
                         _ = daemon?.WaitForExit(_exitGrace);
                         return LaunchResult.Fail(message.Value.Argument);
-                    case "TIMEOUT":
+                    case StageProtocol.Timeout:
                         return GiveUp(reader, daemon, detachStage, request);
                     default:
                         break;
@@ -110,11 +109,11 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
     private LaunchResult GiveUp(ReadinessReader reader, IProcessHandle? daemon, int detachStage, LaunchRequest request)
     {
         string seconds = OptionValues.ShowSeconds(request.ReadyTimeout);
-        _ = Posix.Kill(detachStage, SigKill, out _);
-        _ = Posix.Kill(-detachStage, SigKill, out _);
-        _ = daemon?.Signal(SigKill);
+        _ = Posix.Kill(detachStage, Signal.SIGKILL, out _);
+        _ = Posix.Kill(-detachStage, Signal.SIGKILL, out _);
+        _ = daemon?.Signal(Signal.SIGKILL);
         long deadline = Environment.TickCount64 + (long)_exitGrace.TotalMilliseconds;
-        while (reader.Next(deadline) is { Kind: not "TIMEOUT" })
+        while (reader.Next(deadline) is { Kind: not StageProtocol.Timeout })
         {
             // A PID line written just before the kill: whoever wrote it is dead now too.
         }

@@ -12,7 +12,7 @@ internal sealed class ReadinessReader(int fd) : IDisposable
     private int _fd = fd;
 
     /// <summary>
-    /// The next message, null at end of file, or kind "TIMEOUT" when the deadline (a
+    /// The next message, null at end of file, or kind <see cref="StageProtocol.Timeout"/> when the deadline (a
     /// <see cref="Environment.TickCount64"/> value) passed first.
     /// </summary>
     public (string Kind, string Argument)? Next(long deadline)
@@ -32,7 +32,7 @@ internal sealed class ReadinessReader(int fd) : IDisposable
             int left = (int)Math.Max(0, deadline - Environment.TickCount64);
             if (!Posix.WaitReadable(_fd, left, out _))
             {
-                return ("TIMEOUT", "");
+                return (StageProtocol.Timeout, "");
             }
 
             long n = Posix.Read(_fd, buffer, out _);

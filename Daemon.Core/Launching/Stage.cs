@@ -16,13 +16,8 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
     /// <summary>Which copy of the program this process is (off Linux, always a command).</summary>
     public static Stage OfThisProcess() => OperatingSystem.IsLinux() ? TakeFromEnvironment() : Command;
 
-    /// <summary>Carries out this stage for <paramref name="owner"/> and returns the exit code.</summary>
-    public int Run(DaemonBase owner) => Kind switch
-    {
-        StageKind.Detach => Launching.DetachStage.Run(this, [.. owner.Options.KeepDescriptors]),
-        StageKind.Daemon => new Runtime.DaemonRuntime(owner, background: true) { TakeOver = TakeOver }.Execute(new ReadinessWriter(ReadyFd)),
-        _ => throw new InvalidOperationException("a command is no stage"),
-    };
+    /// <summary>The readiness pipe to the launcher, for the daemon stage.</summary>
+    public ReadinessWriter Launcher() => Kind == StageKind.Daemon ? new ReadinessWriter(ReadyFd) : throw new InvalidOperationException("only the daemon stage reports to the launcher");
 
     /// <summary>
     /// For a stage, sends <paramref name="reason"/> up the readiness pipe (the launcher must never

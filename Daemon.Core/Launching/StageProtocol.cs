@@ -50,6 +50,13 @@ internal static class StageProtocol
     /// <summary>"ERROR text": why the stage or the daemon could not start, as one line.</summary>
     public const string Error = "ERROR";
 
+    /// <summary>
+    /// Not a message: what <see cref="ReadinessReader.Next"/> returns when the deadline passed
+    /// before one came. No stage sends it, and a line that says it is read as a message of an
+    /// unknown kind (a daemon cannot fake a timeout of its launcher).
+    /// </summary>
+    public const string Timeout = "\0timeout";
+
     /// <summary>The exit code of a stage that failed (its reason went up the pipe first).</summary>
     public const int StageFailed = ExitCodes.Failure;
 
@@ -60,11 +67,11 @@ internal static class StageProtocol
     /// </summary>
     public static readonly int[] ResetSignals =
     {
-        1,  // SIGHUP: nohup and "cmd &" in a script ignore it; reload must reach the daemon.
-        2,  // SIGINT: ignored for background jobs of a non-interactive shell; a foreground run stops on it.
-        3,  // SIGQUIT: ignored like SIGINT for background jobs; a stop signal of the daemon.
-        10, // SIGUSR1: free for the daemon's own use, which an inherited SIG_IGN would silently defeat.
-        12, // SIGUSR2: likewise.
-        15, // SIGTERM: a caller may ignore it (trap '' TERM); stop must still reach the daemon.
+        Interop.Signal.SIGHUP,  // nohup and "cmd &" in a script ignore it; reload must reach the daemon.
+        Interop.Signal.SIGINT,  // ignored for background jobs of a non-interactive shell; a foreground run stops on it.
+        Interop.Signal.SIGQUIT, // ignored like SIGINT for background jobs; a stop signal of the daemon.
+        Interop.Signal.SIGUSR1, // free for the daemon's own use, which an inherited SIG_IGN would silently defeat.
+        Interop.Signal.SIGUSR2, // likewise.
+        Interop.Signal.SIGTERM, // a caller may ignore it (trap '' TERM); stop must still reach the daemon.
     };
 }

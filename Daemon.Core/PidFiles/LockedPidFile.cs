@@ -11,7 +11,7 @@ namespace Daemon.PidFiles;
 /// "PID\n" from the moment it is locked. Whether the daemon is ready is told by its lock on
 /// <see cref="PidFileLocks.StartingByte"/>, held until then.
 /// </summary>
-internal sealed class LockedPidFile : Runtime.IPidFile, System.IDisposable
+internal sealed class LockedPidFile : IPidFile, System.IDisposable
 {
     private const int Attempts = 50;
     private const uint Private = 0b110_000_000;

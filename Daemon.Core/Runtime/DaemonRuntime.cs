@@ -3,6 +3,8 @@ using System.Threading;
 using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Logging;
+using Daemon.Options;
+using Daemon.PidFiles;
 using Daemon.Security;
 using Daemon.Systemd;
 
@@ -14,40 +16,42 @@ namespace Daemon.Runtime;
 /// </summary>
 internal sealed class DaemonRuntime
 {
-    private readonly DaemonBase _owner;
+    private readonly DaemonHooks _hooks;
     private readonly DaemonOptions _options;
+    private readonly DaemonFiles _files;
     private readonly bool _background;
+    private readonly bool _takeOver;
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _reloadGate = new();
     private readonly SystemdNotifier _notifier;
     private readonly IDaemonSteps _steps;
-    private IPidFile? _pidFile;
+    private readonly PidFileSlot _pidFile = new();
+    private readonly Generation _generation;
     private volatile bool _ready;
     private volatile bool _finished;
-    private volatile int _successor;
-    private bool _committed;
-    private bool _ownsListeners;
-    private readonly object _pidFileGate = new();
-    private HandoverServer? _handover;
     private Watchdog? _watchdog;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
-    public DaemonRuntime(DaemonBase owner, bool background)
-        : this(owner, background, DaemonSteps.Instance, null)
+    /// <summary>A daemon run with <paramref name="hooks"/>, in the background or not, with its files resolved once.</summary>
+    /// <param name="hooks">What the runtime needs of the daemon.</param>
+    /// <param name="options">Its options.</param>
+    /// <param name="files">Its pid and log files.</param>
+    /// <param name="background">True for <c>start</c>, false for <c>run</c>.</param>
+    /// <param name="takeOver">True for a restart's new generation, which takes over from the running daemon.</param>
+    /// <param name="steps">The system calls, behind the seam tests mock.</param>
+    /// <param name="logLines">For testing: where log lines go as well.</param>
+    public DaemonRuntime(DaemonHooks hooks, DaemonOptions options, DaemonFiles files, bool background, bool takeOver, IDaemonSteps steps, System.IO.TextWriter? logLines = null)
     {
-    }
-
-    /// <summary>For testing: a daemon whose steps go to <paramref name="steps"/> and whose log lines to <paramref name="logLines"/>.</summary>
-    internal DaemonRuntime(DaemonBase owner, bool background, IDaemonSteps steps, System.IO.TextWriter? logLines)
-    {
-        _owner = owner;
-        _options = owner.Options;
+        _hooks = hooks;
+        _options = options;
+        _files = files;
         _background = background;
+        _takeOver = takeOver;
         _steps = steps;
-        Log = new DaemonLog(owner.Name, owner.InvokeLogged, logLines);
+        Log = new DaemonLog(hooks.Name, hooks.Logged, logLines);
         _notifier = background ? new SystemdNotifier(null, null) : SystemdNotifier.FromEnvironment(Log);
-        owner.Runtime = this;
+        _generation = new Generation(files.PidFile, Listeners, Log, steps, _pidFile);
     }
 
     public DaemonLog Log { get; }
@@ -55,11 +59,8 @@ internal sealed class DaemonRuntime
     /// <summary>The listeners of this generation: inherited on a zero-downtime restart, or bound afresh.</summary>
     public ListenerSet Listeners { get; } = new();
 
-    /// <summary>True for a daemon that takes over from the running one (a zero-downtime restart).</summary>
-    public bool TakeOver { get; init; }
-
     /// <summary>The next generation's pid once this daemon handed its listeners over to it, else 0.</summary>
-    public int Successor => _successor;
+    public int Successor => _generation.Successor;
 
     /// <summary>Runs the daemon to its end and returns its exit code.</summary>
     /// <param name="launcher">The readiness pipe to the launcher, in the background; null in the foreground.</param>
@@ -67,7 +68,6 @@ internal sealed class DaemonRuntime
     {
         int exitCode = ExitCodes.Failure;
         launcher?.KeepFromChildren();
-        launcher?.Send(StageProtocol.Pid, ReadinessMessage.Format(Environment.ProcessId));
         try
         {
             CheckMainLoop();
@@ -77,15 +77,15 @@ internal sealed class DaemonRuntime
             if (_background)
             {
                 _steps.ChangeWorkingDirectory(_options.WorkingDirectory);
-                _steps.RedirectStreams(Log, _owner.LogFilePath);
+                _steps.RedirectStreams(Log, _files.LogFile!);
             }
-            else if (_options.LogFile is not null)
+            else if (_files.LogFile is not null)
             {
                 // Whoever runs "run --log-file" still hears why startup failed, not only the log:
                 // through the command's error stream, a copy of 2 made before the log took it over.
                 _tellCaller = true;
-                _owner.KeepCallerStreams();
-                _steps.RedirectStreams(Log, _options.LogFile);
+                _hooks.KeepCallerStreams();
+                _steps.RedirectStreams(Log, _files.LogFile);
             }
             else
             {
@@ -101,38 +101,40 @@ internal sealed class DaemonRuntime
                 SocketActivation.TakePassedSockets(Listeners, Log);
             }
 
-            using IPredecessor? predecessor = TakeOver ? ConnectToPredecessor(identity) : null;
-            _ownsListeners = predecessor is null;
-            if (predecessor is null && !LockPidFile(launcher))
+            Generation generation = _generation;
+            if (_takeOver)
+            {
+                generation.TakeListeners(identity?.Uid, _options.ReadyTimeout);
+            }
+            else if (!LockPidFile(launcher))
             {
                 return exitCode = _background ? ExitCodes.Success : ExitCodes.Failure;
             }
 
             RunStartupHook();
             Listeners.CloseUnclaimed(Log);
-
-            // Bound before the pid file names this daemon, so whoever it names has a channel;
-            // answered once ready (a restart right after start waits in its backlog meanwhile).
-            OpenHandoverServer(identity);
-            if (predecessor is not null)
+            if (!_stopping.IsCancellationRequested)
             {
-                TakeOverPidFile(launcher);
+                generation.Offer(Interop.Posix.GetEffectiveUid(), identity is not null);
+            }
+
+            if (generation.IsSuccessor)
+            {
+                TellLauncherTakingOver(launcher);
+                generation.TakeOverPidFile();
             }
 
             DropPrivileges(identity);
-            if (predecessor is not null)
-            {
-                Commit(predecessor);
-            }
-
+            generation.Commit();
             DeclareReady(launcher);
-            _handover?.Serve();
+            _ = generation.HandedOver.Register(() => RequestStop($"handed over to pid {generation.Successor}"));
+            generation.Serve();
             if (!_background)
             {
-                _watchdog = Watchdog.Start(_notifier, _owner.InvokeIsHealthy, Log);
+                _watchdog = Watchdog.Start(_notifier, _hooks.IsHealthy, Log);
             }
 
-            _owner.InvokeRun(_stopping.Token);
+            _hooks.Run(_stopping.Token);
             return exitCode = ExitCodes.Success;
         }
         catch (Exception e) when (!_ready)
@@ -143,7 +145,7 @@ internal sealed class DaemonRuntime
             // Said once: a log that never opened wrote the line to the caller's stderr already.
             if (_tellCaller && Log.Path is not null)
             {
-                _owner.CommandError.WriteLine($"{_owner.Name}: {reason}");
+                _hooks.CommandError.WriteLine($"{_hooks.Name}: {reason}");
             }
 
             return exitCode = ExitCodes.Failure;
@@ -156,31 +158,22 @@ internal sealed class DaemonRuntime
         finally
         {
             _watchdog?.Dispose();
-            _handover?.Dispose();
-            if (_ownsListeners && _successor == 0)
+            _generation.Dispose();
+            if (_generation.OwnsSocketFiles)
             {
-                // The service stops for good: no generation will accept on these socket files again.
+                // No generation will accept again on the socket files of listeners not handed over.
                 Listeners.RemoveSocketFiles();
             }
 
             Listeners.CloseAll();
             launcher?.Dispose();
-            lock (_pidFileGate)
-            {
-                if (_ready && exitCode != ExitCodes.Success)
-                {
-                    // A daemon that was running and died of a fault leaves its file, unlocked: status
-                    // then says dead (1) rather than never started (3), and the next start or stop
-                    // removes it as it does the file of a killed daemon.
-                    (_pidFile as IDisposable)?.Dispose();
-                }
-                else
-                {
-                    _pidFile?.Remove();
-                }
-            }
 
-            if (_pidFile is not null || _ready)
+            // A daemon that was running and died of a fault leaves its file, unlocked: status then
+            // says dead (1) rather than never started (3), and the next start or stop removes it as
+            // it does the file of a killed daemon.
+            bool hadPidFile = _pidFile.Current is not null;
+            _pidFile.Close(leaveForStatus: _ready && exitCode != ExitCodes.Success);
+            if (hadPidFile || _ready)
             {
                 Log.Line(exitCode == ExitCodes.Success ? LogSeverity.Information : LogSeverity.Error, $"stopped (exit {exitCode})");
             }
@@ -196,24 +189,25 @@ internal sealed class DaemonRuntime
     /// <summary>A daemon that overrides neither Run nor RunAsync fails here, before it is ready.</summary>
     private void CheckMainLoop()
     {
-        if (!_owner.HasMainLoop)
+        if (_hooks.MainLoopMissing is { } why)
         {
-            throw new DaemonException($"{_owner.GetType().Name} overrides neither Run nor RunAsync: it has no main loop");
+            throw new DaemonException(why);
         }
     }
 
     /// <summary>Takes the pid file; false when another daemon holds it (reported, not an error for start).</summary>
     private bool LockPidFile(ReadinessWriter? launcher)
     {
-        string? path = _background ? _owner.PidFilePath : _options.PidFile;
+        string? path = _files.PidFile;
         if (path is null)
         {
             return true;
         }
 
-        _pidFile = _steps.LockPidFile(path, out int holder);
-        if (_pidFile is not null)
+        IPidFile? locked = _steps.LockPidFile(path, out int holder);
+        if (locked is not null)
         {
+            _pidFile.Hold(locked);
             // The file stays, unlocked once the process is gone: status then says dead, not never started.
             AppDomain.CurrentDomain.UnhandledException += (_, e) => Log.Line(LogSeverity.Error, $"unhandled exception: {e.ExceptionObject}");
             return true;
@@ -232,104 +226,14 @@ internal sealed class DaemonRuntime
     }
 
     /// <summary>
-    /// Zero-downtime restart: the running daemon's listeners, over its control socket. None runs
-    /// any more (it was stopped meanwhile): then this is a plain start.
+    /// A restart's new generation is about to take the pid file over. A launcher gone by now has
+    /// told nobody that we run: stop before anything changes hands.
     /// </summary>
-    private IPredecessor? ConnectToPredecessor(Identity? identity)
-    {
-        IPredecessor? predecessor = _steps.ConnectToPredecessor(_owner.PidFilePath, Listeners, identity?.Uid, _options.ReadyTimeout);
-        if (predecessor is not null)
-        {
-            Log.Line($"taking over from pid {predecessor.Pid}: {Listeners.InheritedCount} listener(s) handed over");
-        }
-
-        return predecessor;
-    }
-
-    /// <summary>
-    /// Puts our pid in the file in one rename, while the running daemon still serves. A launcher
-    /// gone by now has told nobody that we run: stop before anything changes hands.
-    /// </summary>
-    private void TakeOverPidFile(ReadinessWriter? launcher)
+    private static void TellLauncherTakingOver(ReadinessWriter? launcher)
     {
         if (launcher is not null && !launcher.Send(StageProtocol.Progress, StageProtocol.TakingOver))
         {
             throw new DaemonException("the launcher went away before the daemon was ready");
-        }
-
-        _pidFile = _steps.TakeOverPidFile(_owner.PidFilePath, Environment.ProcessId);
-    }
-
-    /// <summary>
-    /// Tells the running daemon that this one holds the pid file: from then on it stops accepting
-    /// on what this one adopted, and the queue is ours. Killed meanwhile, it has left us the service.
-    /// </summary>
-    private void Commit(IPredecessor predecessor)
-    {
-        if (!predecessor.Commit(Environment.ProcessId, Listeners.Adopted))
-        {
-            Log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} exited during the handover; this daemon serves on");
-        }
-
-        predecessor.Dispose();
-        _committed = true;
-        _ownsListeners = true;
-
-        // A Unix listener this generation did not take is nobody's once the old one lets go.
-        Listeners.RemoveUnclaimedSocketFiles();
-    }
-
-    /// <summary>
-    /// Offers this generation's listeners to the next one, for a zero-downtime restart. The
-    /// channel trusts who started this daemon: root, and its own user only when it keeps it.
-    /// </summary>
-    private void OpenHandoverServer(Identity? identity)
-    {
-        string? path = _background ? _owner.PidFilePath : _options.PidFile;
-        if (path is not null && OperatingSystem.IsLinux() && !_stopping.IsCancellationRequested)
-        {
-            _handover = HandoverServer.Open(path, Listeners, Log, Interop.Posix.GetEffectiveUid(), identity is not null, HandedOver, TakeBackPidFile);
-        }
-    }
-
-    private void HandedOver(int successor, System.Collections.Generic.IReadOnlyCollection<string> adopted)
-    {
-        _successor = successor;
-
-        // Shared sockets from now on. Disposing a .NET Socket with a blocking Accept under way
-        // shuts it down to wake that call, which would stop the successor's copy too; .NET spares
-        // a socket that is not close-on-exec, as one that may be shared. What the successor did
-        // not adopt stays this daemon's alone, drained as at stop.
-        Listeners.MarkHandedOver(adopted);
-        RequestStop($"handed over to pid {successor}");
-    }
-
-    /// <summary>A next generation that had renamed its pid file over ours died before it committed: ours again.</summary>
-    private void TakeBackPidFile(int failed)
-    {
-        lock (_pidFileGate)
-        {
-            TakeBackPidFileLocked(failed);
-        }
-    }
-
-    private void TakeBackPidFileLocked(int failed)
-    {
-        if (_pidFile is null || _pidFile.IsAtItsPath || _finished)
-        {
-            return;
-        }
-
-        try
-        {
-            IPidFile ours = _steps.TakeOverPidFile(_pidFile.Path, Environment.ProcessId);
-            (_pidFile as IDisposable)?.Dispose();
-            _pidFile = ours;
-            Log.Line(LogSeverity.Warning, $"pid file {Files.PathText.Quote(ours.Path)} names this daemon again (pid {failed} failed)");
-        }
-        catch (DaemonException e)
-        {
-            Log.Line(LogSeverity.Error, $"cannot take pid file back after pid {failed} failed: {e.Message}; status will not see this daemon");
         }
     }
 
@@ -337,7 +241,7 @@ internal sealed class DaemonRuntime
     {
         try
         {
-            _owner.InvokeStartupAsync(_stopping.Token).GetAwaiter().GetResult();
+            _hooks.StartupAsync(_stopping.Token).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -364,11 +268,12 @@ internal sealed class DaemonRuntime
     private void DeclareReady(ReadinessWriter? launcher)
     {
         // The pid goes into the file first: whoever "start" tells that we run finds it there.
-        _pidFile?.Publish(Environment.ProcessId);
+        IPidFile? pidFile = _pidFile.Current;
+        pidFile?.Publish(Environment.ProcessId);
 
         // A launcher that was killed while waiting has told nobody that we run: stop, do not linger.
         // Once a running daemon handed over to us, though, we are the service: go on.
-        if (launcher is not null && !launcher.Send(StageProtocol.Ready, ReadinessMessage.Format(Environment.ProcessId)) && !_committed)
+        if (launcher is not null && !launcher.Send(StageProtocol.Ready, ReadinessMessage.Format(Environment.ProcessId)) && !_generation.IsSuccessor)
         {
             throw new DaemonException("the launcher went away before the daemon was ready");
         }
@@ -376,7 +281,7 @@ internal sealed class DaemonRuntime
         launcher?.Dispose();
         _ready = true;
         _notifier.Ready();
-        Log.Line(_pidFile is null ? "ready" : $"ready (pid file {Files.PathText.Quote(_pidFile.Path)})");
+        Log.Line(pidFile is null ? "ready" : $"ready (pid file {Files.PathText.Quote(pidFile.Path)})");
     }
 
     private void RequestStop(string signal)
@@ -387,7 +292,7 @@ internal sealed class DaemonRuntime
         }
 
         _stopSignal = signal;
-        _handover?.Refuse($"it is stopping ({signal})");
+        _generation.Refuse($"it is stopping ({signal})");
         _watchdog?.Dispose();
         Log.Line($"stopping ({signal})");
         _notifier.Stopping();
@@ -423,7 +328,7 @@ internal sealed class DaemonRuntime
             Log.Line("reloading (SIGHUP)");
             try
             {
-                _owner.InvokeReload();
+                _hooks.Reload();
             }
             catch (DaemonException e)
             {

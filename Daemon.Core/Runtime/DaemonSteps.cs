@@ -17,7 +17,7 @@ internal sealed class DaemonSteps : IDaemonSteps
             Signals.DaemonSignals.ResetInherited();
         }
 
-        Signals.DaemonSignals.Register(stop, reload).KeepUntilExit();
+        Signals.DaemonSignals.Register(stop, reload);
     }
 
     public Identity? ResolveIdentity(string? user, string? group) => Identity.Resolve(user, group);
@@ -42,7 +42,7 @@ internal sealed class DaemonSteps : IDaemonSteps
 
     public IPidFile? LockPidFile(string path, out int holder) => LockedPidFile.Acquire(path, out holder);
 
-    public Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into, uint? runsAs, System.TimeSpan timeout) => Handover.Predecessor.Connect(path, into, runsAs, timeout);
+    public Handover.IPredecessor ConnectToPredecessor(string path, Handover.ListenerSet into, uint? runsAs, System.TimeSpan timeout) => Handover.Predecessor.Connect(path, into, runsAs, timeout);
 
     public IPidFile TakeOverPidFile(string path, int pid) => LockedPidFile.TakeOver(path, pid);
 

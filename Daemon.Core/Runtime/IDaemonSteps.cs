@@ -1,5 +1,6 @@
 using System;
 using Daemon.Logging;
+using Daemon.PidFiles;
 using Daemon.Security;
 
 namespace Daemon.Runtime;
@@ -8,7 +9,7 @@ namespace Daemon.Runtime;
 /// What the daemon asks of the operating system on its way up, one member per step: the seam
 /// through which a unit test checks their order, as python-daemon's tests check its <c>open()</c>.
 /// </summary>
-internal interface IDaemonSteps
+internal interface IDaemonSteps : Handover.IHandoverSteps
 {
     /// <summary>Undoes inherited "ignore" dispositions and blocked signals, then handles stop and reload signals until the process ends.</summary>
     void HandleSignals(Action<string> stop, Action reload);
@@ -27,17 +28,6 @@ internal interface IDaemonSteps
 
     /// <summary>Creates and write-locks the pid file, empty; null and the holder when a daemon holds it.</summary>
     IPidFile? LockPidFile(string path, out int holder);
-
-    /// <summary>
-    /// Zero-downtime restart: connects to the daemon that holds <paramref name="path"/> and takes its
-    /// listeners into <paramref name="into"/>; null when none runs any more. Its daemon may run as
-    /// root, as this process's user, or as <paramref name="runsAs"/>, the user this daemon will run
-    /// as (<c>--user</c>): the one a root-started daemon dropped to.
-    /// </summary>
-    Handover.IPredecessor? ConnectToPredecessor(string path, Handover.ListenerSet into, uint? runsAs, System.TimeSpan timeout);
-
-    /// <summary>Takes the pid file over from the running daemon: a new file holding <paramref name="pid"/>, renamed over the path.</summary>
-    IPidFile TakeOverPidFile(string path, int pid);
 
     /// <summary>Hands the log over if it may, then drops to <paramref name="identity"/> for good.</summary>
     void DropPrivileges(DaemonLog log, Identity identity);

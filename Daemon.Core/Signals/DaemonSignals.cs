@@ -10,17 +10,11 @@ namespace Daemon.Signals;
 /// The daemon's signals, through .NET's <see cref="PosixSignalRegistration"/>: SIGTERM, SIGINT and
 /// SIGQUIT request a stop, SIGHUP a reload.
 /// </summary>
-internal sealed class DaemonSignals : IDisposable
+internal static class DaemonSignals
 {
     // Registrations kept for the life of the process: once disposed (or finalized), a late stop
     // signal would take its default action and kill a daemon that is exiting cleanly.
-    private static readonly List<DaemonSignals> _kept = new();
-
-    private readonly List<PosixSignalRegistration> _registrations = new();
-
-    private DaemonSignals()
-    {
-    }
+    private static readonly List<PosixSignalRegistration> _kept = new();
 
     /// <summary>
     /// Undoes what the process inherited: a blocked signal mask, and "ignore" dispositions (a
@@ -38,46 +32,29 @@ internal sealed class DaemonSignals : IDisposable
         }
     }
 
-    /// <summary>Registers the handlers: <paramref name="stop"/> gets the signal's name.</summary>
-    public static DaemonSignals Register(Action<string> stop, Action reload)
+    /// <summary>Registers the handlers, kept until the process ends: <paramref name="stop"/> gets the signal's name.</summary>
+    public static void Register(Action<string> stop, Action reload)
     {
-        var signals = new DaemonSignals();
-        signals.Add(PosixSignal.SIGTERM, () => stop("SIGTERM"));
-        signals.Add(PosixSignal.SIGINT, () => stop("SIGINT"));
-        signals.Add(PosixSignal.SIGQUIT, () => stop("SIGQUIT"));
-        signals.Add(PosixSignal.SIGHUP, reload);
-        return signals;
+        Add(PosixSignal.SIGTERM, () => stop("SIGTERM"));
+        Add(PosixSignal.SIGINT, () => stop("SIGINT"));
+        Add(PosixSignal.SIGQUIT, () => stop("SIGQUIT"));
+        Add(PosixSignal.SIGHUP, reload);
     }
 
-    /// <summary>Keeps the handlers registered until the process ends.</summary>
-    public void KeepUntilExit()
-    {
-        lock (_kept)
-        {
-            _kept.Add(this);
-        }
-    }
-
-    public void Dispose()
-    {
-        foreach (PosixSignalRegistration registration in _registrations)
-        {
-            registration.Dispose();
-        }
-
-        _registrations.Clear();
-    }
-
-    private void Add(PosixSignal signal, Action action)
+    private static void Add(PosixSignal signal, Action action)
     {
         try
         {
-            _registrations.Add(PosixSignalRegistration.Create(signal, context =>
+            PosixSignalRegistration registration = PosixSignalRegistration.Create(signal, context =>
             {
                 // Cancel the runtime's default (terminate): the daemon stops in order instead.
                 context.Cancel = true;
                 action();
-            }));
+            });
+            lock (_kept)
+            {
+                _kept.Add(registration);
+            }
         }
         catch (TypeInitializationException e) when (e.InnerException is IOException inner)
         {

@@ -30,7 +30,6 @@ public sealed class TemplateDaemonClass : DaemonBase
         if (_statusSocket is not null)
         {
             _listener = Listen("status", new UnixDomainSocketEndPoint(_statusSocket));
-            _ = AnswerAsync(_listener);
         }
 
         Log($"working every {_interval.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
@@ -40,6 +39,9 @@ public sealed class TemplateDaemonClass : DaemonBase
     /// <inheritdoc/>
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
+        // The library accepts, paces itself when descriptors run short, and drains at stop (or,
+        // after a handover, leaves new connections to the next generation).
+        Task serving = _listener is null ? Task.CompletedTask : ServeAsync(_listener, AnswerAsync, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             long rounds = Interlocked.Increment(ref _rounds);
@@ -47,8 +49,7 @@ public sealed class TemplateDaemonClass : DaemonBase
             await Task.Delay(_interval, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        // Closing our socket stops our answers; after a handover, the next generation answers on it.
-        _listener?.Dispose();
+        await serving.ConfigureAwait(false);
         Log($"done after {Interlocked.Read(ref _rounds)} rounds");
     }
 
@@ -59,33 +60,10 @@ public sealed class TemplateDaemonClass : DaemonBase
         Log("reloaded");
     }
 
-    /// <summary>Answers each connection to the status socket with one line, until the socket is closed.</summary>
-    private async Task AnswerAsync(Socket listener)
+    /// <summary>Answers one connection to the status socket with one line; the library closes it then.</summary>
+    private async Task AnswerAsync(Socket client, CancellationToken closeNow)
     {
-        while (true)
-        {
-            Socket client;
-            try
-            {
-                client = await listener.AcceptAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            using (client)
-            {
-                byte[] line = System.Text.Encoding.UTF8.GetBytes($"{Interlocked.Read(ref _rounds)} rounds (pid {Environment.ProcessId})\n");
-                try
-                {
-                    await client.SendAsync(line, SocketFlags.None).ConfigureAwait(false);
-                }
-                catch (SocketException)
-                {
-                    // The client went away.
-                }
-            }
-        }
+        byte[] line = System.Text.Encoding.UTF8.GetBytes($"{Interlocked.Read(ref _rounds)} rounds (pid {Environment.ProcessId})\n");
+        await client.SendAsync(line, SocketFlags.None, closeNow).ConfigureAwait(false);
     }
 }

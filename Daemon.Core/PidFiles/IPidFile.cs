@@ -1,4 +1,4 @@
-namespace Daemon.Runtime;
+namespace Daemon.PidFiles;
 
 /// <summary>The daemon's own pid file, held locked for its whole life.</summary>
 internal interface IPidFile
