@@ -1,4 +1,4 @@
 using Daemon.Example.Web;
 
-// start|stop|restart|status|reload|run for a web server; restart refuses no request.
-return WebDaemon.Create().Main(args);
+// start|stop|restart|status|reload|run for a web server; restart fails no request.
+return new WebExample().Main(args);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -114,6 +115,21 @@ public class HostedDaemon : DaemonBase
     }
 
     /// <summary>
+    /// Creates a daemon, named after the program, whose host a subclass builds in
+    /// <see cref="CreateHost"/> (such as a <c>WebApplication</c>).
+    /// </summary>
+    protected HostedDaemon()
+    {
+    }
+
+    /// <summary>Creates a daemon with the given name whose host a subclass builds in <see cref="CreateHost"/>.</summary>
+    /// <param name="name">The daemon's name, from which the default file names derive.</param>
+    protected HostedDaemon(string name)
+        : base(name)
+    {
+    }
+
+    /// <summary>
     /// The host's content root, where <c>appsettings.json</c> is looked for (<c>--content-root</c>).
     /// Default: the program's folder, <see cref="AppContext.BaseDirectory"/>.
     /// </summary>
@@ -144,6 +160,38 @@ public class HostedDaemon : DaemonBase
 
         return [.. args];
     }
+
+    /// <summary>
+    /// Builds the host, for a subclass made with a constructor that takes no host factory; the
+    /// others build it from theirs. Called inside the daemon, in the startup hook. Whatever builder
+    /// it uses (<c>Host.CreateApplicationBuilder</c>, <c>WebApplication.CreateBuilder</c>...), the
+    /// daemon configures it as it is built, after the subclass's own code: the logging defaults
+    /// below every other configuration source, the daemon's lifetime in place of ConsoleLifetime,
+    /// and <see cref="ConfigureBuildingHost"/>. The host must be built during this call.
+    /// </summary>
+    /// <param name="args">The host's arguments: <see cref="GetHostArguments"/>.</param>
+    /// <returns>The host, built and not started.</returns>
+    protected virtual IHost CreateHost(string[] args) =>
+        throw new NotImplementedException($"{GetType().Name} was made without a host factory and does not override CreateHost");
+
+    /// <summary>
+    /// Adds to a host that <see cref="CreateHost"/> is building, just before it is built, after
+    /// the subclass's own services and configuration; the default adds nothing.
+    /// </summary>
+    /// <param name="hostBuilder">The builder, as the Generic Host shows it while building.</param>
+    protected virtual void ConfigureBuildingHost(IHostBuilder hostBuilder)
+    {
+    }
+
+    /// <summary>
+    /// Runs when the daemon stops (or hands over), before the host is stopped, for at most
+    /// <paramref name="cancellationToken"/>'s time: half of what the stop timeout leaves the host.
+    /// The default does nothing.
+    /// </summary>
+    /// <param name="host">The running host.</param>
+    /// <param name="cancellationToken">Cancelled when the time for this step is up.</param>
+    /// <returns>A task that completes when the step is done.</returns>
+    protected virtual Task OnHostStoppingAsync(IHost host, CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Adds <c>--content-root</c> and <c>--environment</c>; a subclass that adds its own calls this first.</summary>
     /// <param name="options">The option set to add to.</param>
@@ -212,7 +260,8 @@ public class HostedDaemon : DaemonBase
 
         // A SIGHUP from now on finds no host to reload rather than a disposed one.
         _host = null;
-        await StopHostAsync(host, afterFailedStart: false).ConfigureAwait(false);
+        TimeSpan spent = await BeforeStopAsync(host).ConfigureAwait(false);
+        await StopHostAsync(host, afterFailedStart: false, spent).ConfigureAwait(false);
         foreach (BackgroundService service in backgroundServices)
         {
             if (service.ExecuteTask is { IsFaulted: true } failed)
@@ -282,11 +331,87 @@ public class HostedDaemon : DaemonBase
             return builder.Build();
         }
 
-        IHostBuilder hostBuilder = _createHostBuilder!(args)
-            ?? throw new InvalidOperationException("the host builder factory returned null");
+        if (_createHostBuilder is not null)
+        {
+            IHostBuilder hostBuilder = _createHostBuilder(args)
+                ?? throw new InvalidOperationException("the host builder factory returned null");
+            AddDaemonDefaults(hostBuilder);
+            try
+            {
+                return hostBuilder.Build();
+            }
+            catch (NotSupportedException e) when (hostBuilder.GetType().Name == "ConfigureHostBuilder")
+            {
+                // WebApplicationBuilder.Host: ASP.NET's own words ("Call WebApplicationBuilder.Build() instead") do not say what works here.
+                throw new DaemonException("the host builder is a WebApplicationBuilder's Host, which only WebApplicationBuilder.Build() builds: run the WebApplication with WebDaemon (package Daemon.Hosting.Web)", e);
+            }
+        }
+
+        return CreateHostConfigured(args);
+    }
+
+    private static void AddDaemonDefaults(IHostBuilder hostBuilder)
+    {
         hostBuilder.ConfigureAppConfiguration((_, configuration) => configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = _loggingDefaults }));
         hostBuilder.ConfigureServices(UseDaemonLifetime);
-        return hostBuilder.Build();
+    }
+
+    /// <summary>
+    /// <see cref="CreateHost"/>, with the daemon's defaults added as the host is built: through the
+    /// Generic Host's "HostBuilding" diagnostic event (as WebApplicationFactory reaches a Program's
+    /// host), since a WebApplicationBuilder's services are closed once it has built the host.
+    /// </summary>
+    private IHost CreateHostConfigured(string[] args)
+    {
+        var building = new HostBuildingObserver(hostBuilder =>
+        {
+            AddDaemonDefaults(hostBuilder);
+            ConfigureBuildingHost(hostBuilder);
+            hostBuilder.ConfigureServices(services => services.AddSingleton<DaemonBuiltHost>());
+        });
+        IHost host;
+        using (building)
+        using (DiagnosticListener.AllListeners.Subscribe(building))
+        {
+            host = CreateHost(args) ?? throw new InvalidOperationException($"{GetType().Name}.CreateHost returned null");
+        }
+
+        if (host.Services.GetService<DaemonBuiltHost>() is null)
+        {
+            (host as IDisposable)?.Dispose();
+            throw new DaemonException($"{GetType().Name}: the host was not built inside CreateHost (or its host factory), so the daemon could not configure it; build it there");
+        }
+
+        return host;
+    }
+
+    /// <summary>Runs <see cref="OnHostStoppingAsync"/> within half of the host's stop budget; returns the time it took.</summary>
+    private async Task<TimeSpan> BeforeStopAsync(IHost host)
+    {
+        TimeSpan half = StopBudget() / 2;
+        var watch = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(half);
+        try
+        {
+            await OnHostStoppingAsync(host, timeout.Token).WaitAsync(half + TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException && timeout.IsCancellationRequested)
+        {
+            // Out of time: the host's stop does the rest.
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log(LogSeverity.Warning, $"before stopping the host: {e.Message}");
+        }
+
+        return watch.Elapsed < half ? watch.Elapsed : half;
+    }
+
+    /// <summary>What the stop timeout leaves the host: the timeout less a reserve for the process to exit.</summary>
+    private TimeSpan StopBudget()
+    {
+        TimeSpan stopTimeout = Options.StopTimeout;
+        return stopTimeout - TimeSpan.FromTicks(Math.Min(stopTimeout.Ticks / 5, TimeSpan.TicksPerSecond * 2));
     }
 
     /// <summary>Registered last, so it wins over ConsoleLifetime and anything the application added.</summary>
@@ -302,11 +427,12 @@ public class HostedDaemon : DaemonBase
     /// </summary>
     /// <param name="host">The host, started or not.</param>
     /// <param name="afterFailedStart">True when start failed: that failure is the one to report.</param>
-    private async Task StopHostAsync(IHost host, bool afterFailedStart)
+    /// <param name="spent">The part of the budget spent already, by <see cref="OnHostStoppingAsync"/>.</param>
+    private async Task StopHostAsync(IHost host, bool afterFailedStart, TimeSpan spent = default)
     {
         TimeSpan stopTimeout = Options.StopTimeout;
         TimeSpan reserve = TimeSpan.FromTicks(Math.Min(stopTimeout.Ticks / 5, TimeSpan.TicksPerSecond * 2));
-        TimeSpan budget = stopTimeout - reserve;
+        TimeSpan budget = StopBudget() - spent;
         string seconds = budget.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         using var timeout = new CancellationTokenSource(budget);
         Exception? failure = null;

@@ -229,6 +229,11 @@ note "the running daemon must keep serving."
 "${MEASURE[@]}" gap --echo --expect-failure --name jit-failed --start "$JIT_START" --restart "$JIT_RESTART --simulate-fault startup-throws" \
     --stop "$JIT_STOP" --port "$P_JIT" --out "$DATA/gap-jit-failed.json"
 
+# ---- 8. web restarts ------------------------------------------------------------------------
+section "8. web example (WebDaemon, Kestrel) restarts under HTTP load: bench/web.sh"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+bash "$BENCH/web.sh"
+
 # ---- results --------------------------------------------------------------------------------
 section "results"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -237,4 +242,4 @@ HEADER="$(date -u +%Y-%m-%dT%H:%MZ), load average at start $LOAD0 and end $(cut 
 machine: $(nproc) cores of $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r), dotnet $(dotnet --version), hyperfine runs $RUNS. \
 AOT publish warnings: $( [ -n "$AOT_WARNINGS" ] && printf '%s' "$(printf '%s\n' "$AOT_WARNINGS" | wc -l)" || echo none). Produced by bench/run.sh."
 "${MEASURE[@]}" report --data "$DATA" --out "$OUT/results.md" --header "$HEADER"
-note "written to $OUT/results.md"
+note "written to $OUT/results.md (and the web section's table to $OUT/web.md)"

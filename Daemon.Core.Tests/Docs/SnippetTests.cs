@@ -13,7 +13,7 @@ public sealed class SnippetTests
 {
     private const string Marker = "<!-- snippet: ";
 
-    private static readonly string[] _readmes = { "README.md", "Daemon.Core/PACKAGE.md", "Daemon.Hosting/PACKAGE.md" };
+    private static readonly string[] _readmes = { "README.md", "Daemon.Core/PACKAGE.md", "Daemon.Hosting/PACKAGE.md", "Daemon.Hosting.Web/PACKAGE.md" };
 
     private ExampleDaemon? _daemon;
 

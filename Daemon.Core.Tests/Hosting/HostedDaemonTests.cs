@@ -2,6 +2,7 @@ using Daemon.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
@@ -255,6 +256,67 @@ public sealed class HostedDaemonTests
             "the console logger writes into the daemon's log, where each of these lines is already");
     }
 
+    [Test]
+    public async Task CreateHost_IsConfiguredAsItIsBuilt_AfterTheProgramsOwnServices()
+    {
+        var daemon = new BuildsItsOwnHost(args =>
+        {
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+            builder.Services.AddSingleton<IHostLifetime, ConsoleLifetime>();
+            builder.Services.AddSingleton(new Marker("the program's"));
+            return builder.Build();
+        })
+        { ContentRootPath = _folder };
+
+        await daemon.StartHostAsync();
+        try
+        {
+            Assert.That(daemon.Given, Is.EqualTo(daemon.GetHostArguments()));
+            Assert.That(daemon.HostServices.GetRequiredService<IHostLifetime>().GetType().Name, Is.EqualTo("DaemonHostLifetime"), "not the program's ConsoleLifetime");
+            Assert.That(daemon.HostServices.GetRequiredService<Marker>().Name, Is.EqualTo("the daemon's"), "ConfigureBuildingHost comes after the program's services");
+            AssertConsoleDefaults(daemon.HostServices);
+        }
+        finally
+        {
+            using var stop = new CancellationTokenSource();
+            stop.Cancel();
+            await daemon.RunHostAsync(stop.Token);
+        }
+    }
+
+    [Test]
+    public void HostBuilderFactory_GivingAWebApplicationBuildersHost_FailsSayingToUseWebDaemon()
+    {
+        // WebApplication.CreateBuilder(args).Host is a ConfigureHostBuilder, whose Build() only throws.
+        var daemon = new Probe(_ => new ConfigureHostBuilder()) { ContentRootPath = _folder };
+
+        Assert.That(() => daemon.StartHostAsync(), Throws.InstanceOf<DaemonException>().With.Message.EqualTo(
+            "the host builder is a WebApplicationBuilder's Host, which only WebApplicationBuilder.Build() builds: run the WebApplication with WebDaemon (package Daemon.Hosting.Web)"));
+    }
+
+    [Test]
+    public void CreateHost_Fails_WhenItReturnsAHostBuiltBeforeIt()
+    {
+        IHost prebuilt = Host.CreateApplicationBuilder().Build();
+        var daemon = new BuildsItsOwnHost(_ => prebuilt) { ContentRootPath = _folder };
+
+        Assert.That(() => daemon.StartHostAsync(), Throws.InstanceOf<DaemonException>().With.Message.EqualTo(
+            "BuildsItsOwnHost: the host was not built inside CreateHost (or its host factory), so the daemon could not configure it; build it there"));
+    }
+
+    [Test]
+    public async Task Run_CallsOnHostStoppingAsync_BeforeTheHostStops()
+    {
+        var daemon = new BuildsItsOwnHost(args => Host.CreateApplicationBuilder(args).Build()) { ContentRootPath = _folder };
+        await daemon.StartHostAsync();
+        using var stop = new CancellationTokenSource();
+        stop.Cancel();
+
+        await daemon.RunHostAsync(stop.Token);
+
+        Assert.That(daemon.StoppingSeen, Is.EqualTo(false), "the application was not stopping yet when the step ran");
+    }
+
     /// <summary>The console logger of a host whose program configured no logging: one line per entry, timestamped, no colours.</summary>
     private static void AssertConsoleDefaults(IServiceProvider services)
     {
@@ -313,6 +375,60 @@ public sealed class HostedDaemonTests
             catch (AggregateException)
             {
             }
+        }
+    }
+
+    /// <summary>Stands for ASP.NET Core's WebApplicationBuilder.Host (the test project does not load ASP.NET Core): its Build() throws.</summary>
+    private sealed class ConfigureHostBuilder : IHostBuilder
+    {
+        public IDictionary<object, object> Properties { get; } = new Dictionary<object, object>();
+
+        public IHost Build() => throw new NotSupportedException("Call WebApplicationBuilder.Build() instead.");
+
+        public IHostBuilder ConfigureAppConfiguration(Action<HostBuilderContext, IConfigurationBuilder> configureDelegate) => this;
+
+        public IHostBuilder ConfigureContainer<TContainerBuilder>(Action<HostBuilderContext, TContainerBuilder> configureDelegate) => this;
+
+        public IHostBuilder ConfigureHostConfiguration(Action<IConfigurationBuilder> configureDelegate) => this;
+
+        public IHostBuilder ConfigureServices(Action<HostBuilderContext, IServiceCollection> configureDelegate) => this;
+
+        public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(IServiceProviderFactory<TContainerBuilder> factory)
+            where TContainerBuilder : notnull => this;
+
+        public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(Func<HostBuilderContext, IServiceProviderFactory<TContainerBuilder>> factory)
+            where TContainerBuilder : notnull => this;
+    }
+
+    private sealed record Marker(string Name);
+
+    /// <summary>A subclass that builds its host itself, in <see cref="HostedDaemon.CreateHost"/>.</summary>
+    private sealed class BuildsItsOwnHost(Func<string[], IHost> build) : HostedDaemon("probe")
+    {
+        public string[]? Given { get; private set; }
+
+        /// <summary>Whether the host's application was stopping when <see cref="OnHostStoppingAsync"/> ran; null before.</summary>
+        public bool? StoppingSeen { get; private set; }
+
+        public IServiceProvider HostServices => Services ?? throw new InvalidOperationException("not started");
+
+        public Task StartHostAsync() => OnStartupAsync(CancellationToken.None);
+
+        public Task RunHostAsync(CancellationToken stoppingToken) => RunAsync(stoppingToken);
+
+        protected override IHost CreateHost(string[] args)
+        {
+            Given = args;
+            return build(args);
+        }
+
+        protected override void ConfigureBuildingHost(IHostBuilder hostBuilder) =>
+            hostBuilder.ConfigureServices(services => services.AddSingleton(new Marker("the daemon's")).AddLogging(logging => logging.ClearProviders()));
+
+        protected override Task OnHostStoppingAsync(IHost host, CancellationToken cancellationToken)
+        {
+            StoppingSeen = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
+            return Task.CompletedTask;
         }
     }
 

@@ -21,23 +21,33 @@ public sealed class NativeAotTests : DaemonFixture
     public static void PublishTheExample()
     {
         _folder = TestEnvironment.CreateTestFolder("aot");
-        string project = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "Daemon.Example.csproj");
+        _publishOutput = Publish(Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "Daemon.Example.csproj"), _folder);
+        _binary = Path.Combine(_folder, "out", "Daemon.Example");
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="project"/> with Native AOT for this machine into
+    /// <paramref name="folder"/>/out (its intermediate files and temp folders in <paramref name="folder"/>
+    /// too), failing the test when the publish fails; returns its output.
+    /// </summary>
+    internal static string Publish(string project, string folder)
+    {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true }.WithoutDiagnostics();
-        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", RuntimeIdentifier, "-o", Path.Combine(_folder, "out"),
-            "--artifacts-path", Path.Combine(_folder, "artifacts"), "-p:TreatWarningsAsErrors=false", "-nodeReuse:false" })
+        foreach (string arg in new[] { "publish", project, "-c", "Release", "-r", RuntimeIdentifier, "-o", Path.Combine(folder, "out"),
+            "--artifacts-path", Path.Combine(folder, "artifacts"), "-p:TreatWarningsAsErrors=false", "-nodeReuse:false" })
         {
             start.ArgumentList.Add(arg);
         }
 
         start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
         // NuGetScratch and MSBuild's temp folders: in the publish folder, removed with it.
-        start.Environment["TMPDIR"] = Directory.CreateDirectory(Path.Combine(_folder, "tmp")).FullName;
+        start.Environment["TMPDIR"] = Directory.CreateDirectory(Path.Combine(folder, "tmp")).FullName;
         using Process publish = Process.Start(start)!;
         var error = publish.StandardError.ReadToEndAsync();
-        _publishOutput = publish.StandardOutput.ReadToEnd() + error.Result;
+        string output = publish.StandardOutput.ReadToEnd() + error.Result;
         Assert.That(publish.WaitForExit(600_000), Is.True, "publish finished");
-        Assert.That(publish.ExitCode, Is.EqualTo(0), _publishOutput);
-        _binary = Path.Combine(_folder, "out", "Daemon.Example");
+        Assert.That(publish.ExitCode, Is.EqualTo(0), output);
+        return output;
     }
 
     /// <summary>

@@ -34,6 +34,7 @@ public sealed class PosixTests
             #include <signal.h>
             #include <stddef.h>
             #include <stdio.h>
+            #include <sys/resource.h>
             #include <sys/socket.h>
             #include <sys/stat.h>
             #include <sys/syscall.h>

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
 using Daemon.Interop;
@@ -38,7 +37,23 @@ internal static class ControlChannel
         string identity = Posix.Lstat(Path.Combine(folder, "."), out FileStatus status, out _) == 0
             ? string.Create(CultureInfo.InvariantCulture, $"{status.Device}:{status.Inode}/{Path.GetFileName(pidFile)}")
             : pidFile;
-        return Namespace + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)).AsSpan(0, 16)) + ":";
+        return Namespace + Hash(Encoding.UTF8.GetBytes(identity)) + ":";
+    }
+
+    /// <summary>
+    /// 128 bits of FNV-1a, twice with other offsets: a name, not a secret (the peer check is what
+    /// trusts), and no cryptography library to load into every daemon.
+    /// </summary>
+    private static string Hash(ReadOnlySpan<byte> data)
+    {
+        ulong a = 14695981039346656037UL, b = 0x6c62272e07bb0142UL;
+        foreach (byte x in data)
+        {
+            a = (a ^ x) * 1099511628211UL;
+            b = (b ^ x) * 1099511628211UL;
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"{a:x16}{b:x16}");
     }
 
     /// <summary>Binds and listens on a fresh channel of <paramref name="pidFile"/>'s daemon; its accept loop is the caller's.</summary>
@@ -50,7 +65,7 @@ internal static class ControlChannel
             var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
             try
             {
-                socket.Bind(new UnixDomainSocketEndPoint("\0" + Prefix(pidFile) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))));
+                socket.Bind(new UnixDomainSocketEndPoint("\0" + Prefix(pidFile) + RandomPart()));
                 socket.Listen(backlog);
                 return socket;
             }
@@ -64,6 +79,17 @@ internal static class ControlChannel
                 throw;
             }
         }
+    }
+
+    /// <summary>
+    /// 128 bits nobody else can guess before the bind: Random.Shared is seeded from the kernel's
+    /// random source at start-up, and reading it loads no cryptography library.
+    /// </summary>
+    private static string RandomPart()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexStringLower(bytes);
     }
 
     /// <summary>

@@ -1,0 +1,60 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using Daemon.Core.Tests.Hosting;
+using NUnit.Framework;
+
+namespace Daemon.Core.Tests.Integration;
+
+/// <summary>
+/// The web example (<c>WebApplication.CreateSlimBuilder</c> under <c>WebDaemon</c>) published
+/// with Native AOT: a publish without trimming or AOT warnings, and the restarts under load that
+/// the JIT build passes (<see cref="WebDaemonTests"/>), with no failed request.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[Parallelizable(ParallelScope.Self)]
+public sealed class WebAotTests
+{
+    private static string _folder = null!;
+    private static string _publishOutput = null!;
+    private ExampleDaemon? _daemon;
+
+    [OneTimeSetUp]
+    public static void PublishTheWebExample()
+    {
+        _folder = TestEnvironment.CreateTestFolder("webaot");
+        _publishOutput = NativeAotTests.Publish(Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example.Web", "Daemon.Example.Web.csproj"), _folder);
+    }
+
+    [OneTimeTearDown]
+    public static void RemoveThePublishFolder()
+    {
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [TearDown]
+    public void TearDown() => _daemon?.Dispose();
+
+    [Test]
+    public void Publish_GivesNoTrimmingOrAotWarning()
+    {
+        string[] warnings = _publishOutput.Split('\n').Where(l => Regex.IsMatch(l, @"\bwarning [A-Z]+\d+")).ToArray();
+        Assert.That(_publishOutput, Does.Contain("Daemon.Example.Web ->"), "the publish output was read");
+        Assert.That(warnings, Is.Empty, string.Join("\n", warnings));
+    }
+
+    [Test]
+    public void RestartedTenTimesUnderLoad_FailsNoRequest()
+    {
+        _daemon = new ExampleDaemon(Path.Combine(_folder, "out", "Daemon.Example.Web"), "webaot", takesPort: true);
+        WebDaemonTests.RestartTenTimesUnderLoad(_daemon);
+    }
+}
