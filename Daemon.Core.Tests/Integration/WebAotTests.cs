@@ -1,9 +1,5 @@
-using System;
-using System.IO;
-using System.Linq;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Hosting;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
