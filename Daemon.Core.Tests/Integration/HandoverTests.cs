@@ -1,4 +1,3 @@
-using System.Net.Http;
 using Mono.Unix.Native;
 
 namespace Daemon.Core.Tests.Integration;
@@ -228,34 +227,20 @@ public sealed class HandoverTests : DaemonFixture
 
         using var web = new ExampleDaemon(program, "handover-web", takesPort: true);
         int first = web.Start();
-        using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(30) };
-        using (var load = new ClientLoad(clients: 4, async (_, _) =>
-        {
-            // A new connection for every request: each one is a connect the restart could refuse.
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{web.Port}/") { Headers = { ConnectionClose = true } };
-            try
-            {
-                using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
-                string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
-                return response.StatusCode == HttpStatusCode.OK && body.StartsWith("hello from pid ", StringComparison.Ordinal) ? null : $"{(int)response.StatusCode} {body}";
-            }
-            catch (HttpRequestException e)
-            {
-                return e.Message;
-            }
-        }))
+        // A new connection for every request: each one is a connect the restart could refuse.
+        using (var load = new HttpLoad(web.Port, newConnectionClients: 4, keepAliveClients: 0, bodyStart: "hello from pid "))
         {
             for (int i = 0; i < 2; i++)
             {
-                Assert.That(load.WaitForSuccesses(20), Is.True, "requests are served: " + load);
+                Assert.That(load.WaitForMore(20), Is.True, "requests are served: " + load);
                 CommandResult restarted = web.Run("restart");
                 Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
                 Assert.That(restarted.Output, Does.StartWith("restarted (pid "));
             }
 
-            Assert.That(load.WaitForSuccesses(20), Is.True, "and after: " + load);
+            Assert.That(load.WaitForMore(20), Is.True, "and after: " + load);
             load.Stop();
-            Assert.That(load.Failures, Is.Empty, $"{load.Failures.Count} failed requests of {load.Successes + load.Failures.Count}: {load}");
+            Assert.That(load.Failures, Is.Empty, load.ToString());
         }
 
         Assert.That(web.ReadPid(), Is.Not.EqualTo(first));
