@@ -91,7 +91,7 @@ public sealed class ControlChannelTests : DaemonFixture
         Assert.That(ExampleDaemon.IsAlive(pid), Is.True, "the daemon did not hand over");
         Assert.That(_daemon.ReadPid(), Is.EqualTo(pid));
         Assert.That(_daemon.Echo("still mine"), Is.EqualTo("still mine"));
-        Assert.That(_daemon.Log, Does.Contain($"control socket: refused a connection from uid 65534, pid ").And.Contain(": only root may restart this daemon"));
+        Assert.That(_daemon.WaitForLog(log => log.Contains("control socket: refused a connection from uid 65534, pid ", StringComparison.Ordinal) && log.Contains(": only root may restart this daemon", StringComparison.Ordinal)), Is.True, _daemon.Log);
         Assert.That(_daemon.Log, Does.Not.Contain("handing"));
 
         CommandResult restarted = _daemon.Run("restart", user);

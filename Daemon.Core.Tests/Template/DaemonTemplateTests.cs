@@ -259,6 +259,23 @@ public sealed class DaemonTemplateTests
     }
 
     [Test]
+    public void NewProject_RunAsNobody_ItsSocketFileInARootFolder_IsRemovedByStop()
+    {
+        TestEnvironment.RequireRoot();
+        TestEnvironment.RequireReachableByOthers(_daemon.Folder);
+        string socketPath = Path.Combine(_daemon.Folder, "status.sock");
+        CommandResult started = _daemon.Run("start", "--interval", "0.2", "--status-socket", socketPath, "--user", "nobody");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+        Assert.That(_daemon.WaitForLog($"{ProjectName}[{pid}]: running as user nobody"), Is.True, _daemon.Log);
+        Assert.That(AskStatus(socketPath), Does.EndWith($"(pid {pid})\n"));
+
+        CommandResult stopped = _daemon.Run("stop");
+        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"), stopped.ToString());
+        Assert.That(Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the daemon (nobody) could not unlink it in root's folder; stop (root) did, once nobody accepted on it");
+    }
+
+    [Test]
     public void NewProject_RestartHandsItsStatusSocketOver()
     {
         string socketPath = Path.Combine(_daemon.Folder, "status.sock");

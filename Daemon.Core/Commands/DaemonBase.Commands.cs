@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using Daemon.Commands;
 using Daemon.Files;
@@ -221,6 +222,9 @@ public abstract partial class DaemonBase
             return Fail(refusal);
         }
 
+        // Noted now, removed once it is gone: a daemon that dropped root cannot unlink its socket files.
+        IReadOnlyList<string> socketFiles = daemon is null ? [] : _system.SocketFilesOf(daemon.Pid);
+
         // SIGCONT right after SIGTERM, as systemd does: a stopped (SIGSTOP) daemon would otherwise
         // keep the SIGTERM pending for good.
         if (daemon is not null && daemon.Signal(Signal.SIGTERM) && daemon.Signal(Signal.SIGCONT) && !daemon.WaitForExit(Options.StopTimeout))
@@ -242,12 +246,14 @@ public abstract partial class DaemonBase
             DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, LogSeverity.Warning, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
 
             RemoveStalePidFile(pidFile);
+            RemoveStaleSocketFiles(socketFiles);
             return Say($"killed (pid {state.Holder}) after {seconds} s");
         }
 
         // A daemon killed with SIGKILL, or one that could not unlink after dropping root, leaves
         // its file behind: unlocked now, it is stale, and ours to remove.
         RemoveStalePidFile(pidFile);
+        RemoveStaleSocketFiles(socketFiles);
         return FollowSuccessor(pidFile, state.Holder) ?? Say(_stoppedBefore is { } first
             ? $"stopped (pid {state.Holder}, which a restart started while pid {first} was stopping)"
             : $"stopped (pid {state.Holder})");
@@ -510,6 +516,15 @@ public abstract partial class DaemonBase
 
         process.Dispose();
         return null;
+    }
+
+    /// <summary>The socket files a stopped daemon left, which nobody accepts on (a next generation's stay).</summary>
+    private void RemoveStaleSocketFiles(IReadOnlyList<string> paths)
+    {
+        foreach (string path in paths)
+        {
+            _ = _system.RemoveStaleSocketFile(path);
+        }
     }
 
     private void RemoveStalePidFile(string pidFile)

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using Daemon.Interop;
 using Daemon.Launching;
@@ -49,6 +50,15 @@ internal sealed class DaemonSystem
     /// <summary>The time now and the local time zone, for what status says of a running daemon.</summary>
     public TimeProvider Clock { get; }
 
+    /// <summary>
+    /// The Unix socket files a daemon listens on (read before <c>stop</c> signals it), and the
+    /// removal of those nobody accepts on once it is gone; nothing for a test's system.
+    /// </summary>
+    public Func<int, IReadOnlyList<string>> SocketFilesOf { get; init; } = static _ => [];
+
+    /// <summary>Removes a socket file nobody accepts on; see <see cref="SocketFilesOf"/>.</summary>
+    public Func<string, bool> RemoveStaleSocketFile { get; init; } = static _ => false;
+
     /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
     public static DaemonSystem CreateReal()
     {
@@ -67,6 +77,8 @@ internal sealed class DaemonSystem
         return new DaemonSystem(pidFiles, processes, new ReexecLauncher(processes, pidFiles), CommandStream(Posix.StandardOutput), CommandStream(Posix.StandardError), isRoot, home)
         {
             LoadUserDatabase = NativeLibraries.EnsureHelper,
+            SocketFilesOf = Handover.SocketFiles.ListenedOnBy,
+            RemoveStaleSocketFile = Handover.SocketFiles.RemoveIfStale,
         };
     }
 

@@ -154,10 +154,11 @@ internal sealed class HandoverServer : IDisposable
         if (!_trusted.Contains(uid))
         {
             // Answered without waiting: a stranger can neither hold a thread nor the channel.
+            // Logged first, so that whoever reads the refusal finds it in the log too.
+            _refusals.Refused(peer, uid);
             connection.Blocking = false;
             _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Refused, $"uid {uid} may not restart this daemon");
             HandoverProtocol.CloseReadingWhatCame(connection);
-            _refusals.Refused(peer, uid);
             return;
         }
 
