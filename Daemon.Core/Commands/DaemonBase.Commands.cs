@@ -225,29 +225,19 @@ public abstract partial class DaemonBase
         // Noted now, removed once it is gone: a daemon that dropped root cannot unlink its socket files.
         IReadOnlyList<string> socketFiles = daemon is null ? [] : _system.SocketFilesOf(daemon.Pid);
 
-        // SIGCONT right after SIGTERM, as systemd does: a stopped (SIGSTOP) daemon would otherwise
-        // keep the SIGTERM pending for good.
-        if (daemon is not null && daemon.Signal(Signal.SIGTERM) && daemon.Signal(Signal.SIGCONT) && !daemon.WaitForExit(Options.StopTimeout))
+        if (daemon is not null && Terminate(daemon) is { } ending)
         {
-            string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
-            if (!Options.Force)
+            if (ending.Failure is not null)
             {
-                return Fail(_restarting
-                    ? $"pid {daemon.Pid} did not stop within {seconds} s and may still stop on its own; nothing new was started: run '{Name} start' once it has stopped, or restart with a longer --stop-timeout (or --force)"
-                    : $"pid {daemon.Pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
-            }
-
-            if (daemon.Signal(Signal.SIGKILL) && !daemon.WaitForExit(_killGrace))
-            {
-                return Fail($"pid {daemon.Pid} did not exit even after SIGKILL");
+                return Fail(ending.Failure);
             }
 
             // The daemon cannot say it was killed: its log would end at "stopping (SIGTERM)".
-            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, LogSeverity.Warning, $"killed (SIGKILL) by 'stop --force' after {seconds} s");
+            DaemonLog.AppendFor(LogFilePath, Name, daemon.Pid, LogSeverity.Warning, $"killed (SIGKILL) by 'stop --force' after {ending.Seconds} s");
 
             RemoveStalePidFile(pidFile);
             RemoveStaleSocketFiles(socketFiles);
-            return Say($"killed (pid {state.Holder}) after {seconds} s");
+            return Say($"killed (pid {state.Holder}) after {ending.Seconds} s");
         }
 
         // A daemon killed with SIGKILL, or one that could not unlink after dropping root, leaves
@@ -257,6 +247,32 @@ public abstract partial class DaemonBase
         return FollowSuccessor(pidFile, state.Holder) ?? Say(_stoppedBefore is { } first
             ? $"stopped (pid {state.Holder}, which a restart started while pid {first} was stopping)"
             : $"stopped (pid {state.Holder})");
+    }
+
+    /// <summary>
+    /// SIGTERM, then SIGCONT right after, as systemd does (a stopped daemon would otherwise keep the
+    /// SIGTERM pending for good), then a wait of <c>--stop-timeout</c>; with <c>--force</c>, SIGKILL
+    /// at the timeout. Null when it stopped (or was gone); else how it ended: killed, or the line
+    /// that says why it is still there.
+    /// </summary>
+    private (string Seconds, string? Failure)? Terminate(IProcessHandle daemon)
+    {
+        if (!daemon.Signal(Signal.SIGTERM) || !daemon.Signal(Signal.SIGCONT) || daemon.WaitForExit(Options.StopTimeout))
+        {
+            return null;
+        }
+
+        string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
+        if (!Options.Force)
+        {
+            return (seconds, _restarting
+                ? $"pid {daemon.Pid} did not stop within {seconds} s and may still stop on its own; nothing new was started: run '{Name} start' once it has stopped, or restart with a longer --stop-timeout (or --force)"
+                : $"pid {daemon.Pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
+        }
+
+        return daemon.Signal(Signal.SIGKILL) && !daemon.WaitForExit(_killGrace)
+            ? (seconds, $"pid {daemon.Pid} did not exit even after SIGKILL")
+            : (seconds, null);
     }
 
     /// <summary>
@@ -391,23 +407,15 @@ public abstract partial class DaemonBase
                 return Fail(refusal);
             }
 
-            string seconds = OptionValues.ShowSeconds(Options.StopTimeout);
-            if (daemon.Signal(Signal.SIGTERM) && daemon.Signal(Signal.SIGCONT) && !daemon.WaitForExit(Options.StopTimeout))
+            if (Terminate(daemon) is { } ending)
             {
-                if (!Options.Force)
+                if (ending.Failure is not null)
                 {
-                    return Fail(_restarting
-                        ? $"pid {pid} did not stop within {seconds} s and may still stop on its own; nothing new was started: run '{Name} start' once it has stopped, or restart with a longer --stop-timeout (or --force)"
-                        : $"pid {pid} did not stop within {seconds} s (stop --force sends SIGKILL)");
-                }
-
-                if (daemon.Signal(Signal.SIGKILL) && !daemon.WaitForExit(_killGrace))
-                {
-                    return Fail($"pid {pid} did not exit even after SIGKILL");
+                    return Fail(ending.Failure);
                 }
 
                 RemoveUnlockedPidFile(pidFile, pid);
-                return Say($"killed (pid {pid}) after {seconds} s");
+                return Say($"killed (pid {pid}) after {ending.Seconds} s");
             }
 
             RemoveUnlockedPidFile(pidFile, pid);

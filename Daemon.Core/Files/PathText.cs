@@ -39,6 +39,21 @@ internal static class PathText
         return quoted.Append('\'').ToString();
     }
 
+    /// <summary>Keeps control characters, bidirectional overrides and undecodable bytes from a hostile argument out of the terminal.</summary>
+    public static string Printable(string text)
+    {
+        var chars = text.Length > 64 ? text[..64].ToCharArray() : text.ToCharArray();
+        for (int i = 0; i < chars.Length; i++)
+        {
+            if (IsUnsafe(chars[i]))
+            {
+                chars[i] = '?';
+            }
+        }
+
+        return new string(chars) + (text.Length > 64 ? "..." : "");
+    }
+
     /// <summary>
     /// True when <paramref name="path"/> holds U+FFFD: the runtime decodes argv and the environment
     /// as UTF-8 and turns every invalid byte into it, so such a path may not be the file meant.

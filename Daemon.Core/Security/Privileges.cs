@@ -47,13 +47,13 @@ internal sealed record Identity(string User, uint Uid, uint Gid, uint[] Groups)
     private static Mono.Unix.Native.Passwd FindUser(string user) =>
         Posix.GetUserByName(user)
         ?? (TryParseId(user, out uint uid) ? Posix.GetUserById(uid) : null)
-        ?? throw new DaemonException($"unknown user '{Options.CommandLine.Printable(user)}'");
+        ?? throw new DaemonException($"unknown user '{Files.PathText.Printable(user)}'");
 
     /// <summary>A group by name, or by number ("65534").</summary>
     private static Mono.Unix.Native.Group FindGroup(string group) =>
         Posix.GetGroupByName(group)
         ?? (TryParseId(group, out uint gid) ? Posix.GetGroupById(gid) : null)
-        ?? throw new DaemonException($"unknown group '{Options.CommandLine.Printable(group)}'");
+        ?? throw new DaemonException($"unknown group '{Files.PathText.Printable(group)}'");
 
     private static bool TryParseId(string text, out uint id) =>
         uint.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out id) && id != uint.MaxValue;

@@ -1,7 +1,8 @@
 using System;
-using Daemon.Commands;
+using Daemon.Files;
+using Daemon.Options;
 
-namespace Daemon.Options;
+namespace Daemon.Commands;
 
 /// <summary>Parses argv into a command and options; knows the framework's own options.</summary>
 internal static class CommandLine
@@ -59,7 +60,7 @@ internal static class CommandLine
             {
                 if (command is not null)
                 {
-                    throw new UsageException($"unexpected argument '{Printable(arg)}' after command '{CommandTable.Of(command.Value).Word}'");
+                    throw new UsageException($"unexpected argument '{PathText.Printable(arg)}' after command '{CommandTable.Of(command.Value).Word}'");
                 }
 
                 command = ParseCommand(arg);
@@ -71,7 +72,7 @@ internal static class CommandLine
             string name = eq < 0 ? arg : arg[..eq];
             if (!set.TryFind(name, out DaemonOptionSet.Entry entry))
             {
-                throw new UsageException($"unknown option '{Printable(name)}'");
+                throw new UsageException($"unknown option '{PathText.Printable(name)}'");
             }
 
             if (name == "--help")
@@ -137,27 +138,12 @@ internal static class CommandLine
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Whatever a subclass's parser throws, the value is what was wrong.
-            throw new UsageException($"invalid value '{Printable(value)}' for {name}: {e.Message}");
+            throw new UsageException($"invalid value '{PathText.Printable(value)}' for {name}: {e.Message}");
         }
     }
 
     private static Command ParseCommand(string word) =>
         CommandTable.Find(word)?.Command ?? throw new UsageException(
-            CommandTable.Nearest(word) is { } near ? $"unknown command '{Printable(word)}' (did you mean '{near}'?)" : $"unknown command '{Printable(word)}'",
+            CommandTable.Nearest(word) is { } near ? $"unknown command '{PathText.Printable(word)}' (did you mean '{near}'?)" : $"unknown command '{PathText.Printable(word)}'",
             showCommands: true);
-
-    /// <summary>Keeps control characters, bidirectional overrides and undecodable bytes from a hostile argument out of the terminal.</summary>
-    internal static string Printable(string text)
-    {
-        var chars = text.Length > 64 ? text[..64].ToCharArray() : text.ToCharArray();
-        for (int i = 0; i < chars.Length; i++)
-        {
-            if (Files.PathText.IsUnsafe(chars[i]))
-            {
-                chars[i] = '?';
-            }
-        }
-
-        return new string(chars) + (text.Length > 64 ? "..." : "");
-    }
 }
