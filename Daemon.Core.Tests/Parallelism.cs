@@ -1,5 +1,3 @@
-using NUnit.Framework;
-
 // Fixtures marked [Parallelizable(ParallelScope.Self)] run beside each other, two at a time (the CI
 // machine has two cores), their tests one after another. They are the long ones that only start
 // processes in folders of their own and touch nothing of this process (descriptors, signals,

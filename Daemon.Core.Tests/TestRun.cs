@@ -1,8 +1,3 @@
-using System;
-using System.IO;
-using Daemon.Core.Tests.Integration;
-using NUnit.Framework;
-
 namespace Daemon.Core.Tests;
 
 /// <summary>Around the whole run: the tests' root temp folder goes once the last fixture has ended.</summary>

@@ -1,7 +1,3 @@
-using System.IO;
-using Daemon.Core.Tests.Integration;
-using NUnit.Framework;
-
 namespace Daemon.Core.Tests.Docs;
 
 /// <summary>
@@ -10,16 +6,10 @@ namespace Daemon.Core.Tests.Docs;
 /// </summary>
 [TestFixture]
 [Category("Integration")]
-public sealed class ProgramWithoutReturnTests
+public sealed class ProgramWithoutReturnTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() =>
-        _daemon = new ExampleDaemon(ExampleDaemon.BuiltProgram(Path.Combine("docs", "snippets", "NoReturn"), "NoReturn"), "noreturn", takesPort: false);
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override ExampleDaemon CreateDaemon() =>
+        new(ExampleDaemon.BuiltProgram(Path.Combine("docs", "snippets", "NoReturn"), "NoReturn"), "noreturn", takesPort: false);
 
     [Test]
     public void FailedStart_ExitsOne_AndStatusOfTheStoppedDaemon_ExitsThree()

@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Integration;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Docs;
 

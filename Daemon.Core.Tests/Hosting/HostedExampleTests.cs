@@ -1,10 +1,5 @@
-using System;
-using System.IO;
-using System.Linq;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Integration;
 using Daemon.Hosting;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Hosting;
 
@@ -15,41 +10,28 @@ namespace Daemon.Core.Tests.Hosting;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class HostedExampleTests
+public sealed class HostedExampleTests : DaemonFixture
 {
     private const string Name = "Daemon.Example.Hosted";
-    private ExampleDaemon _daemon = null!;
-
     private string Settings => Path.Combine(_daemon.Folder, "appsettings.json");
 
     [SetUp]
     public void SetUp()
     {
-        _daemon = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, Name), "hosted", takesPort: false);
         _daemon.ExtraOptions.AddRange(new[] { "--content-root", _daemon.Folder });
         WriteSettings("first", intervalMilliseconds: 100);
     }
 
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override ExampleDaemon CreateDaemon() => ExampleDaemon.Hosted("hosted");
 
     [Test]
     public void Start_Status_Stop_RunTheHostAsADaemon()
     {
-        CommandResult started = _daemon.Run("start");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
-        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
-
-        CommandResult status = _daemon.Run("status");
-        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
+        int pid = _daemon.StartSayingSo();
+        _daemon.AssertRunning(pid);
         Assert.That(_daemon.WaitForLog("heartbeat 3: first"), Is.True, "the BackgroundService runs:\n" + _daemon.Log);
 
-        CommandResult stopped = _daemon.Run("stop");
-        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
-        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
-        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
+        _daemon.StopSayingSo(pid);
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
 
         string log = _daemon.Log;
@@ -124,7 +106,8 @@ public sealed class HostedExampleTests
         Assert.That(failures, Has.Length.EqualTo(1), log);
         Assert.That(failures[0], Does.EndWith($"{Name}[{pid}]: warning: reload failed: cannot load {settings}, so the running configuration stays: "
             + "Expected depth to be zero at the end of the JSON payload. There is an open JSON object or array that should be closed. LineNumber: 0 | BytePositionInLine: 28."));
-        Assert.That(log, Does.Not.Contain("\n   at ").And.Not.Contain("Exception"), "no stack trace");
+        CommandAssertions.AssertNoStackTrace(log);
+        Assert.That(log, Does.Not.Contain("Exception"), "no exception's name either");
         Assert.That(log, Does.Contain($"heartbeat {beats + 1}: first"), "still the old message");
         Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(0), "still running");
 

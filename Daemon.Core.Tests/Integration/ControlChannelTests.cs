@@ -1,11 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
 using Daemon.Handover;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -18,7 +11,7 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class ControlChannelTests
+public sealed class ControlChannelTests : DaemonFixture
 {
     /// <summary>
     /// What any local user can do: list the daemon channels in /proc/net/unix (world-readable),
@@ -74,34 +67,16 @@ public sealed class ControlChannelTests
             print("connections:", done, flush=True)
         """;
 
-    private ExampleDaemon _daemon = null!;
     private string _attacker = null!;
-    private readonly List<Process> _squatters = new();
 
     [SetUp]
-    public void SetUp()
+    public void WriteTheAttacker()
     {
-        TestEnvironment.RequireRoot();
-        TestEnvironment.RequireTool("/usr/sbin/runuser");
-        _daemon = new ExampleDaemon("control");
-        TestEnvironment.RequireReachableByOthers(_daemon.Folder);
         _attacker = Path.Combine(_daemon.Folder, "attacker.py");
         File.WriteAllText(_attacker, Attacker);
     }
 
-    [TearDown]
-    public void TearDown()
-    {
-        foreach (Process squatter in _squatters)
-        {
-            squatter.StandardInput.Close();
-            squatter.WaitForExit(10_000);
-            squatter.Dispose();
-        }
-
-        _squatters.Clear();
-        _daemon.Dispose();
-    }
+    protected override ExampleDaemon CreateDaemon() => CreateDaemonNobodyCanReach("control");
 
     [TestCase(true, TestName = "ADaemonThatDroppedToNobody_HandsItsListenersToNoNobodyProcess")]
     [TestCase(false, TestName = "ARootDaemon_HandsItsListenersToNoNobodyProcess")]
@@ -133,11 +108,11 @@ public sealed class ControlChannelTests
         Directory.CreateDirectory(own);
         Assert.That(Mono.Unix.Native.Syscall.chown(own, 65534, 65534), Is.EqualTo(0));
         string[] options = ["--pid-file", Path.Combine(own, "d.pid"), "--log-file", Path.Combine(own, "d.log"), "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture)];
-        CommandResult started = _daemon.Exec(new[] { "-u", "nobody", "--", program, "start" }.Concat(options), null, "/usr/sbin/runuser");
+        CommandResult started = _daemon.ExecAsNobody(new[] { program, "start" }.Concat(options));
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int pid = int.Parse(File.ReadAllText(Path.Combine(own, "d.pid")).Trim(), CultureInfo.InvariantCulture);
 
-        CommandResult restarted = _daemon.Exec(new[] { "-u", "nobody", "--", program, "restart" }.Concat(options), null, "/usr/sbin/runuser");
+        CommandResult restarted = _daemon.ExecAsNobody(new[] { program, "restart" }.Concat(options));
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         Assert.That(restarted.Output, Does.StartWith("restarted (pid ").And.EndWith($"; pid {pid} hands over and drains)\n"));
         Assert.That(_daemon.Echo("its own"), Is.EqualTo("its own"));
@@ -225,7 +200,7 @@ public sealed class ControlChannelTests
     public void FiveRestartsAtOnce_EachHandsOver_RefusingNoConnection()
     {
         _daemon.Start();
-        using var load = new HandoverTests.EchoLoad(_daemon.Port, clients: 4);
+        using var load = ClientLoad.Echo(_daemon.Port, clients: 4);
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
         for (int round = 0; round < 3; round++)
         {
@@ -281,7 +256,7 @@ public sealed class ControlChannelTests
     [Test]
     public void OldGenerationKilledInTheHandoverWindow_TheNewOneServesOn()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook();
         using Process launcher = restart;
         Assert.That(Mono.Unix.Native.Syscall.kill(old, Mono.Unix.Native.Signum.SIGKILL), Is.EqualTo(0));
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True);
@@ -298,7 +273,7 @@ public sealed class ControlChannelTests
     [Test]
     public void OldGenerationStoppedPastTheTimeout_ResumesServing_AndHandsOverToNoDeadPid()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook("--ready-timeout", "3");
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook("--ready-timeout", "3");
         using Process launcher = restart;
         Assert.That(Mono.Unix.Native.Syscall.kill(old, Mono.Unix.Native.Signum.SIGSTOP), Is.EqualTo(0));
         Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(old) == 'T'), Is.True);
@@ -343,20 +318,20 @@ public sealed class ControlChannelTests
         int newPort = ExampleDaemon.FreePort();
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
         int answered = 0;
-        using var stop = new System.Threading.CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         // Clients on the old port, connecting and sending in a loop: once the port moves, a refused
         // connect is expected; a connection that was made and sent must get its echo, never a reset.
-        System.Threading.Tasks.Task[] clients = Enumerable.Range(0, 6).Select(c => System.Threading.Tasks.Task.Run(() =>
+        Task[] clients = Enumerable.Range(0, 6).Select(c => Task.Run(() =>
         {
             for (int i = 0; !stop.IsCancellationRequested; i++)
             {
-                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
                 try
                 {
-                    socket.Connect(System.Net.IPAddress.Loopback, oldPort);
+                    socket.Connect(IPAddress.Loopback, oldPort);
                 }
-                catch (System.Net.Sockets.SocketException)
+                catch (SocketException)
                 {
                     continue;   // refused: the old port is closed now
                 }
@@ -364,18 +339,18 @@ public sealed class ControlChannelTests
                 string line = $"client {c} round {i}\n";
                 try
                 {
-                    socket.Send(System.Text.Encoding.ASCII.GetBytes(line));
-                    string got = ReadLine(socket);
+                    socket.Send(Encoding.ASCII.GetBytes(line));
+                    string got = Lines.ReadLine(socket);
                     if (got.StartsWith(line, StringComparison.Ordinal))
                     {
-                        System.Threading.Interlocked.Increment(ref answered);
+                        Interlocked.Increment(ref answered);
                     }
                     else
                     {
                         failures.Add($"{line.Trim()}: got '{got.Trim()}'");
                     }
                 }
-                catch (System.Net.Sockets.SocketException e)
+                catch (SocketException e)
                 {
                     failures.Add($"{line.Trim()}: {e.SocketErrorCode}");
                 }
@@ -387,7 +362,7 @@ public sealed class ControlChannelTests
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 1, TimeSpan.FromSeconds(60)), Is.True, "the old generation drains its port and exits");
         stop.Cancel();
-        System.Threading.Tasks.Task.WaitAll(clients, TimeSpan.FromSeconds(60));
+        Task.WaitAll(clients, TimeSpan.FromSeconds(60));
 
         Assert.That(failures, Is.Empty, $"{answered} answered; every client the old port took was answered: {string.Join("; ", failures.Take(5))}");
         Assert.That(_daemon.Log, Does.Contain("handing 1 listener(s) over"));
@@ -446,62 +421,41 @@ public sealed class ControlChannelTests
 
     // ---- helpers ---------------------------------------------------------------------------------
 
-    private static string ReadLine(System.Net.Sockets.Socket socket)
-    {
-        var received = new System.Text.StringBuilder();
-        byte[] buffer = new byte[256];
-        int n;
-        while (!received.ToString().Contains('\n', StringComparison.Ordinal) && (n = socket.Receive(buffer)) > 0)
-        {
-            received.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
-        }
-
-        return received.ToString();
-    }
-
     /// <summary>True when the echo server answers <paramref name="text"/> (after a greeting, if it has one).</summary>
     private bool Answers(string text)
     {
-        using var client = new System.Net.Sockets.TcpClient();
-        client.Connect(System.Net.IPAddress.Loopback, _daemon.Port);
-        using System.Net.Sockets.NetworkStream stream = client.GetStream();
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, _daemon.Port);
+        using NetworkStream stream = client.GetStream();
         stream.ReadTimeout = 30_000;
-        stream.Write(System.Text.Encoding.ASCII.GetBytes(text + "\n"));
+        stream.Write(Encoding.ASCII.GetBytes(text + "\n"));
         string received = "";
-        byte[] buffer = new byte[256];
         while (!received.Contains(text + "\n", StringComparison.Ordinal))
         {
-            int n = stream.Read(buffer);
-            if (n == 0)
+            string more = Lines.ReadLine(stream);
+            if (more.Length == 0)
             {
                 return false;
             }
 
-            received += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+            received += more;
         }
 
         return true;
     }
 
     // Only this test's daemon is attacked: the machine may run other daemons (other tests' too).
-    private CommandResult AsNobody(params string[] args) =>
-        _daemon.Exec(new[] { "-u", "nobody", "--", "/usr/bin/env", "PREFIX=" + ControlChannel.Prefix(_daemon.PidFile), "python3", _attacker }.Concat(args), null, "/usr/sbin/runuser");
+    private CommandResult AsNobody(params string[] args) => _daemon.ExecAsNobody(AttackerRuns(args));
 
-    private Process LaunchAsNobody(params string[] args) =>
-        _daemon.Launch(new[] { "-u", "nobody", "--", "/usr/bin/env", "PREFIX=" + ControlChannel.Prefix(_daemon.PidFile), "python3", _attacker }.Concat(args), program: "/usr/sbin/runuser");
+    private Process LaunchAsNobody(params string[] args) => _daemon.LaunchAsNobody(AttackerRuns(args));
+
+    private IEnumerable<string> AttackerRuns(string[] args) =>
+        new[] { "/usr/bin/env", "PREFIX=" + ControlChannel.Prefix(_daemon.PidFile), "python3", _attacker }.Concat(args);
 
     /// <summary>Binds <paramref name="names"/> as nobody, listening and never accepting, until the test ends.</summary>
     private void Squat(params string[] names)
     {
-        var start = new ProcessStartInfo("/usr/sbin/runuser") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false }.WithoutDiagnostics();
-        foreach (string arg in new[] { "-u", "nobody", "--", "python3", _attacker, "squat" }.Concat(names))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process squatter = Process.Start(start)!;
-        _squatters.Add(squatter);
-        _daemon.Track(squatter.Id);
+        Process squatter = _daemon.HoldAsNobody(new[] { "python3", _attacker, "squat" }.Concat(names));
         Assert.That(squatter.StandardOutput.ReadLine(), Is.EqualTo("ready"), () => squatter.StandardError.ReadToEnd());
     }
 
@@ -511,13 +465,4 @@ public sealed class ControlChannelTests
             .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Where(f => f.Length >= 8 && f[7].StartsWith("@daemon.net:", StringComparison.Ordinal))
             .Select(f => f[7][1..]);
-
-    private (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook(params string[] extra)
-    {
-        int old = _daemon.Start();
-        string fifo = _daemon.MakeFifo();
-        Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }).Concat(extra));
-        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
-        return (old, restart, fifo);
-    }
 }

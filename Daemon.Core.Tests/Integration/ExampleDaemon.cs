@@ -1,14 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
-using System.Text;
-using System.Threading;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -31,6 +21,7 @@ public sealed class ExampleDaemon : IDisposable
     private readonly object _lock = new();
     private readonly HashSet<int> _pids = new();
     private readonly Dictionary<int, string> _started = new();
+    private readonly List<Process> _holders = new();
     private readonly bool _takesPort;
 
     /// <summary>The example echo daemon, with <c>--port</c> on a free port.</summary>
@@ -52,6 +43,9 @@ public sealed class ExampleDaemon : IDisposable
         PidFile = Path.Combine(Folder, "daemon.pid");
         LogFile = Path.Combine(Folder, "daemon.log");
     }
+
+    /// <summary>The Generic Host example (Daemon.Example.Hosted, copied next to the tests, no <c>--port</c>) in a folder labelled <paramref name="name"/>.</summary>
+    public static ExampleDaemon Hosted(string name) => new(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), name, takesPort: false);
 
     /// <summary>The example program: the apphost copied next to the tests.</summary>
     public static string Program => Path.Combine(AppContext.BaseDirectory, "Daemon.Example");
@@ -160,13 +154,133 @@ public sealed class ExampleDaemon : IDisposable
         return process;
     }
 
+    /// <summary>
+    /// Runs <paramref name="program"/> with <paramref name="args"/> under a resource limit, through
+    /// bash's <c>ulimit</c> (<paramref name="limit"/> such as <c>-n 10</c> or <c>-v 20000</c>).
+    /// </summary>
+    public CommandResult ExecUnderLimit(string limit, string program, IEnumerable<string> args) =>
+        Exec(UnderLimit(limit, program, args), null, "/bin/bash");
+
+    /// <summary>As <see cref="ExecUnderLimit"/>, without waiting: the process is tracked.</summary>
+    public Process LaunchUnderLimit(string limit, string program, IEnumerable<string> args) =>
+        Launch(UnderLimit(limit, program, args), program: "/bin/bash");
+
+    /// <summary>Runs <paramref name="command"/> (a program and its arguments) as <c>nobody</c>, through runuser.</summary>
+    public CommandResult ExecAsNobody(IEnumerable<string> command) => Exec(Nobody.Runs(command), null, Nobody.RunUser);
+
+    /// <summary>As <see cref="ExecAsNobody"/>, without waiting: the process is tracked.</summary>
+    public Process LaunchAsNobody(IEnumerable<string> command) => Launch(Nobody.Runs(command), program: Nobody.RunUser);
+
+    /// <summary>
+    /// Starts <paramref name="command"/> as <c>nobody</c> with its input open: a helper (a lock
+    /// holder, a squatter) that runs until its input closes, which dispose does before the kills.
+    /// </summary>
+    public Process HoldAsNobody(IEnumerable<string> command)
+    {
+        ProcessStartInfo start = StartInfo(Nobody.RunUser, Nobody.Runs(command), null);
+        start.RedirectStandardInput = true;
+        Process holder = Process.Start(start)!;
+        lock (_lock)
+        {
+            _holders.Add(holder);
+        }
+
+        Track(holder.Id);
+        return holder;
+    }
+
+    /// <summary>
+    /// As nobody, starts a python3 <paramref name="script"/> that takes a lock, prints <c>locked
+    /// PID</c> and holds the lock until its input closes (<see cref="HoldAsNobody"/>); that pid.
+    /// </summary>
+    public int HoldLockAsNobody(string script, params string[] args)
+    {
+        Process holder = HoldAsNobody(new[] { "python3", "-c", script }.Concat(args));
+        string line = holder.StandardOutput.ReadLine() ?? throw new AssertionException("the lock holder failed: " + holder.StandardError.ReadToEnd());
+        int pid = int.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
+        Track(pid);
+        return pid;
+    }
+
+    /// <summary>The helpers started by <see cref="HoldAsNobody"/> so far.</summary>
+    public IReadOnlyList<Process> Holders
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _holders.ToList();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A running example daemon, and a restart (with <paramref name="extra"/> options) whose next
+    /// generation has its listeners and waits in its startup hook, on a greeting fifo nobody writes yet.
+    /// </summary>
+    public (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook(params string[] extra)
+    {
+        int old = Start();
+        string fifo = MakeFifo();
+        Process restart = Launch(new[] { "restart" }.Concat(CommonOptions).Concat(new[] { "--greeting-file", fifo }).Concat(extra));
+        Assert.That(WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, Log);
+        return (old, restart, fifo);
+    }
+
+    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>, tracked.</summary>
+    public int WaitForStartingDaemon()
+    {
+        const string Prefix = "starting (pid ";
+        int pid = 0;
+        bool starting = Eventually(
+            () =>
+            {
+                CommandResult status = Run("status");
+                return status.ExitCode == ExitCodes.Starting && status.Output.StartsWith(Prefix, StringComparison.Ordinal)
+                    && int.TryParse(status.Output.AsSpan(Prefix.Length, status.Output.IndexOf(')', StringComparison.Ordinal) - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out pid);
+            },
+            TimeSpan.FromSeconds(30),
+            pollMilliseconds: 10);
+        Assert.That(starting, Is.True, "the daemon never held its pid file");
+        Track(pid);
+        return pid;
+    }
+
     /// <summary>Starts the daemon and returns its pid, failing the test when it does not start.</summary>
     public int Start(params string[] extra)
     {
         CommandResult result = Run("start", extra);
-        NUnit.Framework.Assert.That(result.ExitCode, NUnit.Framework.Is.EqualTo(0), result.ToString());
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.ToString());
         return ReadPid();
     }
+
+    /// <summary>As <see cref="Start"/>, and <c>start</c> must say <c>started (pid N)</c> of the pid it wrote.</summary>
+    public int StartSayingSo(params string[] extra)
+    {
+        CommandResult started = Run("start", extra);
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = ReadPid();
+        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
+        return pid;
+    }
+
+    /// <summary><c>status</c> exits 0 and its first line, the one for scripts, says <c>running (pid <paramref name="pid"/>)</c>.</summary>
+    public void AssertRunning(int pid)
+    {
+        CommandResult status = Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
+        Assert.That(FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
+    }
+
+    /// <summary><c>stop</c> exits 0 saying <c>stopped (pid <paramref name="pid"/>)</c>, and that process is gone.</summary>
+    public void StopSayingSo(int pid)
+    {
+        CommandResult stopped = Run("stop");
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
+        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
+        Assert.That(IsAlive(pid), Is.False);
+    }
+
 
     public int ReadPid()
     {
@@ -201,29 +315,11 @@ public sealed class ExampleDaemon : IDisposable
         return fifo;
     }
 
-    /// <summary>Sends and receives one line through the echo server.</summary>
+    /// <summary>Sends and receives one line through the echo server, on a connection of its own.</summary>
     public string Echo(string text)
     {
-        using var client = new TcpClient();
-        client.Connect(IPAddress.Loopback, Port);
-        using NetworkStream stream = client.GetStream();
-        stream.ReadTimeout = 5000;
-        byte[] data = System.Text.Encoding.ASCII.GetBytes(text + "\n");
-        stream.Write(data);
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        while (received.Count < data.Length)
-        {
-            int n = stream.Read(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.AddRange(buffer[..n]);
-        }
-
-        return System.Text.Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
+        using var client = new EchoClient(Port);
+        return client.Echo(text, timeoutMilliseconds: 5000);
     }
 
     /// <summary>Starts <c>run</c> (foreground) on this port and returns once it logged "ready".</summary>
@@ -275,6 +371,16 @@ public sealed class ExampleDaemon : IDisposable
 
     public void Dispose()
     {
+        foreach (Process holder in _holders)
+        {
+            // Closing its input ends the holder; runuser then exits after its child.
+            holder.StandardInput.Close();
+            holder.WaitForExit(10_000);
+            holder.Dispose();
+        }
+
+        _holders.Clear();
+
         // Also any daemon whose command line names this test's folder but whose pid was never printed.
         List<int> pids = ProcessesOfThisTest();
         lock (_lock)
@@ -362,6 +468,9 @@ public sealed class ExampleDaemon : IDisposable
         return "";
     }
 
+    private static string[] UnderLimit(string limit, string program, IEnumerable<string> args) =>
+        new[] { "-c", $"ulimit {limit}; exec \"$0\" \"$@\"", program }.Concat(args).ToArray();
+
     private static ProcessStartInfo StartInfo(string program, IEnumerable<string> args, IDictionary<string, string?>? environment)
     {
         var start = new ProcessStartInfo(program)
@@ -442,7 +551,6 @@ public sealed class ExampleDaemon : IDisposable
     /// <summary>The first line of a command's output, as <c>status | head -1</c> reads it.</summary>
     public static string FirstLine(string output) => output.Split('\n')[0];
 
-    /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     /// <summary>What <paramref name="socket"/> receives until the peer closes, as ASCII.</summary>
     public static string ReadToEnd(Socket socket)
     {
@@ -457,6 +565,7 @@ public sealed class ExampleDaemon : IDisposable
         return Encoding.ASCII.GetString(received.ToArray());
     }
 
+    /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 
     /// <summary>A TCP port on 127.0.0.1 that nothing listens on now.</summary>

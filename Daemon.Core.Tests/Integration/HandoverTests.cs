@@ -1,17 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Http;
-using System.Net.Sockets;
-using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -22,21 +9,15 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class HandoverTests
+public sealed class HandoverTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("handover");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "handover";
 
     [Test]
     public void Restart_UnderLoad_RefusesNoConnection_AndCutsNoEcho()
     {
         int first = _daemon.Start();
-        using var load = new EchoLoad(_daemon.Port, clients: 4);
+        using var load = ClientLoad.Echo(_daemon.Port, clients: 4);
 
         var pids = new List<int> { first };
         for (int i = 0; i < 3; i++)
@@ -64,21 +45,19 @@ public sealed class HandoverTests
     public void OpenConnection_IsServedAcrossRestart_ByTheOldGeneration()
     {
         int old = _daemon.Start();
-        using var client = new TcpClient();
-        client.Connect(IPAddress.Loopback, _daemon.Port);
-        using NetworkStream stream = client.GetStream();
-        Assert.That(EchoOn(stream, "before"), Is.EqualTo("before"));
+        using var client = new EchoClient(_daemon.Port);
+        Assert.That(client.Echo("before"), Is.EqualTo("before"));
 
         Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
         int next = _daemon.ReadPid();
         Assert.That(next, Is.Not.EqualTo(old));
 
-        Assert.That(EchoOn(stream, "across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
+        Assert.That(client.Echo("across the restart"), Is.EqualTo("across the restart"), "the old generation still serves its open connection");
         Assert.That(ExampleDaemon.IsAlive(old), Is.True);
         Assert.That(_daemon.Echo("a new connection"), Is.EqualTo("a new connection"));
         Assert.That(_daemon.WaitForLog($"Daemon.Example[{next}]: connection "), Is.True, "new connections go to the new generation");
 
-        client.Close();
+        client.Dispose();
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation exits once its last client closed");
         Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: stopped (exit 0)"));
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{next}\n"), "the old generation left the new pid file alone");
@@ -90,28 +69,24 @@ public sealed class HandoverTests
         // The drain deadline is half the stop timeout after the stop request: 10 s here.
         _daemon.ExtraOptions.AddRange(new[] { "--stop-timeout", "20" });
         int old = _daemon.Start();
-        using var answered = new TcpClient();
-        answered.Connect(IPAddress.Loopback, _daemon.Port);
-        using NetworkStream answeredStream = answered.GetStream();
-        Assert.That(EchoOn(answeredStream, "before"), Is.EqualTo("before"));
-        using var silent = new TcpClient();
-        silent.Connect(IPAddress.Loopback, _daemon.Port);
-        using NetworkStream silentStream = silent.GetStream();
-        Assert.That(EchoOn(silentStream, "before"), Is.EqualTo("before"));
+        using var answered = new EchoClient(_daemon.Port);
+        Assert.That(answered.Echo("before"), Is.EqualTo("before"));
+        using var silent = new EchoClient(_daemon.Port);
+        Assert.That(silent.Echo("before"), Is.EqualTo("before"));
 
         CommandResult restarted = _daemon.Run("restart");
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handed over: the next generation accepts from here"), Is.True, _daemon.Log);
 
         // Quiet across the restart, and for longer than any idle cut-off: still open, and answered.
-        Assert.That(answered.Client.Poll(1_000_000, SelectMode.SelectRead), Is.False, "no end-of-file for a quiet client after a handover\n" + _daemon.Log);
-        Assert.That(EchoOn(answeredStream, "sent after the restart"), Is.EqualTo("sent after the restart"), "the old generation answers its connection");
+        Assert.That(answered.Socket.Poll(1_000_000, SelectMode.SelectRead), Is.False, "no end-of-file for a quiet client after a handover\n" + _daemon.Log);
+        Assert.That(answered.Echo("sent after the restart"), Is.EqualTo("sent after the restart"), "the old generation answers its connection");
         Assert.That(ExampleDaemon.IsAlive(old), Is.True);
-        answered.Close();
+        answered.Dispose();
 
         // Silent past the deadline: the old generation closes it, then exits.
-        silent.Client.ReceiveTimeout = 60_000;
-        Assert.That(ExampleDaemon.ReadToEnd(silent.Client), Is.Empty, "end-of-file at the drain deadline");
+        silent.Socket.ReceiveTimeout = 60_000;
+        Assert.That(ExampleDaemon.ReadToEnd(silent.Socket), Is.Empty, "end-of-file at the drain deadline");
         Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: warning: drain deadline: closing the 1 connection(s) still open"), Is.True, _daemon.Log);
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation exits after its deadline");
         Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{old}]: stopped (exit 0)"));
@@ -128,11 +103,9 @@ public sealed class HandoverTests
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         int next = _daemon.ReadPid();
         Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{next}]: 'echo' was handed over bound to 127.0.0.1:{_daemon.Port}, not 127.0.0.1:{port}: listening there instead"));
-        using (var client = new TcpClient())
+        using (var client = new EchoClient(port))
         {
-            client.Connect(IPAddress.Loopback, port);
-            using NetworkStream stream = client.GetStream();
-            Assert.That(EchoOn(stream, "on the new port"), Is.EqualTo("on the new port"));
+            Assert.That(client.Echo("on the new port"), Is.EqualTo("on the new port"));
         }
 
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, "the old generation drains and exits");
@@ -144,7 +117,7 @@ public sealed class HandoverTests
     public void FailedRestart_RollsBack_TheRunningDaemonKeepsServingAndItsPidFile()
     {
         int old = _daemon.Start();
-        using var load = new EchoLoad(_daemon.Port, clients: 4);
+        using var load = ClientLoad.Echo(_daemon.Port, clients: 4);
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
 
         CommandResult restarted = _daemon.Run("restart", "--simulate-fault", "startup-throws");
@@ -213,7 +186,7 @@ public sealed class HandoverTests
     [Test]
     public void StopDuringAHandover_LeavesNothingRunning_AndRestartSaysSo()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook();
         using Process launcher = restart;
 
         CommandResult stopped = _daemon.Run("stop");
@@ -231,7 +204,7 @@ public sealed class HandoverTests
     [Test]
     public void LauncherKilledDuringAHandover_LeavesNoOrphanGeneration()
     {
-        (int old, Process restart, string fifo) = RestartBlockedInItsStartupHook();
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook();
         using Process launcher = restart;
         restart.Kill();
         restart.WaitForExit();
@@ -254,63 +227,22 @@ public sealed class HandoverTests
 
         using var web = new ExampleDaemon(program, "handover-web", takesPort: true);
         int first = web.Start();
-        using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(30) };
-        var failures = new List<string>();
-        int ok = 0;
-        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        Task[] clients = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                // A new connection for every request: each one is a connect the restart could refuse.
-                using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{web.Port}/") { Headers = { ConnectionClose = true } };
-                try
-                {
-                    using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
-                    string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
-                    if (response.StatusCode != HttpStatusCode.OK || !body.StartsWith("hello from pid ", StringComparison.Ordinal))
-                    {
-                        lock (failures)
-                        {
-                            failures.Add($"{(int)response.StatusCode} {body}");
-                        }
-                    }
-                    else
-                    {
-                        Interlocked.Increment(ref ok);
-                    }
-                }
-                catch (HttpRequestException e)
-                {
-                    lock (failures)
-                    {
-                        failures.Add(e.Message);
-                    }
-                }
-            }
-        })).ToArray();
-
-        try
+        // A new connection for every request: each one is a connect the restart could refuse.
+        using (var load = new HttpLoad(web.Port, newConnectionClients: 4, keepAliveClients: 0, bodyStart: "hello from pid "))
         {
             for (int i = 0; i < 2; i++)
             {
-                int before = Volatile.Read(ref ok);
-                Assert.That(ExampleDaemon.Eventually(() => Volatile.Read(ref ok) >= before + 20, TimeSpan.FromSeconds(60)), Is.True, "requests are served");
+                Assert.That(load.WaitForMore(20), Is.True, "requests are served: " + load);
                 CommandResult restarted = web.Run("restart");
                 Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
                 Assert.That(restarted.Output, Does.StartWith("restarted (pid "));
             }
 
-            int after = Volatile.Read(ref ok);
-            Assert.That(ExampleDaemon.Eventually(() => Volatile.Read(ref ok) >= after + 20, TimeSpan.FromSeconds(60)), Is.True, "and after");
-        }
-        finally
-        {
-            stop.Cancel();
-            Task.WaitAll(clients, TimeSpan.FromSeconds(60));
+            Assert.That(load.WaitForMore(20), Is.True, "and after: " + load);
+            load.Stop();
+            Assert.That(load.Failures, Is.Empty, load.ToString());
         }
 
-        Assert.That(failures, Is.Empty, $"{failures.Count} failed requests of {ok + failures.Count}: {string.Join("; ", failures.Take(5))}");
         Assert.That(web.ReadPid(), Is.Not.EqualTo(first));
         Assert.That(web.Run("stop").ExitCode, Is.EqualTo(0));
     }
@@ -319,47 +251,13 @@ public sealed class HandoverTests
     public void DaemonWithoutListeners_RestartsByStopAndStart_SayingSo()
     {
         // The hosted example listens on nothing through Listen: nothing to hand over.
-        using var hosted = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), "handover-hosted", takesPort: false);
+        using var hosted = ExampleDaemon.Hosted("handover-hosted");
         CommandResult started = hosted.Run("start");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
         int old = hosted.ReadPid();
         CommandResult restarted = hosted.Run("restart");
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         Assert.That(restarted.Output, Does.StartWith($"pid {old} has no listeners to hand over: restarting it by stop, then start\nstopped (pid {old})\nstarted (pid "));
-    }
-
-    /// <summary>
-    /// A running daemon, and a restart whose next generation has its listeners and waits in its
-    /// startup hook, on a greeting fifo nobody writes yet.
-    /// </summary>
-    private (int Old, Process Restart, string Fifo) RestartBlockedInItsStartupHook()
-    {
-        int old = _daemon.Start();
-        string fifo = _daemon.MakeFifo();
-        Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        Assert.That(_daemon.WaitForLog($"Daemon.Example[{old}]: handing 1 listener(s) over to pid ", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
-        return (old, restart, fifo);
-    }
-
-    private static string EchoOn(NetworkStream stream, string text)
-    {
-        stream.ReadTimeout = 10_000;
-        byte[] data = Encoding.ASCII.GetBytes(text + "\n");
-        stream.Write(data);
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        while (!received.Contains((byte)'\n'))
-        {
-            int n = stream.Read(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.AddRange(buffer[..n]);
-        }
-
-        return Encoding.ASCII.GetString(received.ToArray()).TrimEnd('\n');
     }
 
     private static void CopyFolder(string from, string to)
@@ -378,103 +276,6 @@ public sealed class HandoverTests
         foreach (string folder in Directory.GetDirectories(from))
         {
             CopyFolder(folder, Path.Combine(to, Path.GetFileName(folder)));
-        }
-    }
-
-    /// <summary>
-    /// Clients that connect, send a line, read its echo and close, in a loop, until stopped (or two
-    /// minutes pass): every refused connection, reset or wrong echo is a failure.
-    /// </summary>
-    internal sealed class EchoLoad : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new(TimeSpan.FromMinutes(2));
-        private readonly Task[] _clients;
-        private readonly List<string> _failures = new();
-        private int _successes;
-
-        public EchoLoad(int port, int clients)
-        {
-            _clients = Enumerable.Range(0, clients).Select(c => Task.Run(() => Loop(port, c))).ToArray();
-        }
-
-        public int Successes => Volatile.Read(ref _successes);
-
-        public List<string> Failures
-        {
-            get
-            {
-                lock (_failures)
-                {
-                    return new(_failures);
-                }
-            }
-        }
-
-        /// <summary>True once <paramref name="count"/> more echoes succeeded.</summary>
-        public bool WaitForSuccesses(int count)
-        {
-            int target = Successes + count;
-            return ExampleDaemon.Eventually(() => Successes >= target || _stop.IsCancellationRequested, TimeSpan.FromSeconds(60)) && Successes >= target;
-        }
-
-        public void Stop()
-        {
-            _stop.Cancel();
-            Task.WaitAll(_clients, TimeSpan.FromSeconds(60));
-        }
-
-        public void Dispose()
-        {
-            Stop();
-            _stop.Dispose();
-        }
-
-        public override string ToString() => $"{Successes} echoes, {Failures.Count} failures: {string.Join("; ", Failures.Take(5))}";
-
-        private void Loop(int port, int client)
-        {
-            byte[] buffer = new byte[256];
-            for (int i = 0; !_stop.IsCancellationRequested; i++)
-            {
-                string line = $"client {client} round {i}\n";
-                try
-                {
-                    using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000, SendTimeout = 30_000 };
-                    socket.Connect(IPAddress.Loopback, port);
-                    socket.Send(Encoding.ASCII.GetBytes(line));
-                    var received = new List<byte>();
-                    while (!received.Contains((byte)'\n'))
-                    {
-                        int n = socket.Receive(buffer);
-                        if (n == 0)
-                        {
-                            break;
-                        }
-
-                        received.AddRange(buffer[..n]);
-                    }
-
-                    if (Encoding.ASCII.GetString(received.ToArray()) != line)
-                    {
-                        Fail($"{line.Trim()}: got '{Encoding.ASCII.GetString(received.ToArray()).Trim()}'");
-                        continue;
-                    }
-
-                    Interlocked.Increment(ref _successes);
-                }
-                catch (SocketException e)
-                {
-                    Fail($"{line.Trim()}: {e.SocketErrorCode}");
-                }
-            }
-        }
-
-        private void Fail(string what)
-        {
-            lock (_failures)
-            {
-                _failures.Add(what);
-            }
         }
     }
 }

@@ -1,11 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -17,36 +10,9 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class HostileUserTests
+public sealed class HostileUserTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-    private readonly List<Process> _attackers = new();
-
-    [SetUp]
-    public void SetUp()
-    {
-        TestEnvironment.RequireRoot();
-        TestEnvironment.RequireTool("/usr/sbin/runuser");
-        _daemon = new ExampleDaemon("hostile");
-        // nobody runs shell commands and python3 on files in the test's folder.
-        TestEnvironment.RequireReachableByOthers(_daemon.Folder);
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        foreach (Process attacker in _attackers)
-        {
-            // Closing its input ends the holder; runuser then exits after its child.
-            attacker.StandardInput.Close();
-            attacker.WaitForExit(10_000);
-            attacker.Dispose();
-        }
-
-        _attackers.Clear();
-
-        _daemon?.Dispose();
-    }
+    protected override ExampleDaemon CreateDaemon() => CreateDaemonNobodyCanReach("hostile");
 
     // ---- 1. the log path ------------------------------------------------------------------------
 
@@ -87,7 +53,7 @@ public sealed class HostileUserTests
         string logs = FolderOwnedByNobody();
         string log = Path.Combine(logs, "app.log");
         _daemon.Start("--log-file", log, "--user", "nobody");
-        Assert.That(Owner(log), Is.EqualTo(65534u), "a log the daemon created is handed to its user");
+        Assert.That(TestEnvironment.Owner(log), Is.EqualTo(65534u), "a log the daemon created is handed to its user");
 
         AsNobody("mv \"$2\" \"$2.1\" && ln -s \"$1\" \"$2\"", target, log);
         Assert.That(_daemon.Run("reload", "--log-file", log).ExitCode, Is.EqualTo(0));
@@ -106,7 +72,7 @@ public sealed class HostileUserTests
         File.WriteAllText(log, "root's lines\n");
         _daemon.Start("--log-file", log, "--user", "nobody");
 
-        Assert.That(Owner(log), Is.EqualTo(0u), "only a file the daemon created, or its user's, changes hands");
+        Assert.That(TestEnvironment.Owner(log), Is.EqualTo(0u), "only a file the daemon created, or its user's, changes hands");
         string text = File.ReadAllText(log);
         Assert.That(text, Does.StartWith("root's lines\n"));
         Assert.That(text, Does.Contain($"log file {log} belongs to uid 0, not to uid 65534: left as it is"));
@@ -130,7 +96,7 @@ public sealed class HostileUserTests
             File.WriteAllText(_daemon.PidFile, $"{reader}\n");
         }
 
-        Stat poisoned = StatOf(_daemon.PidFile);
+        Stat poisoned = TestEnvironment.StatOf(_daemon.PidFile);
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(1), "stale, whoever reads it: " + status);
         Assert.That(_daemon.Run("reload").ExitCode, Is.EqualTo(7));
@@ -139,7 +105,7 @@ public sealed class HostileUserTests
         Assert.That(ExampleDaemon.IsAlive(reader), Is.True, "the reader was never signalled");
 
         int daemon = _daemon.Start();
-        Stat fresh = StatOf(_daemon.PidFile);
+        Stat fresh = TestEnvironment.StatOf(_daemon.PidFile);
         Assert.That(fresh.st_ino, Is.Not.EqualTo(poisoned.st_ino), "a new inode, never the one someone holds a lock on");
         Assert.That(Convert.ToString((int)fresh.st_mode & 0x1ff, 8), Is.EqualTo("644"));
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{daemon}\n"));
@@ -226,10 +192,7 @@ public sealed class HostileUserTests
     public void Run_WithALogOnProc_SaysWhyOnce()
     {
         CommandResult run = _daemon.Exec(new[] { "run", "--log-file", "/proc/self/comm", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) }, null);
-        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
-        string[] lines = run.Error.TrimEnd('\n').Split('\n');
-        Assert.That(lines, Has.Length.EqualTo(1), run.Error);
-        Assert.That(lines[0], Does.EndWith("log file /proc/self/comm is on proc, not a real file system; refusing to write it"));
+        Assert.That(run.AssertOneClearLine(1), Does.EndWith("log file /proc/self/comm is on proc, not a real file system; refusing to write it"));
     }
 
     [Test]
@@ -294,9 +257,8 @@ public sealed class HostileUserTests
     {
         string pid = Path.Combine(_daemon.Folder, "no\nsuch\u001b[31m", "d.pid");
         CommandResult started = _daemon.Exec(new[] { "start", "--pid-file", pid, "--log-file", _daemon.LogFile, "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) }, null);
-        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
+        started.AssertOneClearLine(1);
         Assert.That(started.Error, Does.Not.Contain("\u001b"), "no raw escape reaches the terminal");
-        Assert.That(started.Error.TrimEnd('\n'), Does.Not.Contain("\n"), "one line");
         Assert.That(started.Error, Does.Contain("$'" + _daemon.Folder + "/no\\nsuch\\e[31m/d.pid'"));
     }
 
@@ -314,7 +276,7 @@ public sealed class HostileUserTests
 
     private CommandResult AsNobody(string script, params string[] args)
     {
-        CommandResult result = _daemon.Exec(new[] { "-u", "nobody", "--", "/bin/sh", "-c", script, "sh" }.Concat(args), null, "/usr/sbin/runuser");
+        CommandResult result = _daemon.ExecAsNobody(new[] { "/bin/sh", "-c", script, "sh" }.Concat(args));
         Assert.That(result.ExitCode, Is.EqualTo(0), "as nobody: " + result);
         return result;
     }
@@ -323,28 +285,7 @@ public sealed class HostileUserTests
     /// Starts a lock holder as nobody, with a read lock on a file anyone can read: what any local
     /// user can do to a 0644 pid file. Returns its pid once it holds the lock.
     /// </summary>
-    private int HoldLock(string path, string kind)
-    {
-        var start = new ProcessStartInfo("/usr/sbin/runuser")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        }.WithoutDiagnostics();
-        foreach (string arg in new[] { "-u", "nobody", "--", "python3", "-c", TestEnvironment.LockHolder, path, kind, "read" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process attacker = Process.Start(start)!;
-        _attackers.Add(attacker);
-        _daemon.Track(attacker.Id);
-        string line = attacker.StandardOutput.ReadLine() ?? throw new AssertionException("the lock holder failed: " + attacker.StandardError.ReadToEnd());
-        int pid = int.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
-        _daemon.Track(pid);
-        return pid;
-    }
+    private int HoldLock(string path, string kind) => _daemon.HoldLockAsNobody(TestEnvironment.LockHolder, path, kind, "read");
 
     /// <summary>A root file, 0640, that the attacker wants: a stand-in for /etc/shadow.</summary>
     private string Secret()
@@ -357,7 +298,7 @@ public sealed class HostileUserTests
 
     private static void AssertUntouched(string secret)
     {
-        Assert.That(Owner(secret), Is.EqualTo(0u), "still root's");
+        Assert.That(TestEnvironment.Owner(secret), Is.EqualTo(0u), "still root's");
         Assert.That(File.ReadAllText(secret), Is.EqualTo("root:secret\n"), "nothing appended");
     }
 
@@ -367,14 +308,6 @@ public sealed class HostileUserTests
         Directory.CreateDirectory(folder);
         Assert.That(Syscall.chown(folder, 65534, 65534), Is.EqualTo(0));
         return folder;
-    }
-
-    private static uint Owner(string path) => StatOf(path).st_uid;
-
-    private static Stat StatOf(string path)
-    {
-        Assert.That(Syscall.lstat(path, out Stat stat), Is.EqualTo(0), path);
-        return stat;
     }
 
     private static bool IsExample(int pid)

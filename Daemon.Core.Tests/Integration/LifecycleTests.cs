@@ -1,34 +1,15 @@
-using System;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Sockets;
-using NUnit.Framework;
-
 namespace Daemon.Core.Tests.Integration;
 
 /// <summary>The example daemon's whole lifecycle, driven as an administrator would.</summary>
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class LifecycleTests
+public sealed class LifecycleTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon();
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
-
     [Test]
     public void Start_Status_Echo_Stop_WorkEndToEnd()
     {
-        CommandResult started = _daemon.Run("start");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
-        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
+        int pid = _daemon.StartSayingSo();
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{pid}\n"), "pid file content");
 
         CommandResult status = _daemon.Run("status");
@@ -90,9 +71,7 @@ public sealed class LifecycleTests
     [Test]
     public void StalePidFile_AfterSigkill_IsReportedThenReplaced()
     {
-        int pid = _daemon.Start();
-        Process.GetProcessById(pid).Kill();
-        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+        int pid = StartThenSigkill();
 
         CommandResult status = _daemon.Run("status");
         Assert.That(status.ExitCode, Is.EqualTo(1), "dead but pid file left: " + status);
@@ -105,9 +84,7 @@ public sealed class LifecycleTests
     [Test]
     public void Stop_RemovesPidFileLeftBySigkilledDaemon()
     {
-        int pid = _daemon.Start();
-        Process.GetProcessById(pid).Kill();
-        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+        int pid = StartThenSigkill();
 
         CommandResult stopped = _daemon.Run("stop");
         Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
@@ -122,9 +99,7 @@ public sealed class LifecycleTests
         squatter.Listen(1);
 
         CommandResult started = _daemon.Run("start");
-        Assert.That(started.ExitCode, Is.EqualTo(1), started.ToString());
-        Assert.That(started.Error.Trim(), Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use"));
-        Assert.That(started.Error.Trim().Split('\n'), Has.Length.EqualTo(1), "one line");
+        Assert.That(started.AssertOneClearLine(1), Is.EqualTo($"Daemon.Example: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use"));
         Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file left");
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "no process left");
     }
@@ -275,4 +250,13 @@ public sealed class LifecycleTests
     private static string? Target(int pid, int fd) => new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget;
 
     private static int GetSid() => Mono.Unix.Native.Syscall.getsid(0);
+
+    /// <summary>A started daemon killed without warning: its pid file stays behind, naming a dead pid.</summary>
+    private int StartThenSigkill()
+    {
+        int pid = _daemon.Start();
+        Process.GetProcessById(pid).Kill();
+        Assert.That(ExampleDaemon.WaitUntilGone(pid, TimeSpan.FromSeconds(5)), Is.True);
+        return pid;
+    }
 }

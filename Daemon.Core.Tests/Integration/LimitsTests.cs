@@ -1,15 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.RegularExpressions;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -20,45 +10,24 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class LimitsTests
+public sealed class LimitsTests : DaemonFixture
 {
     private static readonly TimeSpan _patience = TimeSpan.FromSeconds(30);
-    private ExampleDaemon _daemon = null!;
 
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("lim");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "lim";
 
     [Test]
     public void OutOfDescriptors_PausesAccepting_ServesOpenConnections_ThenRecovers()
     {
         const int Clients = 100;
-        const int Headroom = 40;
-        // What the daemon holds once it has served a client, whatever its runtime holds; then a
-        // daemon started under a limit 40 above that (the library keeps 8 for the runtime).
-        int first = _daemon.Start();
-        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
-        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
-        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
-        int limit = holds + Headroom;
-        CommandResult started = _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _daemon.ProgramPath, "start" }.Concat(_daemon.CommonOptions), null, "/bin/bash");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
+        // A limit 40 above what the daemon holds (the library keeps 8 for the runtime).
+        (_, int pid) = StartUnderADescriptorLimit(headroom: 40);
         Assert.That(_daemon.Echo("warm again"), Is.EqualTo("warm again"));
 
-        var clients = new List<Socket>();
+        // The kernel completes each connect into the listener's queue, accepted or not.
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 15_000);
         try
         {
-            for (int i = 0; i < Clients; i++)
-            {
-                // The kernel completes each connect into the listener's queue, accepted or not.
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             Assert.That(_daemon.WaitForLog("out of file descriptors", _patience), Is.True, _daemon.Log);
             HashSet<int> acceptedPorts = AcceptedPeerPorts();
             List<int> accepted = Enumerable.Range(0, Clients).Where(i => acceptedPorts.Contains(((IPEndPoint)clients[i].LocalEndPoint!).Port)).ToList();
@@ -67,7 +36,7 @@ public sealed class LimitsTests
             foreach (int i in accepted)
             {
                 clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
-                Assert.That(ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"accepted client {i} is served at the limit\n{_daemon.Log}");
+                Assert.That(Lines.ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"accepted client {i} is served at the limit\n{_daemon.Log}");
             }
 
             Assert.That(ExampleDaemon.IsAlive(pid), Is.True, _daemon.Log);
@@ -76,8 +45,7 @@ public sealed class LimitsTests
             string log = _daemon.Log;
             Assert.That(ExampleDaemon.Count(log, "out of file descriptors"), Is.EqualTo(ExampleDaemon.Count(log, "accepting again after") + 1), log);
 
-            clients.ForEach(c => c.Dispose());
-            clients.Clear();
+            clients.Dispose();
             Assert.That(ExampleDaemon.Eventually(() => TryEcho("after") == "after", _patience, pollMilliseconds: 50), Is.True, _daemon.Log);
             Assert.That(_daemon.Log, Does.Match(@"accepting again after \d+ ms \(\d+ pauses\)"));
             Assert.That(_daemon.Log, Does.Not.Contain("unhandled exception"));
@@ -85,7 +53,7 @@ public sealed class LimitsTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
 
         CommandResult stopped = _daemon.Run("stop");
@@ -99,30 +67,16 @@ public sealed class LimitsTests
         // The JIT example holds about 60 descriptors at rest (two per assembly it loaded), so a
         // limit just above that is where it used to die: the back-off took the runtime's last
         // descriptors, and the thread pool, unable to start a thread, ended the process.
-        int first = _daemon.Start();
-        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
-        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
-        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
-        int limit = holds + Serving.AcceptBackoff.Reserve + 1;
-        CommandResult started = _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _daemon.ProgramPath, "start" }.Concat(_daemon.CommonOptions), null, "/bin/bash");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
+        (int limit, int pid) = StartUnderADescriptorLimit(headroom: Serving.AcceptBackoff.Reserve + 1);
 
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 30_000);
         try
         {
-            for (int i = 0; i < Clients; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             // Each in turn: served once the one before gave its descriptor back.
             for (int i = 0; i < Clients; i++)
             {
                 clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
-                Assert.That(ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} (limit {limit})\n{_daemon.Log}");
+                Assert.That(Lines.ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} (limit {limit})\n{_daemon.Log}");
                 clients[i].Dispose();
             }
 
@@ -132,7 +86,7 @@ public sealed class LimitsTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
 
         CommandResult stopped = _daemon.Run("stop");
@@ -151,15 +105,12 @@ public sealed class LimitsTests
         // queue and stays there until the stop request, whatever the machine's speed.
         Assert.That(Syscall.kill(pid, Signum.SIGSTOP), Is.EqualTo(0));
         Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(pid) == 'T', _patience), Is.True, "the daemon is stopped");
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 15_000);
         try
         {
             for (int i = 0; i < Clients; i++)
             {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                Assert.That(client.Send(Encoding.ASCII.GetBytes($"client-{i}\n")), Is.EqualTo($"client-{i}\n".Length));
-                clients.Add(client);
+                Assert.That(clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n")), Is.EqualTo($"client-{i}\n".Length));
             }
 
             // stop sends SIGCONT right after its SIGTERM, so the daemon runs again only now,
@@ -189,11 +140,27 @@ public sealed class LimitsTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
     }
 
     // ---- helpers -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Starts the daemon under a descriptor limit <paramref name="headroom"/> above what it holds
+    /// once it has served a client, whatever its runtime holds; that limit, and the daemon's pid.
+    /// </summary>
+    private (int Limit, int Pid) StartUnderADescriptorLimit(int headroom)
+    {
+        int first = _daemon.Start();
+        Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
+        int holds = Directory.GetFiles($"/proc/{first}/fd").Max(f => int.Parse(Path.GetFileName(f), CultureInfo.InvariantCulture)) + 1;
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+        int limit = holds + headroom;
+        CommandResult started = _daemon.ExecUnderLimit($"-n {limit}", _daemon.ProgramPath, new[] { "start" }.Concat(_daemon.CommonOptions));
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        return (limit, _daemon.ReadPid());
+    }
 
     /// <summary>The client ports of every connection the latest daemon logged as accepted.</summary>
     private HashSet<int> AcceptedPeerPorts() =>
@@ -213,21 +180,4 @@ public sealed class LimitsTests
         }
     }
 
-    private static string ReadLine(Socket socket)
-    {
-        var received = new List<byte>();
-        var buffer = new byte[256];
-        while (!received.Contains((byte)'\n'))
-        {
-            int n = socket.Receive(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.AddRange(buffer[..n]);
-        }
-
-        return Encoding.ASCII.GetString(received.ToArray());
-    }
 }

@@ -1,10 +1,5 @@
-using System;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using System.Runtime.InteropServices;
 using Daemon;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -16,12 +11,11 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class NativeAotTests
+public sealed class NativeAotTests : DaemonFixture
 {
     private static string _folder = null!;
     private static string _binary = null!;
     private static string _publishOutput = null!;
-    private ExampleDaemon _daemon = null!;
 
     [OneTimeSetUp]
     public static void PublishTheExample()
@@ -77,11 +71,7 @@ public sealed class NativeAotTests
         }
     }
 
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon(_binary, "aotd", takesPort: true);
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override ExampleDaemon CreateDaemon() => new(_binary, "aotd", takesPort: true);
 
     [Test]
     public void Publish_GivesNoTrimmingOrAotWarning()
@@ -268,15 +258,15 @@ public sealed class NativeAotTests
     public void LowDescriptorLimit_EachCommandSaysOneClearLine(int limit)
     {
         CommandResult started = Limited(limit, "start");
-        AssertOneClearLine(started, ExitCodes.Failure, "start");
+        AssertSilentOrOneClearLine(started, ExitCodes.Failure, "start");
         if (started.ExitCode != 0)
         {
             _daemon.Start();
         }
 
-        AssertOneClearLine(Limited(limit, "status"), ExitCodes.Unknown, "status");
+        AssertSilentOrOneClearLine(Limited(limit, "status"), ExitCodes.Unknown, "status");
         CommandResult stopped = Limited(limit, "stop");
-        AssertOneClearLine(stopped, ExitCodes.Failure, "stop");
+        AssertSilentOrOneClearLine(stopped, ExitCodes.Failure, "stop");
         if (stopped.ExitCode != 0)
         {
             Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
@@ -284,7 +274,7 @@ public sealed class NativeAotTests
 
         // run in the foreground: either it fails with one line, or it serves and stops on SIGTERM.
         int readyBefore = ReadyLines();
-        using Process run = _daemon.Launch(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _binary, "run" }.Concat(_daemon.CommonOptions), program: "/bin/bash");
+        using Process run = _daemon.LaunchUnderLimit($"-n {limit}", _binary, new[] { "run" }.Concat(_daemon.CommonOptions));
         var error = run.StandardError.ReadToEndAsync();
         Assert.That(ExampleDaemon.Eventually(() => run.HasExited || ReadyLines() > readyBefore, TimeSpan.FromSeconds(60)), Is.True, "run ended or became ready");
         if (!run.HasExited)
@@ -293,7 +283,7 @@ public sealed class NativeAotTests
         }
 
         Assert.That(run.WaitForExit(60_000), Is.True, "run exited");
-        AssertOneClearLine(new CommandResult(run.ExitCode, "", error.Result), ExitCodes.Failure, "run");
+        AssertSilentOrOneClearLine(new CommandResult(run.ExitCode, "", error.Result), ExitCodes.Failure, "run");
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
     }
 
@@ -305,7 +295,7 @@ public sealed class NativeAotTests
         // Below the floor the runtime crashed at random (exit 255 without a word, SIGSEGV, SIGABRT).
         foreach (string command in new[] { "start", "status", "stop", "run" })
         {
-            CommandResult result = _daemon.Exec(new[] { "-c", $"ulimit -v {kibibytes}; exec \"$0\" \"$@\"", _binary, command }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+            CommandResult result = _daemon.ExecUnderLimit($"-v {kibibytes}", _binary, new[] { command }.Concat(_daemon.CommonOptions));
             Assert.That(result.ExitCode, Is.EqualTo(command == "status" ? ExitCodes.Unknown : ExitCodes.Failure), command + ": " + result);
             Assert.That(result.Error, Is.EqualTo($"Daemon.Example: the address-space limit (ulimit -v) is {kibibytes} KiB, below the 327680 KiB the .NET runtime needs to start; raise it\n"), command);
         }
@@ -336,26 +326,26 @@ public sealed class NativeAotTests
     private int ReadyLines() => _daemon.Log.Split(": ready").Length - 1;
 
     private CommandResult Limited(int limit, string command) =>
-        _daemon.Exec(new[] { "-c", $"ulimit -n {limit}; exec \"$0\" \"$@\"", _binary, command }.Concat(_daemon.CommonOptions), null, "/bin/bash");
+        _daemon.ExecUnderLimit($"-n {limit}", _binary, new[] { command }.Concat(_daemon.CommonOptions));
 
-    /// <summary>Success says nothing on standard error; a failure says one line, no stack, with its documented code.</summary>
-    private void AssertOneClearLine(CommandResult result, int failureCode, string command)
+    /// <summary>
+    /// Under a low limit a command may still work, and then says nothing on standard error; when it
+    /// fails, it says one clear line with its documented code, and a line that points at the log
+    /// finds something there.
+    /// </summary>
+    private void AssertSilentOrOneClearLine(CommandResult result, int failureCode, string command)
     {
-        string context = $"{command}: {result}\nlog:\n{_daemon.Log}";
-        Assert.That(result.Error, Does.Not.Contain("   at "), context);
-        Assert.That(result.Error, Does.Not.Contain("type initializer"), context);
+        string context = $"{command}\nlog:\n{_daemon.Log}";
         if (result.ExitCode == ExitCodes.Success || (command == "status" && result.ExitCode == ExitCodes.NotRunning))
         {
-            Assert.That(result.Error, Is.Empty, context);
+            Assert.That(result.Error, Is.Empty, $"{context}\n{result}");
             return;
         }
 
-        Assert.That(result.ExitCode, Is.EqualTo(failureCode), context);
-        Assert.That(result.Error.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), context);
-        Assert.That(result.Error.Trim(), Is.Not.Empty, context);
-        if (result.Error.Contains("(see ", StringComparison.Ordinal))
+        string line = result.AssertOneClearLine(failureCode, context);
+        if (line.Contains("(see ", StringComparison.Ordinal))
         {
-            Assert.That(_daemon.Log, Is.Not.Empty, "a message that points at the log finds something there: " + context);
+            Assert.That(_daemon.Log, Is.Not.Empty, $"a message that points at the log finds something there: {context}\n{result}");
         }
     }
 }

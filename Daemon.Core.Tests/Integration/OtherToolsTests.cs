@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using Daemon.Commands;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -15,17 +9,12 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class OtherToolsTests
+public sealed class OtherToolsTests : DaemonFixture
 {
     private const string StartStopDaemon = "/usr/sbin/start-stop-daemon";
     private const string InitFunctions = "/lib/lsb/init-functions";
-    private ExampleDaemon _daemon = null!;
 
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("tools");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "tools";
 
     /// <summary>How the daemon is run under start-stop-daemon: the apphost, the dotnet host, or a program file replaced since (an upgrade).</summary>
     public enum Launch
@@ -99,10 +88,9 @@ public sealed class OtherToolsTests
         File.WriteAllText(_daemon.PidFile, $"{rootsProcess.Id}\n");
         Assert.That(Mono.Unix.Native.Syscall.chmod(_daemon.PidFile, Mono.Unix.Native.FilePermissions.DEFFILEMODE & ~(Mono.Unix.Native.FilePermissions.S_IWGRP | Mono.Unix.Native.FilePermissions.S_IWOTH)), Is.EqualTo(0));
 
-        string[] asNobody = { "-u", "nobody", "--", program };
-        CommandResult status = _daemon.Exec(asNobody.Concat(new[] { "status" }).Concat(_daemon.CommonOptions), null, "/usr/sbin/runuser");
+        CommandResult status = _daemon.ExecAsNobody(new[] { program, "status" }.Concat(_daemon.CommonOptions));
         Assert.That((status.ExitCode, status.Error), Is.EqualTo((ExitCodes.Unknown, $"Daemon.Example: pid file {_daemon.PidFile} is not locked and names \"{rootsProcess.Id}\", a process whose program only root or its user can read: cannot tell whether it is this daemon\n")), status.ToString());
-        CommandResult stop = _daemon.Exec(asNobody.Concat(new[] { "stop" }).Concat(_daemon.CommonOptions), null, "/usr/sbin/runuser");
+        CommandResult stop = _daemon.ExecAsNobody(new[] { program, "stop" }.Concat(_daemon.CommonOptions));
         Assert.That(stop.ExitCode, Is.EqualTo(1), stop.ToString());
         Assert.That(File.Exists(_daemon.PidFile), Is.True, "left as it was");
         Assert.That(rootsProcess.HasExited, Is.False);
@@ -114,7 +102,7 @@ public sealed class OtherToolsTests
         RequireTools();
         string fifo = _daemon.MakeFifo();
         using Process start = _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        int pid = WaitForStartingDaemon();
+        int pid = _daemon.WaitForStartingDaemon();
 
         Assert.That(File.ReadAllText(_daemon.PidFile), Is.EqualTo($"{pid}\n"), "the pid from the first moment");
         Assert.That(ToolStatus(), Is.EqualTo(0), "start-stop-daemon --status");
@@ -166,23 +154,6 @@ public sealed class OtherToolsTests
     /// <summary>Runs <paramref name="call"/> after sourcing the LSB init functions, with $1 the pid file and $2 the program.</summary>
     private CommandResult Lsb(string call) =>
         _daemon.Exec(new[] { "-c", $". {InitFunctions}; {call}", "lsb", _daemon.PidFile, _daemon.ProgramPath }, null, "/bin/bash");
-
-    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
-    private int WaitForStartingDaemon()
-    {
-        int pid = 0;
-        bool starting = ExampleDaemon.Eventually(
-            () =>
-            {
-                CommandResult status = _daemon.Run("status");
-                return status.ExitCode == ExitCodes.Starting && int.TryParse(status.Output.Replace("starting (pid ", "").TrimEnd('\n', ')'), out pid);
-            },
-            TimeSpan.FromSeconds(30),
-            pollMilliseconds: 10);
-        Assert.That(starting, Is.True, "the daemon never held its pid file");
-        _daemon.Track(pid);
-        return pid;
-    }
 
     /// <summary>The dotnet host on PATH, as an init script would name it.</summary>
     private static string DotnetHost() =>

@@ -1,10 +1,4 @@
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
 using Daemon.Commands;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -16,7 +10,7 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class PidFileReadinessTests
+public sealed class PidFileReadinessTests : DaemonFixture
 {
     /// <summary>
     /// A python3 script that takes a read lock on LENGTH bytes from START of a file (0: to the end
@@ -36,31 +30,7 @@ public sealed class PidFileReadinessTests
         """;
 
     private const long StartingByte = 1 << 20;
-    private readonly List<Process> _attackers = new();
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp()
-    {
-        TestEnvironment.RequireRoot();
-        TestEnvironment.RequireTool("/usr/sbin/runuser");
-        _daemon = new ExampleDaemon("ready");
-        TestEnvironment.RequireReachableByOthers(_daemon.Folder);
-    }
-
-    [TearDown]
-    public void TearDown()
-    {
-        foreach (Process attacker in _attackers)
-        {
-            attacker.StandardInput.Close();
-            attacker.WaitForExit(10_000);
-            attacker.Dispose();
-        }
-
-        _attackers.Clear();
-        _daemon?.Dispose();
-    }
+    protected override ExampleDaemon CreateDaemon() => CreateDaemonNobodyCanReach("ready");
 
     [TestCase("posix")]
     [TestCase("ofd")]
@@ -68,7 +38,7 @@ public sealed class PidFileReadinessTests
     {
         string fifo = _daemon.MakeFifo();
         using Process start = _daemon.Launch(new[] { "start" }.Concat(_daemon.CommonOptions).Concat(new[] { "--greeting-file", fifo }));
-        int pid = WaitForStartingDaemon();
+        int pid = _daemon.WaitForStartingDaemon();
 
         // While it starts, everything past the starting byte is free: taking it must not say "ready".
         HoldReadLock(kind, StartingByte + 1, 0);
@@ -85,45 +55,10 @@ public sealed class PidFileReadinessTests
         Assert.That((running.ExitCode, ExampleDaemon.FirstLine(running.Output)), Is.EqualTo((ExitCodes.Success, $"running (pid {pid})")), running.ToString());
         Assert.That(_daemon.Run("start").Output, Is.EqualTo($"already running (pid {pid})\n"));
         Assert.That(_daemon.Run("stop").Output, Is.EqualTo($"stopped (pid {pid})\n"));
-        Assert.That(_attackers.All(a => !a.HasExited), Is.True, "no lock holder was signalled");
+        Assert.That(_daemon.Holders.All(a => !a.HasExited), Is.True, "no lock holder was signalled");
     }
 
     /// <summary>As nobody, read-locks <paramref name="length"/> bytes from <paramref name="from"/> of the pid file and holds them.</summary>
-    private void HoldReadLock(string kind, long from, long length)
-    {
-        var start = new ProcessStartInfo("/usr/sbin/runuser")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        }.WithoutDiagnostics();
-        foreach (string arg in new[] { "-u", "nobody", "--", "python3", "-c", RangeLockHolder, _daemon.PidFile, kind, from.ToString(CultureInfo.InvariantCulture), length.ToString(CultureInfo.InvariantCulture) })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process attacker = Process.Start(start)!;
-        _attackers.Add(attacker);
-        _daemon.Track(attacker.Id);
-        string line = attacker.StandardOutput.ReadLine() ?? throw new AssertionException("the lock holder failed: " + attacker.StandardError.ReadToEnd());
-        _daemon.Track(int.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
-    private int WaitForStartingDaemon()
-    {
-        int pid = 0;
-        bool starting = ExampleDaemon.Eventually(
-            () =>
-            {
-                CommandResult status = _daemon.Run("status");
-                return status.ExitCode == ExitCodes.Starting && int.TryParse(status.Output.Replace("starting (pid ", "").TrimEnd('\n', ')'), out pid);
-            },
-            System.TimeSpan.FromSeconds(30),
-            pollMilliseconds: 10);
-        Assert.That(starting, Is.True, "the daemon never held its pid file");
-        _daemon.Track(pid);
-        return pid;
-    }
+    private void HoldReadLock(string kind, long from, long length) =>
+        _daemon.HoldLockAsNobody(RangeLockHolder, _daemon.PidFile, kind, from.ToString(CultureInfo.InvariantCulture), length.ToString(CultureInfo.InvariantCulture));
 }

@@ -1,9 +1,4 @@
-using System;
-using System.Diagnostics;
-using System.IO;
-using System.Threading.Tasks;
 using Daemon.PidFiles;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 

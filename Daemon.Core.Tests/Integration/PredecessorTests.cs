@@ -1,9 +1,4 @@
-using System;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using Daemon.Handover;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 

@@ -1,12 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
-using System.Net.Sockets;
-using System.Text;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -14,15 +6,9 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class ProductionTests
+public sealed class ProductionTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("prod");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "prod";
 
     [Test]
     public void User_DropsToNobody_AfterBinding_WithItsGroups()
@@ -37,8 +23,8 @@ public sealed class ProductionTests
             Assert.That(ExampleDaemon.StatusField(pid, "Uid"), Is.EqualTo(string.Join('\t', Enumerable.Repeat(nobody.pw_uid, 4))), "real, effective, saved, fs uid");
             Assert.That(ExampleDaemon.StatusField(pid, "Gid"), Is.EqualTo(string.Join('\t', Enumerable.Repeat(nobody.pw_gid, 4))), "gids");
             Assert.That(string.Join(' ', ExampleDaemon.StatusField(pid, "Groups").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(uint.Parse).Order()), Is.EqualTo(expectedGroups), "supplementary groups");
-            Assert.That(Owner(_daemon.LogFile), Is.EqualTo(nobody.pw_uid), "the log stays writable after the drop");
-            Assert.That(Owner(_daemon.PidFile), Is.EqualTo(0u), "the pid file stays root's");
+            Assert.That(TestEnvironment.Owner(_daemon.LogFile), Is.EqualTo(nobody.pw_uid), "the log stays writable after the drop");
+            Assert.That(TestEnvironment.Owner(_daemon.PidFile), Is.EqualTo(0u), "the pid file stays root's");
             Assert.That(Mode(_daemon.PidFile), Is.EqualTo("644"), "and is not writable by the daemon's user");
         });
         Assert.That(_daemon.Echo("dropped"), Is.EqualTo("dropped"));
@@ -226,12 +212,6 @@ public sealed class ProductionTests
     {
         CommandResult result = _daemon.Exec(args, null, program);
         return (result.ExitCode, result.Output + result.Error);
-    }
-
-    private static uint Owner(string path)
-    {
-        Syscall.stat(path, out Stat stat);
-        return stat.st_uid;
     }
 
     private static string Mode(string path)

@@ -1,16 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -21,15 +9,9 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class ReliabilityTests
+public sealed class ReliabilityTests : DaemonFixture
 {
-    private ExampleDaemon _daemon = null!;
-
-    [SetUp]
-    public void SetUp() => _daemon = new ExampleDaemon("rel");
-
-    [TearDown]
-    public void TearDown() => _daemon.Dispose();
+    protected override string FolderLabel => "rel";
 
     // ---- hostile pid file content, in a pid namespace where kill(-1) or kill(0) would show -------
 
@@ -75,7 +57,7 @@ public sealed class ReliabilityTests
         Assert.That(output, Does.Contain("status=4").And.Contain("stop=1").And.Contain("file=kept")
             .And.Contain("start=1").And.Contain("stop2=1").And.Contain("sleepers=alive").And.Contain("holder=alive"), output);
         Assert.That(output, Does.Contain("not signalling anything").And.Not.Contain("running (pid"), output);
-        Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
+        CommandAssertions.AssertNoStackTrace(output);
     }
 
     [Test]
@@ -85,7 +67,7 @@ public sealed class ReliabilityTests
         string output = RunInPidNamespace("", locked: true);
         Assert.That(output, Does.Contain("starting (pid").And.Contain("status=150").And.Not.Contain("running (pid"), output);
         Assert.That(output, Does.Contain("sleepers=alive"), output);
-        Assert.That(output, Does.Not.Contain("Unhandled").And.Not.Contain("   at "), "no stack trace");
+        CommandAssertions.AssertNoStackTrace(output);
     }
 
     private string RunInPidNamespace(string content, bool locked)
@@ -299,7 +281,7 @@ public sealed class ReliabilityTests
     {
         string fifo = _daemon.MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         launcher.Kill();
         launcher.WaitForExit();
 
@@ -340,7 +322,7 @@ public sealed class ReliabilityTests
     {
         string fifo = _daemon.MakeFifo();
         using Process launcher = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         Assert.That(Syscall.kill(daemon, Signum.SIGTERM), Is.EqualTo(0));
         Assert.That(_daemon.WaitForLog("stopping (SIGTERM)", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
         File.WriteAllText(fifo, "hello\n");
@@ -385,7 +367,7 @@ public sealed class ReliabilityTests
     {
         string fifo = _daemon.MakeFifo();
         using Process first = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         CommandResult status = _daemon.Run("status");
         Assert.That((status.ExitCode, status.Output), Is.EqualTo((150, $"starting (pid {daemon})\n")));
 
@@ -404,7 +386,7 @@ public sealed class ReliabilityTests
     {
         string fifo = _daemon.MakeFifo();
         using Process first = StartLauncher("--greeting-file", fifo);
-        int daemon = WaitForStartingDaemon();
+        int daemon = _daemon.WaitForStartingDaemon();
         using Process second = StartLauncher("--greeting-file", fifo);
         WaitUntilItWaitsForTheFirst(second);
 
@@ -621,16 +603,9 @@ public sealed class ReliabilityTests
     {
         const int Clients = 200;
         _daemon.Start();
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 15_000);
         try
         {
-            for (int i = 0; i < Clients; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15_000 };
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             Assert.That(_daemon.Echo("warm"), Is.EqualTo("warm"));
             for (int i = 0; i < Clients; i++)
             {
@@ -649,7 +624,7 @@ public sealed class ReliabilityTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
     }
 
@@ -657,16 +632,9 @@ public sealed class ReliabilityTests
     public void RestartUnderLoad_FinishesWithinTheTimeout()
     {
         int first = _daemon.Start();
-        var clients = new List<Socket>();
+        var clients = new ClientSockets(_daemon.Port, 100);
         try
         {
-            for (int i = 0; i < 100; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                client.Connect(IPAddress.Loopback, _daemon.Port);
-                clients.Add(client);
-            }
-
             // The next generation takes the listener over at once; the old one serves its 100 idle
             // clients until half its stop timeout has passed, then exits cleanly by itself.
             CommandResult restarted = _daemon.Run("restart", "--stop-timeout", "10");
@@ -677,7 +645,7 @@ public sealed class ReliabilityTests
         }
         finally
         {
-            clients.ForEach(c => c.Dispose());
+            clients.Dispose();
         }
     }
 
@@ -708,35 +676,6 @@ public sealed class ReliabilityTests
         {
             return false;   // it exited, or a descriptor closed while we looked
         }
-    }
-
-    /// <summary>Waits until a daemon holds the pid file while it starts; its pid, from <c>status</c>.</summary>
-    private int WaitForStartingDaemon()
-    {
-        int pid = 0;
-        bool starting = ExampleDaemon.Eventually(
-            () =>
-            {
-                CommandResult status = _daemon.Run("status");
-                return status.ExitCode == ExitCodes.Starting && TryParseStarting(status.Output, out pid);
-            },
-            TimeSpan.FromSeconds(30),
-            pollMilliseconds: 10);
-        if (!starting)
-        {
-            throw new AssertionException("the daemon never held its pid file");
-        }
-
-        _daemon.Track(pid);
-        return pid;
-    }
-
-    private static bool TryParseStarting(string output, out int pid)
-    {
-        pid = 0;
-        const string prefix = "starting (pid ";
-        return output.StartsWith(prefix, StringComparison.Ordinal)
-            && int.TryParse(output.AsSpan(prefix.Length, output.IndexOf(')', StringComparison.Ordinal) - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out pid);
     }
 
     private int WaitForChild(int parent)

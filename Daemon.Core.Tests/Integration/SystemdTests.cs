@@ -1,13 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net.Sockets;
-using System.Text;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -19,7 +10,7 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class SystemdTests
+public sealed class SystemdTests : DaemonFixture
 {
     // What systemd does for a .socket unit: bind, then in the child (after fork, before exec)
     // descriptor 3 and LISTEN_PID=its own pid. Prints the child's pid, then its exit code.
@@ -43,14 +34,14 @@ public sealed class SystemdTests
         print("exit", os.waitstatus_to_exitcode(status), flush=True)
         """;
 
-    private ExampleDaemon _daemon = null!;
     private Socket _notify = null!;
     private string _notifyPath = null!;
 
+    protected override string FolderLabel => "systemd";
+
     [SetUp]
-    public void SetUp()
+    public void BindTheNotifySocket()
     {
-        _daemon = new ExampleDaemon("systemd");
         _notifyPath = Path.Combine(_daemon.Folder, "notify.sock");
         _notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         _notify.Bind(new UnixDomainSocketEndPoint(_notifyPath));
@@ -58,11 +49,7 @@ public sealed class SystemdTests
     }
 
     [TearDown]
-    public void TearDown()
-    {
-        _notify.Dispose();
-        _daemon.Dispose();
-    }
+    public void CloseTheNotifySocket() => _notify.Dispose();
 
     [Test]
     public void SocketActivated_ServesOnThePassedSocket_ReportsReady_AndStopsCleanly()
@@ -182,7 +169,7 @@ public sealed class SystemdTests
 
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
         Assert.That(result.Error, Is.EqualTo($"Daemon.Example: cannot use NOTIFY_SOCKET: {path} is 120 bytes long, more than the 107 a Unix socket address holds; sd_notify could not tell the service manager anything\n"));
-        Assert.That(_daemon.Log, Does.Not.Contain("   at "));
+        CommandAssertions.AssertNoStackTrace(_daemon.Log);
         Assert.That(File.Exists(_daemon.PidFile), Is.False);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
     }
@@ -262,7 +249,7 @@ public sealed class SystemdTests
     [Test]
     public void HostedDaemon_UnderRun_PingsTheWatchdog_Too()
     {
-        using var hosted = new ExampleDaemon(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), "systemd-hosted", takesPort: false);
+        using var hosted = ExampleDaemon.Hosted("systemd-hosted");
         var environment = new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath, ["WATCHDOG_USEC"] = "400000" };
         using Process run = hosted.Launch(new[] { "run" }, environment);
         Assert.That(Receive(), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));

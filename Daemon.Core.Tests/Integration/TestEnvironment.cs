@@ -1,11 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.IO;
-using System.Linq;
 using System.Text.Json;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -189,4 +183,14 @@ public static class TestEnvironment
             Assert.That(Syscall.chmod(dir, FilePermissions.ACCESSPERMS & ~(FilePermissions.S_IWGRP | FilePermissions.S_IWOTH)), Is.EqualTo(0), dir);
         }
     }
+
+    /// <summary>The status of <paramref name="path"/> itself (a symbolic link is not followed); the test fails when there is none.</summary>
+    public static Stat StatOf(string path)
+    {
+        Assert.That(Syscall.lstat(path, out Stat stat), Is.EqualTo(0), path);
+        return stat;
+    }
+
+    /// <summary>The owner's uid of <paramref name="path"/> itself.</summary>
+    public static uint Owner(string path) => StatOf(path).st_uid;
 }

@@ -1,9 +1,5 @@
-using System;
-using System.IO;
-using System.Linq;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Hosting;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Integration;
 
@@ -15,11 +11,10 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class WebAotTests
+public sealed class WebAotTests : DaemonFixture
 {
     private static string _folder = null!;
     private static string _publishOutput = null!;
-    private ExampleDaemon? _daemon;
 
     [OneTimeSetUp]
     public static void PublishTheWebExample()
@@ -40,8 +35,7 @@ public sealed class WebAotTests
         }
     }
 
-    [TearDown]
-    public void TearDown() => _daemon?.Dispose();
+    protected override ExampleDaemon CreateDaemon() => new(Path.Combine(_folder, "out", "Daemon.Example.Web"), "webaot", takesPort: true);
 
     [Test]
     public void Publish_GivesNoTrimmingOrAotWarning()
@@ -54,7 +48,6 @@ public sealed class WebAotTests
     [Test]
     public void RestartedTenTimesUnderLoad_FailsNoRequest()
     {
-        _daemon = new ExampleDaemon(Path.Combine(_folder, "out", "Daemon.Example.Web"), "webaot", takesPort: true);
         WebDaemonTests.RestartTenTimesUnderLoad(_daemon);
     }
 }

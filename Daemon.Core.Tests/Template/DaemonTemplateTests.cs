@@ -1,15 +1,8 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.IO;
 using System.IO.Compression;
-using System.Linq;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Integration;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Template;
 
@@ -253,20 +246,11 @@ public sealed class DaemonTemplateTests
     public void NewProject_Starts_ReportsStatus_AndStops()
     {
         string socketPath = Path.Combine(_daemon.Folder, "status.sock");
-        CommandResult started = _daemon.Run("start", "--interval", "0.2", "--status-socket", socketPath);
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
-        Assert.That(started.Output.Trim(), Is.EqualTo($"started (pid {pid})"));
-
-        CommandResult status = _daemon.Run("status");
-        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
-        Assert.That(ExampleDaemon.FirstLine(status.Output), Is.EqualTo($"running (pid {pid})"));
+        int pid = _daemon.StartSayingSo("--interval", "0.2", "--status-socket", socketPath);
+        _daemon.AssertRunning(pid);
         Assert.That(_daemon.WaitForLog($"{ProjectName}[{pid}]: round 2"), Is.True, _daemon.Log);
 
-        CommandResult stopped = _daemon.Run("stop");
-        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
-        Assert.That(stopped.Output.Trim(), Is.EqualTo($"stopped (pid {pid})"));
-        Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
+        _daemon.StopSayingSo(pid);
         Assert.That(_daemon.Log, Does.Contain("done after").And.Contain($"{ProjectName}[{pid}]: stopped (exit 0)"));
         Assert.That(Syscall.lstat(socketPath, out _), Is.EqualTo(-1), "the daemon stopped for good removes the socket file it created");
 

@@ -1,9 +1,5 @@
-using System.IO;
-using System.Linq;
-using Daemon.Core.Tests.Integration;
 using Daemon.Logging;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

@@ -1,9 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
 using Daemon.Commands;
 using Daemon.Options;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

@@ -1,17 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
-using Daemon.Core.Tests.Integration;
 using Daemon.Handover;
 using Daemon.Interop;
 using Daemon.Logging;
 using Daemon.Serving;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 
@@ -91,7 +81,7 @@ public sealed class ConnectionServerTests
         using var stopping = new CancellationTokenSource();
         Task run = NewServer(listener, handedOver: false, grace: _patience).RunAsync(stopping.Token);
         Socket client = Connect(listener);
-        Assert.That(EchoOn(client, "before"), Is.EqualTo("before\n"));
+        Assert.That(Lines.EchoOn(client, "before"), Is.EqualTo("before"));
 
         stopping.Cancel();
 
@@ -110,7 +100,7 @@ public sealed class ConnectionServerTests
         using var stopping = new CancellationTokenSource();
         Task run = NewServer(listener, handedOver: true, grace: _patience).RunAsync(stopping.Token);
         Socket old = Connect(listener);
-        Assert.That(EchoOn(old, "before"), Is.EqualTo("before\n"));
+        Assert.That(Lines.EchoOn(old, "before"), Is.EqualTo("before"));
 
         stopping.Cancel();
         Assert.That(ExampleDaemon.Eventually(() => Log.Contains("handed over: the next generation accepts from here", StringComparison.Ordinal), _patience), Is.True, Log);
@@ -124,7 +114,7 @@ public sealed class ConnectionServerTests
 
         // The old connection is still served, however long its client stayed silent.
         Assert.That(old.Poll(1_000_000, SelectMode.SelectRead), Is.False, "no end-of-file while the client is quiet after a handover");
-        Assert.That(EchoOn(old, "after"), Is.EqualTo("after\n"));
+        Assert.That(Lines.EchoOn(old, "after"), Is.EqualTo("after"));
         Assert.That(run.IsCompleted, Is.False, "still serving the old connection");
 
         old.Shutdown(SocketShutdown.Send);
@@ -153,7 +143,7 @@ public sealed class ConnectionServerTests
             }
         }).RunAsync(stopping.Token);
         Socket silent = Connect(listener);
-        Assert.That(EchoOn(silent, "once"), Is.EqualTo("once\n"));
+        Assert.That(Lines.EchoOn(silent, "once"), Is.EqualTo("once"));
 
         stopping.Cancel();
 
@@ -213,11 +203,11 @@ public sealed class ConnectionServerTests
         using var stopping = new CancellationTokenSource();
         Task run = NewServer(listener, handedOver: false, grace: _patience, descriptorLimit: lowest + 1 + AcceptBackoff.Reserve).RunAsync(stopping.Token);
 
-        Assert.That(EchoOn(first, "first"), Is.EqualTo("first\n"));
+        Assert.That(Lines.EchoOn(first, "first"), Is.EqualTo("first"));
         Socket second = Connect(listener);
         second.Send(Encoding.ASCII.GetBytes("second\n"));
         Assert.That(ExampleDaemon.Eventually(() => Log.Contains("out of file descriptors", StringComparison.Ordinal), _patience), Is.True, Log);
-        Assert.That(EchoOn(first, "still served"), Is.EqualTo("still served\n"), "the open connection is served while accepting pauses");
+        Assert.That(Lines.EchoOn(first, "still served"), Is.EqualTo("still served"), "the open connection is served while accepting pauses");
         Assert.That(second.Poll(200_000, SelectMode.SelectRead), Is.False, "the second waits in the queue, unanswered");
 
         first.Shutdown(SocketShutdown.Send);
@@ -267,25 +257,6 @@ public sealed class ConnectionServerTests
         var client = Own(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = (int)_patience.TotalMilliseconds });
         client.Connect(address);
         return client;
-    }
-
-    private static string EchoOn(Socket client, string text)
-    {
-        client.Send(Encoding.ASCII.GetBytes(text + "\n"));
-        var received = new StringBuilder();
-        byte[] buffer = new byte[256];
-        while (!received.ToString().EndsWith('\n'))
-        {
-            int n = client.Receive(buffer);
-            if (n == 0)
-            {
-                break;
-            }
-
-            received.Append(Encoding.ASCII.GetString(buffer, 0, n));
-        }
-
-        return received.ToString();
     }
 
     /// <summary>True when the peer closed: end-of-file, or a reset for a close with unread bytes.</summary>

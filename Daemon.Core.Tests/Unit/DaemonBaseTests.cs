@@ -1,14 +1,9 @@
-using System;
-using System.IO;
-using System.Threading;
-using System.Threading.Tasks;
 using Daemon.Handover;
 using Daemon.Launching;
 using Daemon.Commands;
 using Daemon.PidFiles;
 using Daemon.Processes;
 using Moq;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

@@ -1,5 +1,4 @@
 using Daemon.Options;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

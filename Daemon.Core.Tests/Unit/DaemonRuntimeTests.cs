@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using Daemon.Commands;
 using Daemon.Handover;
 using Daemon.Launching;
@@ -12,7 +6,6 @@ using Daemon.PidFiles;
 using Daemon.Runtime;
 using Daemon.Security;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

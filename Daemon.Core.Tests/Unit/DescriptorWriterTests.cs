@@ -1,11 +1,7 @@
-using System;
 using System.Runtime.InteropServices;
-using System.Text;
-using System.Threading;
 using Daemon.Interop;
 using Daemon.Logging;
 using Mono.Unix.Native;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

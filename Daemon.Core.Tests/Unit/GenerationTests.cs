@@ -1,12 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Net;
 using Daemon.Handover;
 using Daemon.Logging;
 using Daemon.PidFiles;
 using Moq;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

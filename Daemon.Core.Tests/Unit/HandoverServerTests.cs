@@ -1,17 +1,8 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.IO;
-using System.Linq;
-using System.Net;
-using System.Net.Sockets;
-using System.Threading.Tasks;
-using Daemon.Core.Tests.Integration;
 using Daemon.Handover;
 using Daemon.Interop;
 using Daemon.Logging;
 using Daemon.PidFiles;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

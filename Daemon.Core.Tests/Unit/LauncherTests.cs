@@ -1,15 +1,8 @@
-using System;
-using System.Diagnostics;
-using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
-using Daemon.Core.Tests.Integration;
 using Daemon.Interop;
 using Daemon.Launching;
 using Daemon.PidFiles;
 using Daemon.Processes;
 using Moq;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

@@ -1,5 +1,4 @@
 using Daemon.Files;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

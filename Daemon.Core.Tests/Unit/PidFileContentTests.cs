@@ -1,7 +1,4 @@
-using System;
-using System.Text;
 using Daemon.PidFiles;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

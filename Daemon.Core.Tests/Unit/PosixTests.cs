@@ -1,18 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Globalization;
-using System.IO;
-using System.Linq;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Runtime.Versioning;
-using System.Text;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Integration;
 using Daemon.Interop;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 
@@ -22,7 +11,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class PosixTests
 {
     private string _folder = null!;

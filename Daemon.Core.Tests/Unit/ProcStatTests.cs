@@ -1,9 +1,5 @@
-using System;
-using System.Diagnostics;
-using System.IO;
 using Daemon.Interop;
 using Daemon.Processes;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

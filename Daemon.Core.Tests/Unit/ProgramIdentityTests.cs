@@ -1,7 +1,5 @@
-using System.Text;
 using Daemon.Interop;
 using Daemon.Processes;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

@@ -1,17 +1,9 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Net;
-using System.Net.Sockets;
-using System.Runtime.Versioning;
-using Daemon.Core.Tests.Integration;
 using Daemon.Handover;
 using Daemon.Interop;
 using Daemon.Logging;
 using Daemon.Systemd;
 using Syscall = Mono.Unix.Native.Syscall;
 using FcntlCommand = Mono.Unix.Native.FcntlCommand;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 
@@ -22,7 +14,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class SocketActivationTests
 {
     private const int Us = 4242;

@@ -1,10 +1,5 @@
-using System;
-using System.IO;
-using System.Linq;
 using System.Text.RegularExpressions;
-using Daemon.Core.Tests.Integration;
 using Daemon.Launching;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 

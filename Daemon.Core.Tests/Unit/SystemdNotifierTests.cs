@@ -1,14 +1,5 @@
-using System;
-using System.IO;
-using System.Linq;
-using System.Net.Sockets;
-using System.Runtime.Versioning;
-using System.Text;
-using System.Threading.Tasks;
-using Daemon.Core.Tests.Integration;
 using Daemon.Logging;
 using Daemon.Systemd;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 
@@ -18,7 +9,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class SystemdNotifierTests
 {
     private string _folder = null!;

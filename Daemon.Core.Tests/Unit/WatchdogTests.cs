@@ -1,13 +1,5 @@
-using System;
-using System.IO;
-using System.Net.Sockets;
-using System.Runtime.Versioning;
-using System.Text;
-using System.Threading;
-using Daemon.Core.Tests.Integration;
 using Daemon.Logging;
 using Daemon.Systemd;
-using NUnit.Framework;
 
 namespace Daemon.Core.Tests.Unit;
 
@@ -17,7 +9,6 @@ namespace Daemon.Core.Tests.Unit;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-[SupportedOSPlatform("linux")]
 public sealed class WatchdogTests
 {
     private const int Us = 4242;
