@@ -61,40 +61,6 @@ public sealed class LimitsTests : DaemonFixture
     }
 
     [Test]
-    public void RoomForOneConnectionAboveTheReserve_AHundredClientsAreServedInTurn_AndTheRuntimeLives()
-    {
-        const int Clients = 100;
-        // The JIT example holds about 60 descriptors at rest (two per assembly it loaded), so a
-        // limit just above that is where it used to die: the back-off took the runtime's last
-        // descriptors, and the thread pool, unable to start a thread, ended the process.
-        (int limit, int pid) = StartUnderADescriptorLimit(headroom: Serving.AcceptBackoff.Reserve + 1);
-
-        var clients = new ClientSockets(_daemon.Port, Clients, receiveTimeoutMilliseconds: 30_000);
-        try
-        {
-            // Each in turn: served once the one before gave its descriptor back.
-            for (int i = 0; i < Clients; i++)
-            {
-                clients[i].Send(Encoding.ASCII.GetBytes($"client-{i}\n"));
-                Assert.That(Lines.ReadLine(clients[i]), Is.EqualTo($"client-{i}\n"), $"client {i} (limit {limit})\n{_daemon.Log}");
-                clients[i].Dispose();
-            }
-
-            Assert.That(_daemon.Log, Does.Contain("out of file descriptors"), "the limit was met");
-            Assert.That(_daemon.Log, Does.Not.Contain("unhandled exception").And.Not.Contain("Process terminated"));
-            Assert.That(ExampleDaemon.IsAlive(pid), Is.True, _daemon.Log);
-        }
-        finally
-        {
-            clients.Dispose();
-        }
-
-        CommandResult stopped = _daemon.Run("stop");
-        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString());
-        Assert.That(_daemon.Log, Does.Contain($"[{pid}]: stopped (exit 0)"));
-    }
-
-    [Test]
     public void ClientsQueuedAtStop_EachGetTheirEcho_NoneAReset()
     {
         const int Clients = 300;

@@ -133,8 +133,10 @@ internal sealed class ConnectionServer
             }
 
             // Bounded: another holder of the socket may take the connection between poll and accept.
+            // Generously: a cancelled accept racing a connection the kernel just handed over could
+            // cost that client, and a busy machine may run this continuation late.
             using var brief = CancellationTokenSource.CreateLinkedTokenSource(_deadline.Token);
-            brief.CancelAfter(TimeSpan.FromMilliseconds(100));
+            brief.CancelAfter(TimeSpan.FromSeconds(1));
             Task<Socket> accepting = _listener.AcceptAsync(brief.Token).AsTask();
             await ((Task)accepting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (accepting.IsCompletedSuccessfully)
