@@ -26,8 +26,7 @@ internal static class ControlChannel
 {
     private const string Namespace = "daemon.net:";
 
-    // /proc/net/unix: listening (__SO_ACCEPTCON) SOCK_SEQPACKET sockets.
-    private const int AcceptCon = 0x10000;
+    // /proc/net/unix: a SOCK_SEQPACKET socket.
     private const int SeqPacket = 5;
 
     /// <summary>The name part shared by every channel of the daemon whose pid file is <paramref name="pidFile"/>.</summary>
@@ -117,67 +116,22 @@ internal static class ControlChannel
     }
 
     /// <summary>
-    /// The listening channels of <paramref name="prefix"/>: those the holder has open first when its
+    /// The listening channels of <paramref name="prefix"/>: only the holder's own when its
     /// descriptors are readable (root, or its own user), else every one, to be checked by peer pid.
     /// </summary>
     private static List<string> Candidates(string prefix, int holder)
     {
-        var byInode = new List<(ulong Inode, string Name)>();
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/net/unix"))
-            {
-                // Num RefCount Protocol Flags Type St Inode Path; an abstract name shows as "@name".
-                string[] fields = line.Split(' ', 8, StringSplitOptions.RemoveEmptyEntries);
-                if (fields.Length == 8
-                    && fields[7].StartsWith("@" + prefix, StringComparison.Ordinal)
-                    && int.TryParse(fields[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int flags) && (flags & AcceptCon) != 0
-                    && int.TryParse(fields[4], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int type) && type == SeqPacket
-                    && ulong.TryParse(fields[6], NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode))
-                {
-                    byInode.Add((inode, fields[7][1..]));
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
-
-        HashSet<ulong>? held = SocketInodes(holder);
+        HashSet<ulong>? held = UnixSockets.InodesHeldBy(holder);
         var names = new List<string>();
-        foreach ((ulong inode, string name) in byInode)
+        foreach (UnixSockets.Listener listener in UnixSockets.Listening())
         {
-            if (held is null || held.Contains(inode))
+            if (listener.Type == SeqPacket && listener.Name.StartsWith("@" + prefix, StringComparison.Ordinal) && (held is null || held.Contains(listener.Inode)))
             {
-                names.Add(name);
+                names.Add(listener.Name[1..]);
             }
         }
 
         return names;
-    }
-
-    /// <summary>The inodes of the sockets <paramref name="pid"/> holds; null when its descriptors are not ours to read.</summary>
-    private static HashSet<ulong>? SocketInodes(int pid)
-    {
-        try
-        {
-            var inodes = new HashSet<ulong>();
-            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-            {
-                string? target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal) && ulong.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode))
-                {
-                    inodes.Add(inode);
-                }
-            }
-
-            return inodes;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
     }
 
     /// <summary>A connection to <paramref name="name"/> when its listener is <paramref name="holder"/>; null otherwise.</summary>
