@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Sockets;
@@ -346,31 +345,14 @@ internal sealed class ListenerSet
     /// </summary>
     private static void RemoveStaleSocketFile(string path)
     {
-        if (Posix.Lstat(path, out FileStatus status, out _) < 0)
+        switch (SocketFiles.Probe(path))
         {
-            return;
-        }
-
-        if (status.Type != FileType.Socket)
-        {
-            throw new DaemonException($"cannot listen on {PathText.Quote(path)}: it exists and is not a socket");
-        }
-
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            throw new DaemonException($"cannot listen on {PathText.Quote(path)}: another process accepts on it");
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-        {
-            if (Posix.Unlink(path, out int errno) < 0 && errno != Errno.ENOENT)
-            {
+            case SocketFiles.Found.NotASocket:
+                throw new DaemonException($"cannot listen on {PathText.Quote(path)}: it exists and is not a socket");
+            case SocketFiles.Found.Live:
+                throw new DaemonException($"cannot listen on {PathText.Quote(path)}: another process accepts on it");
+            case SocketFiles.Found.Stale when Posix.Unlink(path, out int errno) < 0 && errno != Errno.ENOENT:
                 throw DaemonException.FromErrno($"cannot remove the stale socket {PathText.Quote(path)}", errno);
-            }
-        }
-        catch (IOException)
-        {
         }
     }
 }

@@ -1,7 +1,4 @@
-using System;
 using System.Collections.Generic;
-using System.Globalization;
-using System.IO;
 using System.Net.Sockets;
 using Daemon.Interop;
 
@@ -14,61 +11,66 @@ namespace Daemon.Handover;
 /// </summary>
 internal static class SocketFiles
 {
-    // /proc/net/unix: listening (__SO_ACCEPTCON) sockets.
-    private const int AcceptCon = 0x10000;
-
     /// <summary>The paths of the Unix sockets <paramref name="pid"/> listens on; empty when its descriptors are not ours to read.</summary>
     public static IReadOnlyList<string> ListenedOnBy(int pid)
     {
-        var paths = new List<string>();
-        try
+        HashSet<ulong>? held = UnixSockets.InodesHeldBy(pid);
+        if (held is null)
         {
-            var held = new HashSet<string>();
-            foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-            {
-                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
-                {
-                    held.Add(target[8..^1]);
-                }
-            }
-
-            foreach (string line in File.ReadLines("/proc/net/unix"))
-            {
-                // Num RefCount Protocol Flags Type St Inode Path; a file's path starts with "/".
-                string[] fields = line.Split(' ', 8, StringSplitOptions.RemoveEmptyEntries);
-                if (fields.Length == 8 && fields[7].StartsWith('/') && held.Contains(fields[6])
-                    && int.TryParse(fields[3], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int flags) && (flags & AcceptCon) != 0)
-                {
-                    paths.Add(fields[7]);
-                }
-            }
+            return [];
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+
+        var paths = new List<string>();
+        foreach (UnixSockets.Listener listener in UnixSockets.Listening())
         {
-            // Gone, or not ours to look at: nothing to clean up after.
+            if (listener.Name.StartsWith('/') && held.Contains(listener.Inode))
+            {
+                paths.Add(listener.Name);
+            }
         }
 
         return paths;
     }
 
-    /// <summary>
-    /// Removes <paramref name="path"/> when it is a socket nobody accepts on (a connect is refused);
-    /// false when it is something else, or a live socket (a next generation's), which stay.
-    /// </summary>
-    public static bool RemoveIfStale(string path)
+    /// <summary>What is at a socket file's path, as a connect finds it.</summary>
+    public enum Found
     {
-        if (Posix.Lstat(path, out FileStatus status, out _) < 0 || status.Type != FileType.Socket)
+        /// <summary>Nothing.</summary>
+        Nothing,
+
+        /// <summary>Something that is not a socket.</summary>
+        NotASocket,
+
+        /// <summary>A socket some process accepts on (its queue may be full).</summary>
+        Live,
+
+        /// <summary>A socket nobody accepts on any more: its daemon is gone.</summary>
+        Stale,
+    }
+
+    /// <summary>
+    /// What is at <paramref name="path"/>: a connect, never blocking (a live listener's full queue
+    /// counts as live), tells a live socket from a stale one.
+    /// </summary>
+    public static Found Probe(string path)
+    {
+        if (Posix.Lstat(path, out FileStatus status, out _) < 0)
         {
-            return false;
+            return Found.Nothing;
+        }
+
+        if (status.Type != FileType.Socket)
+        {
+            return Found.NotASocket;
         }
 
         foreach (SocketType type in new[] { SocketType.Stream, SocketType.Seqpacket, SocketType.Dgram })
         {
-            using var probe = new Socket(AddressFamily.Unix, type, ProtocolType.Unspecified);
+            using var probe = new Socket(AddressFamily.Unix, type, ProtocolType.Unspecified) { Blocking = false };
             try
             {
                 probe.Connect(new UnixDomainSocketEndPoint(path));
-                return false;
+                return Found.Live;
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.ProtocolType)
             {
@@ -76,14 +78,21 @@ internal static class SocketFiles
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
             {
-                return Posix.Unlink(path, out _) == 0;
+                return Found.Stale;
             }
             catch (SocketException)
             {
-                return false;
+                // A full queue (EAGAIN), or no permission: someone's, and left alone.
+                return Found.Live;
             }
         }
 
-        return false;
+        return Found.Live;
     }
+
+    /// <summary>
+    /// Removes <paramref name="path"/> when it is a socket nobody accepts on; false when it is
+    /// something else, or a live socket (a next generation's), which stay.
+    /// </summary>
+    public static bool RemoveIfStale(string path) => Probe(path) == Found.Stale && Posix.Unlink(path, out _) == 0;
 }
