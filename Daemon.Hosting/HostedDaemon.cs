@@ -399,8 +399,9 @@ public class HostedDaemon : DaemonBase
         {
             // Out of time: the host's stop does the rest.
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
+            // Whatever it was (a cancellation of its own included), the host must still be stopped.
             Log(LogSeverity.Warning, $"before stopping the host: {e.Message}");
         }
 
@@ -408,11 +409,10 @@ public class HostedDaemon : DaemonBase
     }
 
     /// <summary>What the stop timeout leaves the host: the timeout less a reserve for the process to exit.</summary>
-    private TimeSpan StopBudget()
-    {
-        TimeSpan stopTimeout = Options.StopTimeout;
-        return stopTimeout - TimeSpan.FromTicks(Math.Min(stopTimeout.Ticks / 5, TimeSpan.TicksPerSecond * 2));
-    }
+    private TimeSpan StopBudget() => Options.StopTimeout - StopReserve();
+
+    /// <summary>A fifth of the stop timeout, 2 s at most: kept for the process to exit after the host stopped.</summary>
+    private TimeSpan StopReserve() => TimeSpan.FromTicks(Math.Min(Options.StopTimeout.Ticks / 5, TimeSpan.TicksPerSecond * 2));
 
     /// <summary>Registered last, so it wins over ConsoleLifetime and anything the application added.</summary>
     private static void UseDaemonLifetime(IServiceCollection services)
@@ -430,8 +430,7 @@ public class HostedDaemon : DaemonBase
     /// <param name="spent">The part of the budget spent already, by <see cref="OnHostStoppingAsync"/>.</param>
     private async Task StopHostAsync(IHost host, bool afterFailedStart, TimeSpan spent = default)
     {
-        TimeSpan stopTimeout = Options.StopTimeout;
-        TimeSpan reserve = TimeSpan.FromTicks(Math.Min(stopTimeout.Ticks / 5, TimeSpan.TicksPerSecond * 2));
+        TimeSpan reserve = StopReserve();
         TimeSpan budget = StopBudget() - spent;
         string seconds = budget.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         using var timeout = new CancellationTokenSource(budget);
