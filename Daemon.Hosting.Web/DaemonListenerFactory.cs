@@ -129,7 +129,9 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
         }
         catch (DaemonException e) when (e.InnerException is SocketException socketError)
         {
-            throw socketError;
+            // Kestrel reports a SocketException (address in use...) in its own words; keep its stack.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(socketError);
+            throw;
         }
     }
 

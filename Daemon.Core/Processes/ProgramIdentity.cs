@@ -18,7 +18,7 @@ namespace Daemon.Processes;
 /// <param name="AppFile">The .dll file itself, when it can be looked at.</param>
 internal sealed record ProgramIdentity(string Executable, FileStatus? ExecutableFile, string? App, FileStatus? AppFile)
 {
-    private const string Deleted = " (deleted)";
+    private const string Deleted = ProcessTable.DeletedMark;
 
     /// <summary>This process's program.</summary>
     public static ProgramIdentity Self()
