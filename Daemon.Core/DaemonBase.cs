@@ -243,6 +243,32 @@ public abstract partial class DaemonBase
     protected virtual Task OnStartupAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
+    /// The second half of startup, for what only one generation may do at a time: start the work
+    /// (timers, consumers, background services), open a device or take a lease that the running
+    /// generation still holds. Runs after <see cref="OnStartupAsync"/> and before the daemon is
+    /// declared ready, still with the caller's privileges. On a <c>restart</c>, the next generation
+    /// runs <see cref="OnStartupAsync"/> while the running one still works, and this hook only once
+    /// the running one has exited (see <see cref="OverlapOnRestart"/>): whatever can fail (reading
+    /// and checking the configuration, binding) belongs in <see cref="OnStartupAsync"/>, so that a
+    /// broken configuration fails the restart and leaves the running generation as it was. The
+    /// default does nothing.
+    /// </summary>
+    /// <param name="cancellationToken">Cancelled when a stop signal arrives during startup.</param>
+    /// <returns>A task that completes when the daemon is ready to run its main loop.</returns>
+    protected virtual Task OnActivateAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// False (the default): on a <c>restart</c>, the next generation's <see cref="OnActivateAsync"/>
+    /// and main loop begin only once the running generation has stopped and exited (within
+    /// <c>--stop-timeout</c>; <c>restart --force</c> kills one that outlives it), so two main loops
+    /// never run at once. Its listeners are handed over all the same: connections wait in the
+    /// listen queue meanwhile, none is refused. True: they begin as soon as the handover is
+    /// committed, while the running generation drains its open connections, for servers whose
+    /// connections are independent of each other (the shortest pause in service).
+    /// </summary>
+    protected virtual bool OverlapOnRestart => false;
+
+    /// <summary>
     /// Returns a listening socket for <paramref name="endpoint"/>, to call from
     /// <see cref="OnStartupAsync"/>: on a zero-downtime <c>restart</c>, the socket the running
     /// daemon listened on under <paramref name="name"/> (or, failing the name, on the same local
@@ -410,6 +436,8 @@ public abstract partial class DaemonBase
             Name,
             HasMainLoop ? null : $"{GetType().Name} overrides neither Run nor RunAsync: it has no main loop",
             OnStartupAsync,
+            OnActivateAsync,
+            OverlapOnRestart,
             Run,
             OnReload,
             IsHealthy,

@@ -73,6 +73,12 @@ public sealed class EchoDaemon : DaemonBase
         await ServeAsync(_listener!, EchoAsync, stoppingToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// True: each connection stands alone, so on a restart the next generation serves the queue at
+    /// once while this one finishes its open connections.
+    /// </summary>
+    protected override bool OverlapOnRestart => true;
+
     /// <inheritdoc/>
     protected override bool IsHealthy() => SimulatedFault != "unhealthy" || Interlocked.Increment(ref _healthChecks) <= 3;
 

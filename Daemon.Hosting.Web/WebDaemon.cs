@@ -97,11 +97,7 @@ public class WebDaemon : HostedDaemon
     /// <c>--urls=</c><see cref="Urls"/> when it is set.
     /// </summary>
     /// <returns>The arguments, in the form the host's command-line configuration reads.</returns>
-    public string[] GetApplicationArguments()
-    {
-        string[] host = GetHostArguments();
-        return Urls is null ? host : [.. host, $"--urls={Urls}"];
-    }
+    public string[] GetApplicationArguments() => WithUrls(GetHostArguments());
 
     /// <summary>Adds <c>--urls</c> to <see cref="HostedDaemon"/>'s options; a subclass that adds its own calls this first.</summary>
     /// <param name="options">The option set to add to.</param>
@@ -126,8 +122,13 @@ public class WebDaemon : HostedDaemon
     /// <summary>Builds the app with <see cref="CreateApplication"/>.</summary>
     /// <param name="args">The host's arguments; <c>--urls</c> is added to them.</param>
     /// <returns>The app.</returns>
-    protected sealed override IHost CreateHost(string[] args) =>
-        CreateApplication(Urls is null ? args : [.. args, $"--urls={Urls}"]);
+    protected sealed override IHost CreateHost(string[] args) => CreateApplication(WithUrls(args));
+
+    /// <summary>
+    /// True: a web server's requests stand alone, so on a restart the next generation serves the
+    /// queued connections at once while this one finishes its own (see <see cref="OnHostStoppingAsync"/>).
+    /// </summary>
+    protected override bool OverlapOnRestart => true;
 
     /// <summary>Puts Kestrel's endpoints on the daemon's listeners and notes each connection's first request.</summary>
     /// <param name="hostBuilder">The app's host, as it is built.</param>
@@ -169,6 +170,8 @@ public class WebDaemon : HostedDaemon
 
         await _drain.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    private string[] WithUrls(string[] args) => Urls is null ? args : [.. args, $"--urls={Urls}"];
 
     /// <summary>Notes, first in the app's pipeline, that a connection's request reached the app.</summary>
     private sealed class FirstRequestFilter(ConnectionDrain drain) : IStartupFilter

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Daemon.Hosting;
 
@@ -22,9 +23,13 @@ namespace Daemon.Hosting;
 /// <c>return new HostedDaemon(builder => builder.Services.AddHostedService&lt;Worker&gt;()).Main(args);</c>
 /// </summary>
 /// <remarks>
-/// <para>The host is built and started in the startup hook, before the daemon is declared ready:
-/// a hosted service whose <c>StartAsync</c> throws makes <c>start</c> fail with its message, and
-/// no process is left.</para>
+/// <para>The host is built, and its options registered with <c>ValidateOnStart</c> checked, in the
+/// startup hook; it is started (every hosted service's <c>StartAsync</c>) in the activation hook,
+/// before the daemon is declared ready: a bad configuration or a hosted service whose
+/// <c>StartAsync</c> throws makes <c>start</c> fail with its message, and no process is left. On a
+/// <c>restart</c>, the next generation builds and checks its host while the running one still
+/// works, and starts it only once the running one has stopped: a broken configuration leaves the
+/// running one as it was, and two generations' services never run at once.</para>
 /// <para>SIGTERM, SIGINT or SIGQUIT stops the host within <see cref="DaemonOptions.StopTimeout"/>;
 /// so does a call to <see cref="IHostApplicationLifetime.StopApplication"/> from the application.
 /// A <see cref="BackgroundService"/> that failed makes the daemon exit with code 1.</para>
@@ -69,6 +74,7 @@ public class HostedDaemon : DaemonBase
 
     private readonly Action<HostApplicationBuilder>? _configure;
     private readonly Func<string[], IHostBuilder>? _createHostBuilder;
+    private IHost? _built;
     private volatile IHost? _host;
     private volatile ILogger? _logger;
 
@@ -202,12 +208,70 @@ public class HostedDaemon : DaemonBase
         options.Add("--environment", "NAME", "host environment, such as Development; default: DOTNET_ENVIRONMENT, or Production", v => EnvironmentName = OptionValues.NonEmpty(v), () => EnvironmentName);
     }
 
-    /// <summary>Builds and starts the host; the daemon is ready when every hosted service has started.</summary>
+    /// <summary>
+    /// Builds the host and checks its options (those registered with <c>ValidateOnStart</c>): on a
+    /// <c>restart</c> this runs while the running generation still works, so a broken
+    /// <c>appsettings.json</c> or an invalid option fails the restart and leaves it running. A
+    /// daemon that overlaps on restart (<see cref="DaemonBase.OverlapOnRestart"/>, such as a web
+    /// server whose listeners are handed over) also starts its host here; the others start it in
+    /// <see cref="OnActivateAsync"/>.
+    /// </summary>
     /// <param name="cancellationToken">Cancelled when a stop signal arrives during startup.</param>
-    /// <returns>A task that completes when the host has started.</returns>
+    /// <returns>A task that completes when the host is built (and, overlapping, started).</returns>
     protected sealed override async Task OnStartupAsync(CancellationToken cancellationToken)
     {
-        IHost host = BuildHost();
+        IHost host;
+        try
+        {
+            host = BuildHost();
+        }
+        catch (InvalidDataException e) when (e.InnerException is not null)
+        {
+            // A configuration file that does not parse: which file, and the parser's own words (line and position).
+            throw new DaemonException($"startup failed: {e.Message} {e.GetBaseException().Message}", e);
+        }
+
+        try
+        {
+            host.Services.GetService<IStartupValidator>()?.Validate();
+        }
+        catch (OptionsValidationException e)
+        {
+            host.Dispose();
+            throw new DaemonException($"startup failed: {e.Message}", e);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+
+        _built = host;
+        if (OverlapOnRestart)
+        {
+            // Its servers claim the listeners handed over (Listen) as they start: that is startup's part.
+            await StartHostAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Starts the host built by <see cref="OnStartupAsync"/>: every hosted service's <c>StartAsync</c>,
+    /// which begins each <see cref="BackgroundService"/>'s <c>ExecuteAsync</c>. The daemon is ready
+    /// when every hosted service has started; on a <c>restart</c>, this runs once the previous
+    /// generation has exited, so two generations' services never run at once.
+    /// </summary>
+    /// <param name="cancellationToken">Cancelled when a stop signal arrives during startup.</param>
+    /// <returns>A task that completes when the host has started.</returns>
+    protected sealed override Task OnActivateAsync(CancellationToken cancellationToken) => StartHostAsync(cancellationToken);
+
+    /// <summary>Starts the host built by <see cref="OnStartupAsync"/>, once; on failure it is stopped and the failure thrown.</summary>
+    private async Task StartHostAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _built, null) is not { } host)
+        {
+            return;
+        }
+
         try
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -87,6 +87,36 @@ public sealed class HostedDaemonTests
     }
 
     [Test]
+    public async Task StartupHook_BuildsAndChecksTheHost_ButStartsNoService_WhichActivationDoes()
+    {
+        // A restart's next generation runs the startup hook while the running one still works.
+        var started = new List<string>();
+        _daemon = new Probe(builder => builder.Services.AddSingleton(started).AddHostedService<RecordsItsStart>()) { ContentRootPath = _folder };
+
+        await _daemon.PrepareHostAsync();
+        Assert.That(started, Is.Empty, "no hosted service runs before activation");
+        Assert.That(_daemon.HasHost, Is.False);
+
+        await _daemon.StartHostAsync();
+        Assert.That(started, Is.EqualTo(new[] { "started" }), "activation starts what the startup hook built, once");
+    }
+
+    [Test]
+    public void StartupHook_FailsWithTheOptionsMessage_WhenValidateOnStartRefusesThem()
+    {
+        var started = new List<string>();
+        _daemon = new Probe(builder =>
+        {
+            builder.Services.AddSingleton(started).AddHostedService<RecordsItsStart>();
+            builder.Services.AddOptions<Marker>().Validate(_ => false, "Marker:Name must be set").ValidateOnStart();
+        })
+        { ContentRootPath = _folder };
+
+        Assert.That(() => _daemon.PrepareHostAsync(), Throws.TypeOf<DaemonException>().With.Message.EqualTo("startup failed: Marker:Name must be set"));
+        Assert.That(started, Is.Empty);
+    }
+
+    [Test]
     public async Task Startup_ReturnsWithoutAHost_WhenAStopSignalCancelsIt()
     {
         // The daemon runtime then reports "stopped by SIGTERM during startup".
@@ -348,7 +378,15 @@ public sealed class HostedDaemonTests
 
         public IServiceProvider HostServices => Services ?? throw new InvalidOperationException("not started");
 
-        public Task StartHostAsync(CancellationToken cancellationToken = default) => OnStartupAsync(cancellationToken);
+        /// <summary>The startup hook, then the activation hook, as the runtime calls them.</summary>
+        public async Task StartHostAsync(CancellationToken cancellationToken = default)
+        {
+            await OnStartupAsync(cancellationToken);
+            await OnActivateAsync(cancellationToken);
+        }
+
+        /// <summary>The startup hook alone: a restart's next generation, while the running one still works.</summary>
+        public Task PrepareHostAsync() => OnStartupAsync(CancellationToken.None);
 
         public bool HasHost => Services is not null;
 
@@ -400,7 +438,25 @@ public sealed class HostedDaemonTests
             where TContainerBuilder : notnull => this;
     }
 
-    private sealed record Marker(string Name);
+    private sealed record Marker(string Name)
+    {
+        public Marker()
+            : this("")
+        {
+        }
+    }
+
+    /// <summary>Notes that its StartAsync ran.</summary>
+    private sealed class RecordsItsStart(List<string> started) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            started.Add("started");
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
 
     /// <summary>A subclass that builds its host itself, in <see cref="HostedDaemon.CreateHost"/>.</summary>
     private sealed class BuildsItsOwnHost(Func<string[], IHost> build) : HostedDaemon("probe")
@@ -412,7 +468,11 @@ public sealed class HostedDaemonTests
 
         public IServiceProvider HostServices => Services ?? throw new InvalidOperationException("not started");
 
-        public Task StartHostAsync() => OnStartupAsync(CancellationToken.None);
+        public async Task StartHostAsync()
+        {
+            await OnStartupAsync(CancellationToken.None);
+            await OnActivateAsync(CancellationToken.None);
+        }
 
         public Task RunHostAsync(CancellationToken stoppingToken) => RunAsync(stoppingToken);
 

@@ -138,6 +138,64 @@ public sealed class HostedExampleTests : DaemonFixture
     }
 
     [Test]
+    public void Restart_StartsTheNewServices_OnlyOnceTheOldOnesHaveEnded()
+    {
+        int old = _daemon.Start();
+        Assert.That(_daemon.WaitForLog("heartbeat 2: first"), Is.True, _daemon.Log);
+        WriteSettings("second", intervalMilliseconds: 100);
+
+        CommandResult restarted = _daemon.Run("restart");
+
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString() + "\n" + _daemon.Log);
+        int next = _daemon.ReadPid();
+        Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {old} handed over and exited)\n"));
+        Assert.That(restarted.Error, Is.Empty);
+        Assert.That(ExampleDaemon.IsAlive(old), Is.False, "gone when restart returns: one generation runs");
+        Assert.That(_daemon.WaitForLog("heartbeat 2: second"), Is.True, _daemon.Log);
+        Assert.That(_daemon.Run("stop").ExitCode, Is.EqualTo(0));
+
+        // Both generations write to one log: the old one's last line comes before the new one's first beat.
+        string log = _daemon.Log;
+        List<string> lines = [.. log.Split('\n')];
+        int oldPrepared = lines.FindIndex(l => l.Contains($"{Name}[{next}]: taking over from pid {old}", StringComparison.Ordinal));
+        int oldStopped = lines.FindIndex(l => l.Contains($"{Name}[{old}]: stopped (exit 0)", StringComparison.Ordinal));
+        int newStarting = lines.FindLastIndex(l => l.Contains("heartbeat service starting", StringComparison.Ordinal));
+        int lastOldBeat = lines.FindLastIndex(l => l.EndsWith(": first", StringComparison.Ordinal));
+        int firstNewBeat = lines.FindIndex(l => l.EndsWith(": second", StringComparison.Ordinal));
+        Assert.Multiple(() =>
+        {
+            Assert.That(oldPrepared, Is.GreaterThanOrEqualTo(0).And.LessThan(oldStopped), "the new one started up while the old one still ran:\n" + log);
+            Assert.That(lastOldBeat, Is.LessThan(oldStopped));
+            Assert.That(newStarting, Is.GreaterThan(oldStopped), "the new services start once the old process has exited");
+            Assert.That(firstNewBeat, Is.GreaterThan(newStarting));
+            Assert.That(lines.Count(l => l.Contains("heartbeat service starting", StringComparison.Ordinal)), Is.EqualTo(2));
+        });
+    }
+
+    [Test]
+    public void Restart_WithABrokenAppsettings_FailsInOneLine_AndTheRunningWorkerGoesOn()
+    {
+        int old = _daemon.Start();
+        Assert.That(_daemon.WaitForLog("heartbeat 1: first"), Is.True, _daemon.Log);
+        File.WriteAllText(Settings, "{ \"Heartbeat\": { \"Message\": ");
+
+        CommandResult restarted = _daemon.Run("restart");
+
+        string line = restarted.AssertOneClearLine(1, _daemon.Log);
+        Assert.That(line, Is.EqualTo($"{Name}: restart failed, pid {old} still runs: startup failed: Failed to load configuration from file '{Settings}'. "
+            + "Expected depth to be zero at the end of the JSON payload. There is an open JSON object or array that should be closed. LineNumber: 0 | BytePositionInLine: 28."));
+        CommandAssertions.AssertNoStackTrace(_daemon.Log);
+        Assert.That(_daemon.ReadPid(), Is.EqualTo(old), "the pid file still names it");
+        CommandResult status = _daemon.Run("status");
+        Assert.That(status.ExitCode, Is.EqualTo(0), status.ToString());
+        Assert.That(status.Output, Does.StartWith($"running (pid {old})"));
+        int beats = Beats(_daemon.Log);
+        Assert.That(_daemon.WaitForLog(log => Beats(log) >= beats + 2), Is.True, "it still beats:\n" + _daemon.Log);
+        Assert.That(ExampleDaemon.Count(_daemon.Log, "heartbeat service starting"), Is.EqualTo(1), "no second set of services ever started");
+        Assert.That(_daemon.Log, Does.Not.Contain($"{Name}[{old}]: stopping"));
+    }
+
+    [Test]
     public void Start_Fails_WhenHostedServiceThrows()
     {
         WriteSettings("never", intervalMilliseconds: 0);

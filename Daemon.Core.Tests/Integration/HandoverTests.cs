@@ -247,19 +247,6 @@ public sealed class HandoverTests : DaemonFixture
         Assert.That(web.Run("stop").ExitCode, Is.EqualTo(0));
     }
 
-    [Test]
-    public void DaemonWithoutListeners_RestartsByStopAndStart_SayingSo()
-    {
-        // The hosted example listens on nothing through Listen: nothing to hand over.
-        using var hosted = ExampleDaemon.Hosted("handover-hosted");
-        CommandResult started = hosted.Run("start");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int old = hosted.ReadPid();
-        CommandResult restarted = hosted.Run("restart");
-        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
-        Assert.That(restarted.Output, Does.StartWith($"pid {old} has no listeners to hand over: restarting it by stop, then start\nstopped (pid {old})\nstarted (pid "));
-    }
-
     private static void CopyFolder(string from, string to)
     {
         Directory.CreateDirectory(to);

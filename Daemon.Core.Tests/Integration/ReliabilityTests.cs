@@ -472,21 +472,53 @@ public sealed class ReliabilityTests : DaemonFixture
     }
 
     [Test]
-    public void Restart_WithAStopTimeoutTooShort_SaysWhatHappenedAndWhatToDo()
+    public void Restart_OfADaemonThatOutlivesItsStopTimeout_LeavesTheNewOneWaiting_AndSaysWhatToDo()
     {
-        // A daemon with no listener to hand over restarts by stop and start: the stop may time out.
-        string dll = Path.Combine(AppContext.BaseDirectory, "Daemon.Core.Tests.dll");
-        string[] common = { dll, "keep-fd-daemon", "--pid-file", _daemon.PidFile, "--log-file", _daemon.LogFile };
+        // A daemon whose main loop ignores the stop request: the next generation took over, and
+        // begins only once the old one has exited, never beside it.
+        string[] common = KeepFdDaemon();
         CommandResult started = _daemon.Exec(common.Append("start").Append("--ignore-stop"), null, "dotnet");
         Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int pid = _daemon.ReadPid();
+        int old = _daemon.ReadPid();
 
-        CommandResult restarted = _daemon.Exec(common.Concat(new[] { "restart", "--stop-timeout", "0.5" }), null, "dotnet");
-        Assert.That(restarted.ExitCode, Is.EqualTo(1), restarted.ToString());
-        Assert.That(restarted.Output, Is.EqualTo($"pid {pid} has no listeners to hand over: restarting it by stop, then start\n"));
-        Assert.That(restarted.Error, Is.EqualTo($"keepfd: pid {pid} did not stop within 0.5 s and may still stop on its own; nothing new was started: run 'keepfd start' once it has stopped, or restart with a longer --stop-timeout (or --force)\n"));
-        Assert.That(_daemon.Exec(common.Concat(new[] { "stop", "--stop-timeout", "1", "--force" }), null, "dotnet").ExitCode, Is.EqualTo(0));
+        CommandResult restarted = _daemon.Exec(common.Concat(new[] { "restart", "--stop-timeout", "0.5", "--ready-timeout", "2" }), null, "dotnet");
+
+        int next = _daemon.ReadPid();
+        Assert.That(next, Is.Not.EqualTo(old), "the pid file names the generation that took over");
+        Assert.That(restarted.Output, Is.Empty, restarted.ToString());
+        Assert.That(restarted.AssertOneClearLine(1, _daemon.Log), Is.EqualTo(
+            $"keepfd: restart incomplete: pid {next} took over and waits for pid {old} to exit: not ready within 7.5 s of the handover (see {_daemon.LogFile}); it begins once pid {old} has (kill it, or restart with --force)"));
+        Assert.That(ExampleDaemon.IsAlive(old) && ExampleDaemon.IsAlive(next), Is.True, "neither was killed from the terminal");
+        Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} has not exited 5.5 s after the handover; the main loop still waits for it (restart --force kills it)"));
+        Assert.That(_daemon.Log, Does.Not.Contain($"keepfd[{next}]: ready"));
+
+        _ = Syscall.kill(old, Signum.SIGKILL);
+        Assert.That(_daemon.WaitForLog($"keepfd[{next}]: ready"), Is.True, "it goes on once the old one is gone:\n" + _daemon.Log);
+        Assert.That(_daemon.Exec(common.Append("status"), null, "dotnet").ExitCode, Is.EqualTo(0));
+        Assert.That(_daemon.Exec(common.Append("stop"), null, "dotnet").ExitCode, Is.EqualTo(0));
     }
+
+    [Test]
+    public void RestartWithForce_KillsADaemonThatOutlivesItsStopTimeout_ThenTheNewOneBegins()
+    {
+        string[] common = KeepFdDaemon();
+        CommandResult started = _daemon.Exec(common.Append("start").Append("--ignore-stop"), null, "dotnet");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int old = _daemon.ReadPid();
+
+        CommandResult restarted = _daemon.Exec(common.Concat(new[] { "restart", "--stop-timeout", "0.5", "--force" }), null, "dotnet");
+
+        Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString() + "\n" + _daemon.Log);
+        int next = _daemon.ReadPid();
+        Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {old} handed over and exited)\n"));
+        Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True);
+        Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} had not exited 5.5 s after the handover: killing it (SIGKILL, --force)"));
+        Assert.That(_daemon.Exec(common.Append("stop"), null, "dotnet").ExitCode, Is.EqualTo(0));
+    }
+
+    /// <summary>The test assembly's own daemon (see TestDaemonProgram), with this test's files.</summary>
+    private string[] KeepFdDaemon() =>
+        [Path.Combine(AppContext.BaseDirectory, "Daemon.Core.Tests.dll"), "keep-fd-daemon", "--pid-file", _daemon.PidFile, "--log-file", _daemon.LogFile];
 
     [Test]
     public void NumericUserAndGroup_AreAccepted()

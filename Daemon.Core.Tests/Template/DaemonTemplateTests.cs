@@ -288,7 +288,7 @@ public sealed class DaemonTemplateTests
         CommandResult restarted = _daemon.Run("restart", "--interval", "0.2", "--status-socket", socketPath);
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
         int next = _daemon.ReadPid();
-        Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {first} hands over and drains)\n"));
+        Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {first} handed over and exited)\n"), "a worker's rounds never overlap");
         Assert.That(Arguments(next), Is.EqualTo(StartArguments("--interval", "0.2", "--status-socket", socketPath)), "ps shows a started daemon, not 'restart'");
         Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True);
         Assert.That(AskStatus(socketPath), Does.EndWith($"(pid {next})\n"), "the same socket, answered by the new generation");

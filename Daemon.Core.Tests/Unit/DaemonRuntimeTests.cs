@@ -59,6 +59,7 @@ public sealed class DaemonRuntimeTests
             "redirect streams to /var/log/t.log",
             "lock pid file /run/t.pid",
             "startup hook",
+            "activation hook",
             "drop privileges to nobody",
             "publish pid",
             "run",
@@ -111,13 +112,60 @@ public sealed class DaemonRuntimeTests
             "take the listeners of the daemon holding /run/t.pid",
             "startup hook",
             "rename a pid file naming us over /run/t.pid",
-            "drop privileges to nobody",
             "tell the running daemon to stop accepting",
+            "wait for the running daemon to exit",
+            "activation hook",
+            "drop privileges to nobody",
             "publish pid",
             "run",
             "remove pid file",
         }));
+        Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nPROGRESS waiting for the previous generation to exit\nREADY {Environment.ProcessId}\n"));
+    }
+
+    [Test]
+    public void Restart_OfADaemonThatOverlaps_ActivatesWithoutWaitingForTheRunningOneToExit()
+    {
+        var daemon = new RecordingDaemon(_steps, overlap: true) { Options = { LogFile = "/var/log/t.log", PidFile = "/run/t.pid" } };
+
+        int exitCode = Execute(daemon, takeOver: true);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Success), _log.ToString());
+        Assert.That(_steps, Does.Not.Contain("wait for the running daemon to exit"));
+        Assert.That(_steps.IndexOf("activation hook"), Is.EqualTo(_steps.IndexOf("tell the running daemon to stop accepting") + 1));
         Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nREADY {Environment.ProcessId}\n"));
+    }
+
+    [Test]
+    public void Restart_KillsARunningDaemonThatOutlivesTheStopTimeout_OnlyWithForce([Values] bool force)
+    {
+        var steps = new RecordingSteps(_steps) { PredecessorExitsAfterKillOnly = force };
+        var daemon = new RecordingDaemon(_steps)
+        {
+            Options = { LogFile = "/var/log/t.log", PidFile = "/run/t.pid", StopTimeout = TimeSpan.FromMilliseconds(1), Force = force },
+        };
+
+        Task<int> execution = Task.Run(() => Execute(daemon, takeOver: true, steps: steps));
+
+        if (force)
+        {
+            Assert.That(execution.Wait(TimeSpan.FromMinutes(1)), Is.True, "killed, it exits, and this generation goes on");
+            Assert.That(execution.Result, Is.EqualTo(ExitCodes.Success), _log.ToString());
+            Assert.That(_steps, Has.Member("kill the running daemon"));
+            Assert.That(_log.ToString(), Does.Contain("warning: pid 4242 had not exited 5.001 s after the handover: killing it (SIGKILL, --force)"));
+            Assert.That(_steps.IndexOf("kill the running daemon"), Is.LessThan(_steps.IndexOf("activation hook")));
+        }
+        else
+        {
+            // It waits on, saying so once, and a stop request ends the wait as it ends a startup hook.
+            Assert.That(daemon.LateWarning.Wait(TimeSpan.FromMinutes(1)), Is.True, _log.ToString());
+            steps.Stop!("SIGTERM");
+            Assert.That(execution.Wait(TimeSpan.FromMinutes(1)), Is.True);
+            Assert.That(execution.Result, Is.EqualTo(ExitCodes.Failure));
+            Assert.That(_steps, Does.Not.Contain("kill the running daemon").And.Not.Contain("activation hook").And.Not.Contain("run"));
+            Assert.That(_log.ToString(), Does.Contain("warning: pid 4242 has not exited 5.001 s after the handover; the main loop still waits for it (restart --force kills it)"));
+            Assert.That(_log.ToString(), Does.Contain("stopped by SIGTERM during startup"));
+        }
     }
 
     [Test]
@@ -222,15 +270,23 @@ public sealed class DaemonRuntimeTests
     /// with <paramref name="reloadFailure"/>, its main loop raises a SIGHUP (through <paramref name="signals"/>)
     /// whose <c>OnReload</c> throws that.
     /// </summary>
-    private sealed class RecordingDaemon(List<string> steps, bool failStartup = false, Exception? reloadFailure = null, RecordingSteps? signals = null)
+    private sealed class RecordingDaemon(List<string> steps, bool failStartup = false, Exception? reloadFailure = null, RecordingSteps? signals = null, bool overlap = false)
         : DaemonBase("t", NoSystem())
     {
         public List<(LogSeverity Severity, string Message)> Logged { get; } = new();
+
+        protected override bool OverlapOnRestart => overlap;
 
         protected override Task OnStartupAsync(CancellationToken cancellationToken)
         {
             steps.Add("startup hook");
             return failStartup ? throw new InvalidOperationException("hook failed") : Task.CompletedTask;
+        }
+
+        protected override Task OnActivateAsync(CancellationToken cancellationToken)
+        {
+            steps.Add("activation hook");
+            return Task.CompletedTask;
         }
 
         protected override void Run(CancellationToken stoppingToken)
@@ -247,7 +303,17 @@ public sealed class DaemonRuntimeTests
             }
         }
 
-        protected override void OnLogged(LogSeverity severity, string message) => Logged.Add((severity, message));
+        /// <summary>Set once the runtime logged that the running daemon is late to exit.</summary>
+        public ManualResetEventSlim LateWarning { get; } = new();
+
+        protected override void OnLogged(LogSeverity severity, string message)
+        {
+            Logged.Add((severity, message));
+            if (message.Contains("after the handover", StringComparison.Ordinal))
+            {
+                LateWarning.Set();
+            }
+        }
     }
 
     private sealed class NoMainLoopDaemon() : DaemonBase("t", NoSystem());
@@ -260,10 +326,17 @@ public sealed class DaemonRuntimeTests
         /// <summary>What a SIGHUP would call, once the signals are handled.</summary>
         public Action? Reload { get; private set; }
 
+        /// <summary>What a SIGTERM would call, once the signals are handled.</summary>
+        public Action<string>? Stop { get; private set; }
+
+        /// <summary>Null: the running daemon exits at once. Else it exits only when killed (true) or never (false).</summary>
+        public bool? PredecessorExitsAfterKillOnly { get; init; }
+
         public void HandleSignals(Action<string> stop, Action reload)
         {
             steps.Add("handle signals");
             Reload = reload;
+            Stop = stop;
         }
 
         public Identity? ResolveIdentity(string? user, string? group)
@@ -290,7 +363,7 @@ public sealed class DaemonRuntimeTests
         public IPredecessor ConnectToPredecessor(string path, ListenerSet into, uint? runsAs, TimeSpan timeout)
         {
             steps.Add($"take the listeners of the daemon holding {path}");
-            return new RecordingPredecessor(steps);
+            return new RecordingPredecessor(steps, PredecessorExitsAfterKillOnly);
         }
 
         public IPidFile TakeOverPidFile(string path, int pid)
@@ -300,14 +373,34 @@ public sealed class DaemonRuntimeTests
         }
     }
 
-    private sealed class RecordingPredecessor(List<string> steps) : IPredecessor
+    private sealed class RecordingPredecessor(List<string> steps, bool? exitsAfterKillOnly) : IPredecessor
     {
+        private bool _killed;
+
         public int Pid => 4242;
 
         public bool Commit(int pid, IReadOnlyCollection<string> adopted)
         {
             steps.Add("tell the running daemon to stop accepting");
             return true;
+        }
+
+        public bool WaitForExit(TimeSpan timeout)
+        {
+            if (exitsAfterKillOnly is null || _killed)
+            {
+                steps.Add("wait for the running daemon to exit");
+                return true;
+            }
+
+            Thread.Sleep(timeout);
+            return false;
+        }
+
+        public void Kill()
+        {
+            steps.Add("kill the running daemon");
+            _killed = exitsAfterKillOnly == true;
         }
 
         public void Dispose()

@@ -74,7 +74,26 @@ public sealed class GenerationTests
         Assert.That(_generation.OwnsSocketFiles, Is.True);
         Assert.That(told, Is.EqualTo(new[] { "echo" }));
         Assert.That(_log.ToString(), Does.Contain("taking over from pid 4242: "));
+        _predecessor.Verify(p => p.Dispose(), Times.Never, "held until it has exited");
+
+        _predecessor.Setup(p => p.WaitForExit(It.IsAny<TimeSpan>())).Returns(true);
+        _generation.AwaitPredecessorExit(TimeSpan.FromSeconds(10), kill: false, CancellationToken.None);
+
         _predecessor.Verify(p => p.Dispose(), Times.Once);
+        _predecessor.Verify(p => p.Kill(), Times.Never);
+        Assert.That(_log.ToString(), Does.Contain("waiting for pid 4242 to exit: the main loop begins once it has").And.Contain("pid 4242 has exited"));
+    }
+
+    [Test]
+    public void AwaitPredecessorExit_WaitsForNothing_BeforeACommit()
+    {
+        _steps.Setup(s => s.ConnectToPredecessor(PidPath, _listeners, null, TimeSpan.FromSeconds(30))).Returns(_predecessor.Object);
+        _generation.TakeListeners(null, TimeSpan.FromSeconds(30));
+
+        _generation.AwaitPredecessorExit(TimeSpan.FromSeconds(10), kill: true, CancellationToken.None);
+
+        _predecessor.Verify(p => p.WaitForExit(It.IsAny<TimeSpan>()), Times.Never, "a takeover not committed leaves the running daemon as it was");
+        _predecessor.Verify(p => p.Kill(), Times.Never);
     }
 
     [Test]

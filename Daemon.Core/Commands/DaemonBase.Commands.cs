@@ -143,7 +143,6 @@ public abstract partial class DaemonBase
         {
             { Result: HandoverProbeResult.NoAnswer } => $"pid {running} did not answer on its control socket within {OptionValues.ShowSeconds(Options.ReadyTimeout)} s (stopped or hung): stopping it, then starting",
             { Result: HandoverProbeResult.NoChannel } => $"pid {running} has no control socket to hand its listeners over: stopping it, then starting",
-            { Listeners: 0 } => $"pid {running} has no listeners to hand over: restarting it by stop, then start",
             _ => null,
         };
         if (fallback is not null)
@@ -153,7 +152,7 @@ public abstract partial class DaemonBase
         }
 
         _ = Identity.Resolve(Options.User, Options.Group);
-        var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors], TakeOver: true);
+        var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors], TakeOver: true, Options.StopTimeout);
         LaunchResult result = _system.Launcher.Launch(request);
         if (result.Outcome == LaunchOutcome.Failed)
         {
@@ -163,21 +162,25 @@ public abstract partial class DaemonBase
 
         return result.Outcome switch
         {
-            LaunchOutcome.Ready => Say($"restarted (pid {result.Pid}; pid {running} hands over and drains)"),
+            LaunchOutcome.Ready => Say(result.AfterPredecessor
+                ? $"restarted (pid {result.Pid}; pid {running} handed over and exited)"
+                : $"restarted (pid {result.Pid}; pid {running} hands over and drains)"),
+            LaunchOutcome.TookOver => Fail($"restart incomplete: pid {result.Pid} took over and waits for pid {running} to exit: {result.Error}; it begins once pid {running} has (kill it, or restart with --force)"),
             LaunchOutcome.AlreadyRunning => Fail($"restart failed: pid {result.Pid} holds the pid file"),
-            _ => Fail($"restart failed, {WhatRuns(pidFile, running, result.Error)}: {result.Error ?? "the new daemon failed to start"}"),
+            _ when result.AfterPredecessor => Fail($"restart failed after pid {running} handed over and exited, so nothing runs now: {result.Error}"),
+            _ => Fail($"restart failed, {WhatRuns(pidFile, running, probe.Listeners, result.Error)}: {result.Error ?? "the new daemon failed to start"}"),
         };
     }
 
     /// <summary>What became of the running daemon when its next generation failed: said, not assumed.</summary>
-    private string WhatRuns(string pidFile, int running, string? error)
+    private string WhatRuns(string pidFile, int running, int listeners, string? error)
     {
         PidFileState state = _system.PidFiles.Inspect(pidFile);
         if (state.NamesItsHolder && state.Holder == running)
         {
             return error?.Contains(": it is stopping", StringComparison.Ordinal) == true
                 ? $"pid {running} is stopping (nothing new was started)"
-                : $"pid {running} still runs and keeps its listeners";
+                : listeners > 0 ? $"pid {running} still runs and keeps its listeners" : $"pid {running} still runs";
         }
 
         return state.NamesItsHolder

@@ -17,7 +17,7 @@ namespace Daemon.Handover;
 /// The runtime calls it at named points, in this order:
 /// <see cref="TakeListeners"/> (a restart's new generation only), the startup hook (which claims
 /// listeners through <see cref="ListenerSet"/>), <see cref="Offer"/>, <see cref="TakeOverPidFile"/>,
-/// <see cref="Commit"/>, ready, <see cref="Serve"/>; at a stop, <see cref="Refuse"/>. It calls
+/// <see cref="Commit"/>, <see cref="AwaitPredecessorExit"/> (unless the daemon overlaps), ready, <see cref="Serve"/>; at a stop, <see cref="Refuse"/>. It calls
 /// nothing back: a handover shows as <see cref="HandedOver"/>, a token the runtime watches.
 /// </remarks>
 internal sealed class Generation : IDisposable
@@ -27,6 +27,9 @@ internal sealed class Generation : IDisposable
     private readonly DaemonLog _log;
     private readonly IHandoverSteps _steps;
     private readonly PidFileSlot _pidFileSlot;
+    /// <summary>How often the wait for the predecessor's exit looks at its stop token.</summary>
+    private static readonly TimeSpan ExitPoll = TimeSpan.FromMilliseconds(200);
+
     private readonly CancellationTokenSource _handedOver = new();
     private IPredecessor? _predecessor;
     private HandoverServer? _server;
@@ -102,7 +105,7 @@ internal sealed class Generation : IDisposable
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
     public void Commit()
     {
-        if (_predecessor is not { } predecessor)
+        if (_committed || _predecessor is not { } predecessor)
         {
             return;
         }
@@ -112,12 +115,60 @@ internal sealed class Generation : IDisposable
             _log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} exited during the handover; this daemon serves on");
         }
 
-        predecessor.Dispose();
-        _predecessor = null;
+        // Held until it has exited (AwaitPredecessorExit), by the handle that cannot reach a stranger.
         _committed = true;
 
         // A Unix listener this generation did not take is nobody's once the old one lets go.
         _listeners.RemoveUnclaimedSocketFiles();
+    }
+
+    /// <summary>
+    /// After <see cref="Commit"/>, blocks until the previous generation has exited: it stops and
+    /// drains as at a stop, and this generation's main loop begins only then, so two never run at
+    /// once. Past <paramref name="stopTimeout"/> (and a few seconds for the process to exit), a
+    /// predecessor still there is killed with SIGKILL when <paramref name="kill"/> (<c>--force</c>),
+    /// as <c>stop --force</c> would; otherwise the log says so once and the wait goes on. Nothing to
+    /// do for a generation that took nothing over.
+    /// </summary>
+    /// <param name="stopTimeout">How long the predecessor has to stop (<c>--stop-timeout</c>).</param>
+    /// <param name="kill">True to kill a predecessor that outlives it (<c>--force</c>).</param>
+    /// <param name="stopping">Cancelled by a stop request, which ends the wait.</param>
+    /// <exception cref="OperationCanceledException"><paramref name="stopping"/> was cancelled first.</exception>
+    public void AwaitPredecessorExit(TimeSpan stopTimeout, bool kill, CancellationToken stopping)
+    {
+        if (!_committed || _predecessor is not { } predecessor)
+        {
+            return;
+        }
+
+        TimeSpan patience = stopTimeout + Launching.StageProtocol.PredecessorExitGrace;
+        long late = Environment.TickCount64 + (long)patience.TotalMilliseconds;
+        bool said = false;
+        _log.Line($"waiting for pid {predecessor.Pid} to exit: the main loop begins once it has");
+        while (!predecessor.WaitForExit(ExitPoll))
+        {
+            stopping.ThrowIfCancellationRequested();
+            if (said || Environment.TickCount64 < late)
+            {
+                continue;
+            }
+
+            said = true;
+            string seconds = OptionValues.ShowSeconds(patience);
+            if (kill)
+            {
+                _log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} had not exited {seconds} s after the handover: killing it (SIGKILL, --force)");
+                predecessor.Kill();
+            }
+            else
+            {
+                _log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} has not exited {seconds} s after the handover; the main loop still waits for it (restart --force kills it)");
+            }
+        }
+
+        _log.Line($"pid {predecessor.Pid} has exited");
+        predecessor.Dispose();
+        _predecessor = null;
     }
 
     /// <summary>Answers on the control channel from now on (a restart that came early waited in its backlog).</summary>

@@ -15,4 +15,10 @@ internal interface IPredecessor : IDisposable
     /// </summary>
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
     bool Commit(int pid, System.Collections.Generic.IReadOnlyCollection<string> adopted);
+
+    /// <summary>Blocks until it has exited (a zombie has); false after <paramref name="timeout"/>.</summary>
+    bool WaitForExit(TimeSpan timeout);
+
+    /// <summary>Sends it SIGKILL, through the handle held since connect (never a stranger that got its pid).</summary>
+    void Kill();
 }

@@ -198,6 +198,7 @@ internal sealed class Predecessor : IPredecessor
         {
             // Our confirmation is what makes it stop accepting; if it is lost, it serves on.
             _ = HandoverProtocol.TrySend(_connection, HandoverProtocol.Done);
+            _connection.Dispose();
             return true;
         }
 
@@ -210,11 +211,19 @@ internal sealed class Predecessor : IPredecessor
         // ours already, so this generation is the service now, not a failed restart.
         if (_process is not null && _process.WaitForExit(_exitSeen))
         {
+            _connection.Dispose();
             return false;
         }
 
         throw new DaemonException($"pid {Pid} closed the control socket during the handover");
     }
+
+    /// <inheritdoc/>
+    /// <remarks>Without a handle it had exited when this generation connected: true at once.</remarks>
+    public bool WaitForExit(TimeSpan timeout) => _process is null || _process.WaitForExit(timeout);
+
+    /// <inheritdoc/>
+    public void Kill() => _ = _process?.Signal(Signal.SIGKILL);
 
     public void Dispose()
     {

@@ -14,13 +14,25 @@ internal enum LaunchOutcome
 
     /// <summary>The daemon failed before it was ready and is gone.</summary>
     Failed,
+
+    /// <summary>
+    /// A restart's new daemon took over, then was not ready in time: it waits for the previous
+    /// generation to exit. It is the service now, and was left running.
+    /// </summary>
+    TookOver,
 }
 
-/// <summary>The result of a launch: its outcome, the pid concerned, and the error line on failure.</summary>
-internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, string? Error)
+/// <summary>
+/// The result of a launch: its outcome, the pid concerned, the error line on failure, and whether
+/// a restart's new daemon waited for the previous generation to exit before it was ready.
+/// </summary>
+internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, string? Error, bool AfterPredecessor = false)
 {
     public static LaunchResult Fail(string error) => new(LaunchOutcome.Failed, 0, error);
 }
 
-/// <summary>What a launch needs to know.</summary>
-internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors, bool TakeOver = false);
+/// <summary>
+/// What a launch needs to know; <paramref name="StopTimeout"/> is how long a restart's previous
+/// generation may take to stop, which its new daemon waits for before it is ready.
+/// </summary>
+internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors, bool TakeOver = false, TimeSpan StopTimeout = default);

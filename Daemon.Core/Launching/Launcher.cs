@@ -62,6 +62,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
     {
         long deadline = Environment.TickCount64 + (long)request.ReadyTimeout.TotalMilliseconds;
         IProcessHandle? daemon = null;
+        int tookOver = 0;
         try
         {
             while (true)
@@ -70,15 +71,23 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                 switch (message?.Kind)
                 {
                     case null:
-                        return LaunchResult.Fail($"the daemon exited before it was ready (see {PathText.Quote(request.LogFile)})");
+                        return LaunchResult.Fail($"the daemon exited before it was ready (see {PathText.Quote(request.LogFile)})") with { AfterPredecessor = tookOver != 0 };
                     case StageProtocol.Pid when daemon is null && TryParsePid(message.Value.Argument, out int pid):
                         daemon = processes.Open(pid);
                         break;
                     case StageProtocol.Ready when TryParsePid(message.Value.Argument, out int pid):
-                        return new LaunchResult(LaunchOutcome.Ready, pid, null);
+                        return new LaunchResult(LaunchOutcome.Ready, pid, null, AfterPredecessor: tookOver != 0);
                     case StageProtocol.Progress when message.Value.Argument == StageProtocol.TakingOver:
                         deadline = Math.Max(deadline, Environment.TickCount64 + (long)StageProtocol.TakeOverGrace.TotalMilliseconds);
                         break;
+                    case StageProtocol.Progress when message.Value.Argument == StageProtocol.AwaitingPredecessor:
+                        // Committed: the old generation stops, for up to its stop timeout, and then this one activates.
+                        tookOver = daemon?.Pid ?? -1;
+                        deadline = Environment.TickCount64 + (long)AfterCommit(request).TotalMilliseconds;
+                        break;
+                    case StageProtocol.Timeout when tookOver != 0:
+                        // Never killed from here on: it is the service, and the old one is stopping.
+                        return new LaunchResult(LaunchOutcome.TookOver, Math.Max(tookOver, 0), $"not ready within {OptionValues.ShowSeconds(AfterCommit(request))} s of the handover (see {PathText.Quote(request.LogFile)})");
                     case StageProtocol.Running when TryParsePid(message.Value.Argument, out int pid):
                         _ = daemon?.WaitForExit(_exitGrace);
                         return new LaunchResult(LaunchOutcome.AlreadyRunning, pid, null);
@@ -86,7 +95,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                         // The daemon cleans up after itself; wait for it so that no process is left
                         // when start returns.
                         _ = daemon?.WaitForExit(_exitGrace);
-                        return LaunchResult.Fail(message.Value.Argument);
+                        return LaunchResult.Fail(message.Value.Argument) with { AfterPredecessor = tookOver != 0 };
                     case StageProtocol.Timeout:
                         return GiveUp(reader, daemon, detachStage, request);
                     default:
@@ -122,6 +131,9 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         _ = pidFiles.TryRemoveStale(request.PidFile, out _);
         return LaunchResult.Fail($"the daemon was not ready within {seconds} s and was killed (see {PathText.Quote(request.LogFile)})");
     }
+
+    /// <summary>How long a restart's new daemon may take once it committed: the old one stops and exits, then the new one activates.</summary>
+    private static TimeSpan AfterCommit(LaunchRequest request) => request.StopTimeout + StageProtocol.PredecessorExitGrace + request.ReadyTimeout;
 
     private static bool TryParsePid(string text, out int pid) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out pid) && pid > 0;

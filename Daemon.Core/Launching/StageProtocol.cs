@@ -44,6 +44,20 @@ internal static class StageProtocol
     /// </summary>
     public const string TakingOver = "taking the pid file over";
 
+    /// <summary>
+    /// "PROGRESS waiting for the previous generation to exit": a restart's new daemon committed the
+    /// takeover and waits for the old one to stop before its main loop begins. The launcher then
+    /// waits the stop timeout, <see cref="PredecessorExitGrace"/> and a ready timeout more, and
+    /// never kills it: it is the service now.
+    /// </summary>
+    public const string AwaitingPredecessor = "waiting for the previous generation to exit";
+
+    /// <summary>
+    /// What a restart's previous generation gets past its stop timeout to exit, its runtime's last
+    /// lines included, before its successor says it is late (or, with <c>--force</c>, kills it).
+    /// </summary>
+    public static readonly System.TimeSpan PredecessorExitGrace = System.TimeSpan.FromSeconds(5);
+
     /// <summary>How long past the ready timeout a launcher waits once the new daemon is taking over.</summary>
     public static readonly System.TimeSpan TakeOverGrace = System.TimeSpan.FromSeconds(30);
 

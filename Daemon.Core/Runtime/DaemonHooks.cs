@@ -12,6 +12,8 @@ namespace Daemon.Runtime;
 /// <param name="Name">The daemon's name, in its log lines and messages.</param>
 /// <param name="MainLoopMissing">Null when the daemon overrides Run or RunAsync, else why it cannot run.</param>
 /// <param name="StartupAsync">The startup hook (<c>OnStartupAsync</c>).</param>
+/// <param name="ActivateAsync">The activation hook (<c>OnActivateAsync</c>), once no other generation runs.</param>
+/// <param name="OverlapOnRestart">True when the main loop may begin while the previous generation's ends (<c>OverlapOnRestart</c>).</param>
 /// <param name="Run">The main loop (<c>Run</c>).</param>
 /// <param name="Reload">The reload hook (<c>OnReload</c>).</param>
 /// <param name="IsHealthy">The health check the watchdog asks (<c>IsHealthy</c>).</param>
@@ -22,6 +24,8 @@ internal sealed record DaemonHooks(
     string Name,
     string? MainLoopMissing,
     Func<CancellationToken, Task> StartupAsync,
+    Func<CancellationToken, Task> ActivateAsync,
+    bool OverlapOnRestart,
     Action<CancellationToken> Run,
     Action Reload,
     Func<bool> IsHealthy,

@@ -111,7 +111,7 @@ internal sealed class DaemonRuntime
                 return exitCode = _background ? ExitCodes.Success : ExitCodes.Failure;
             }
 
-            RunStartupHook();
+            RunStartupHook(_hooks.StartupAsync);
             Listeners.CloseUnclaimed(Log);
             if (!_stopping.IsCancellationRequested)
             {
@@ -120,12 +120,18 @@ internal sealed class DaemonRuntime
 
             if (generation.IsSuccessor)
             {
-                TellLauncherTakingOver(launcher);
+                TellLauncher(launcher, StageProtocol.TakingOver);
                 generation.TakeOverPidFile();
             }
 
-            DropPrivileges(identity);
             generation.Commit();
+            if (generation.IsSuccessor && !_hooks.OverlapOnRestart)
+            {
+                AwaitPredecessor(launcher);
+            }
+
+            RunStartupHook(_hooks.ActivateAsync);
+            DropPrivileges(identity);
             DeclareReady(launcher);
             _ = generation.HandedOver.Register(() => RequestStop($"handed over to pid {generation.Successor}"));
             generation.Serve();
@@ -226,22 +232,40 @@ internal sealed class DaemonRuntime
     }
 
     /// <summary>
-    /// A restart's new generation is about to take the pid file over. A launcher gone by now has
-    /// told nobody that we run: stop before anything changes hands.
+    /// Tells the launcher of a restart's new generation that a step of the takeover is reached.
+    /// Before the pid file changes hands, a launcher gone by now has told nobody that we run: stop
+    /// before anything changes hands. Once committed, this generation is the service either way.
     /// </summary>
-    private static void TellLauncherTakingOver(ReadinessWriter? launcher)
+    private void TellLauncher(ReadinessWriter? launcher, string step)
     {
-        if (launcher is not null && !launcher.Send(StageProtocol.Progress, StageProtocol.TakingOver))
+        if (launcher is not null && !launcher.Send(StageProtocol.Progress, step) && step == StageProtocol.TakingOver)
         {
             throw new DaemonException("the launcher went away before the daemon was ready");
         }
     }
 
-    private void RunStartupHook()
+    /// <summary>
+    /// The previous generation stops once this one committed: its main loop and this one's never
+    /// run at once. A stop request meanwhile ends the wait, as it ends a startup hook.
+    /// </summary>
+    private void AwaitPredecessor(ReadinessWriter? launcher)
+    {
+        TellLauncher(launcher, StageProtocol.AwaitingPredecessor);
+        try
+        {
+            _generation.AwaitPredecessorExit(_options.StopTimeout, _options.Force, _stopping.Token);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new DaemonException($"stopped by {_stopSignal} during startup");
+        }
+    }
+
+    private void RunStartupHook(Func<CancellationToken, System.Threading.Tasks.Task> hook)
     {
         try
         {
-            _hooks.StartupAsync(_stopping.Token).GetAwaiter().GetResult();
+            hook(_stopping.Token).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {

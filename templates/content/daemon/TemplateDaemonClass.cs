@@ -27,6 +27,8 @@ public sealed class TemplateDaemonClass : DaemonBase
     {
         // Open listeners, files and connections here: if this throws, 'start' fails with the message.
         // A socket from Listen is handed to the next generation on 'restart': no connection is refused.
+        // On 'restart' this runs while the running generation still works (a failure here leaves it
+        // running); RunAsync begins once that one has exited, so two never work at once.
         if (_statusSocket is not null)
         {
             _listener = Listen("status", new UnixDomainSocketEndPoint(_statusSocket));
