@@ -51,6 +51,7 @@ public class WebDaemon : HostedDaemon
     ];
 
     private readonly Func<string[], WebApplication>? _createApplication;
+    private readonly Func<string[], IHostBuilder>? _createHostBuilder;
     private readonly ConnectionDrain _drain = new();
     private DaemonListenerFactory? _listeners;
 
@@ -70,6 +71,29 @@ public class WebDaemon : HostedDaemon
     {
         ArgumentNullException.ThrowIfNull(createApplication);
         _createApplication = createApplication;
+    }
+
+    /// <summary>
+    /// Creates a daemon, named after the program, whose web host comes from an <see cref="IHostBuilder"/>
+    /// written in the style before .NET 6, such as
+    /// <c>args => Host.CreateDefaultBuilder(args).ConfigureWebHostDefaults(web => web.UseStartup&lt;Startup&gt;())</c>:
+    /// its Kestrel endpoints are handed over and drained as a <see cref="WebApplication"/>'s.
+    /// </summary>
+    /// <param name="createHostBuilder">Creates the host builder from the host's arguments (see <see cref="GetApplicationArguments"/>).</param>
+    public WebDaemon(Func<string[], IHostBuilder> createHostBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(createHostBuilder);
+        _createHostBuilder = createHostBuilder;
+    }
+
+    /// <summary>Creates a daemon with the given name whose web host comes from an <see cref="IHostBuilder"/>.</summary>
+    /// <param name="name">The daemon's name, from which the default file names derive.</param>
+    /// <param name="createHostBuilder">Creates the host builder from the host's arguments.</param>
+    public WebDaemon(string name, Func<string[], IHostBuilder> createHostBuilder)
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(createHostBuilder);
+        _createHostBuilder = createHostBuilder;
     }
 
     /// <summary>Creates a daemon, named after the program, whose app a subclass builds in <see cref="CreateApplication"/>.</summary>
@@ -119,10 +143,13 @@ public class WebDaemon : HostedDaemon
             ? _createApplication(args)
             : throw new NotImplementedException($"{GetType().Name} was made without an app factory and does not override CreateApplication");
 
-    /// <summary>Builds the app with <see cref="CreateApplication"/>.</summary>
+    /// <summary>Builds the app with <see cref="CreateApplication"/>, or the host with the host builder given to the constructor.</summary>
     /// <param name="args">The host's arguments; <c>--urls</c> is added to them.</param>
     /// <returns>The app.</returns>
-    protected sealed override IHost CreateHost(string[] args) => CreateApplication(WithUrls(args));
+    protected sealed override IHost CreateHost(string[] args) =>
+        _createHostBuilder is not null
+            ? (_createHostBuilder(WithUrls(args)) ?? throw new InvalidOperationException("the host builder factory returned null")).Build()
+            : CreateApplication(WithUrls(args));
 
     /// <summary>
     /// True: a web server's requests stand alone, so on a restart the next generation serves the

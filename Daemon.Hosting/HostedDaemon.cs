@@ -246,6 +246,11 @@ public class HostedDaemon : DaemonBase
             throw;
         }
 
+        if (!OverlapOnRestart && RunsAWebServer(host))
+        {
+            Log(LogSeverity.Warning, "this host runs an ASP.NET Core server, whose listeners HostedDaemon cannot hand over: a restart refuses connections until the next generation has bound them; run it with WebDaemon (package Daemon.Hosting.Web)");
+        }
+
         _built = host;
         if (OverlapOnRestart)
         {
@@ -377,6 +382,14 @@ public class HostedDaemon : DaemonBase
             line(logger, message, null);
         }
     }
+
+    /// <summary>
+    /// True when the host has an ASP.NET Core server (IServer, named: this package does not load
+    /// ASP.NET Core), asked without creating any service: the running generation may still work.
+    /// </summary>
+    private static bool RunsAWebServer(IHost host) =>
+        Type.GetType("Microsoft.AspNetCore.Hosting.Server.IServer, Microsoft.AspNetCore.Hosting.Server.Abstractions", throwOnError: false) is { } server
+        && host.Services.GetService<IServiceProviderIsService>()?.IsService(server) == true;
 
     private static Action<ILogger, string, Exception?> LifecycleLine(LogLevel level) =>
         LoggerMessage.Define<string>(level, new EventId(1, "DaemonLifecycle"), "{Line}");

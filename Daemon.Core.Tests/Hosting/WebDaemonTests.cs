@@ -22,6 +22,9 @@ public sealed class WebDaemonTests
     /// <summary>The web example's apphost, built with the tests into its own folder.</summary>
     public static string WebExample => ExampleDaemon.BuiltProgram("Daemon.Example.Web", "Daemon.Example.Web");
 
+    /// <summary>The README's web app written with an IHostBuilder, built with the tests.</summary>
+    public static string WebHostBuilder => ExampleDaemon.BuiltProgram(Path.Combine("docs", "snippets", "WebHostBuilder"), "WebHostBuilder");
+
     /// <summary>The README's minimal API, built with the tests.</summary>
     public static string WebApi => ExampleDaemon.BuiltProgram(Path.Combine("docs", "snippets", "WebApi"), "WebApi");
 
@@ -30,6 +33,17 @@ public sealed class WebDaemonTests
     {
         _daemon = new ExampleDaemon(WebExample, "web", takesPort: true);
         RestartTenTimesUnderLoad(_daemon);
+    }
+
+    [Test]
+    public void HostBuilderWebApp_RestartedUnderLoad_FailsNoRequest()
+    {
+        // The style before .NET 6: Host.CreateDefaultBuilder(args).ConfigureWebHostDefaults(...).
+        _daemon = new ExampleDaemon(WebHostBuilder, "webhost", takesPort: false);
+        int port = ExampleDaemon.FreePort();
+        _daemon.ExtraOptions.AddRange(["--urls", $"http://127.0.0.1:{port}"]);
+        RestartUnderLoad(_daemon, port, "Hello World!", restarts: 5);
+        Assert.That(_daemon.Log, Does.Contain($"listening on 127.0.0.1:{port} (inherited as ").And.Not.Contain("cannot hand over"), _daemon.Log);
     }
 
     [Test]
@@ -154,11 +168,17 @@ public sealed class WebDaemonTests
     /// 10 restarts under 8 clients that open a new connection per request and 2 keep-alive
     /// clients: every restart hands over, and no request fails.
     /// </summary>
-    public static void RestartTenTimesUnderLoad(ExampleDaemon daemon)
+    public static void RestartTenTimesUnderLoad(ExampleDaemon daemon) => RestartUnderLoad(daemon, daemon.Port, "hello from pid ", restarts: 10);
+
+    /// <summary>
+    /// <paramref name="restarts"/> restarts of a daemon serving <paramref name="port"/> (answers
+    /// starting with <paramref name="bodyStart"/>) under the load of <see cref="RestartTenTimesUnderLoad"/>.
+    /// </summary>
+    public static void RestartUnderLoad(ExampleDaemon daemon, int port, string bodyStart, int restarts)
     {
         var pids = new List<int> { daemon.Start() };
-        using var load = new HttpLoad(daemon.Port, newConnectionClients: 8, keepAliveClients: 2, bodyStart: "hello from pid ");
-        for (int i = 0; i < 10; i++)
+        using var load = new HttpLoad(port, newConnectionClients: 8, keepAliveClients: 2, bodyStart: bodyStart);
+        for (int i = 0; i < restarts; i++)
         {
             Assert.That(load.WaitForMore(50), Is.True, "requests are served before each restart: " + load);
             CommandResult restarted = daemon.Run("restart");
@@ -169,10 +189,10 @@ public sealed class WebDaemonTests
 
         Assert.That(load.WaitForMore(50), Is.True, "and after: " + load);
         load.Stop();
-        TestContext.Progress.WriteLine($"{Path.GetFileName(daemon.ProgramPath)}: 10 restarts under load: {load}");
+        TestContext.Progress.WriteLine($"{Path.GetFileName(daemon.ProgramPath)}: {restarts} restarts under load: {load}");
         Assert.That(load.Failures, Is.Empty, load.ToString());
-        Assert.That(pids.Distinct().Count(), Is.EqualTo(11), "each restart is a new generation");
-        foreach (int old in pids.Take(10))
+        Assert.That(pids.Distinct().Count(), Is.EqualTo(restarts + 1), "each restart is a new generation");
+        foreach (int old in pids.Take(restarts))
         {
             Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True, $"pid {old} drained and exited");
         }
