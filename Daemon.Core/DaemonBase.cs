@@ -117,6 +117,7 @@ public abstract partial class DaemonBase
             {
                 StageKind.Detach => DetachStage.Run(stage, [.. Options.KeepDescriptors]),
                 StageKind.Daemon => CreateRuntime(background: true, stage.TakeOver).Execute(stage.Launcher()),
+                StageKind.Supervised => CreateRuntime(background: false, stage.TakeOver).Execute(stage.Launcher()),
                 _ => command == Command.Version ? Version() : CommandTable.Of(command).Run(this),
             };
         }

@@ -379,7 +379,7 @@ public sealed class DaemonRuntimeTests
 
         public int Pid => 4242;
 
-        public bool Commit(int pid, IReadOnlyCollection<string> adopted)
+        public bool Commit(int pid, IReadOnlyCollection<string> adopted, Action? agreed = null)
         {
             steps.Add("tell the running daemon to stop accepting");
             return true;

@@ -151,8 +151,16 @@ public abstract partial class DaemonBase
             return null;
         }
 
+        if (probe.Supervised && SupervisedRestartRefusal(running) is { } refusal)
+        {
+            return Fail(refusal);
+        }
+
         _ = Identity.Resolve(Options.User, Options.Group);
-        var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors], TakeOver: true, Options.StopTimeout);
+        var request = new LaunchRequest(pidFile, LogFilePath, Options.ReadyTimeout, [.. Options.KeepDescriptors], TakeOver: true, Options.StopTimeout)
+        {
+            SupervisedWatchdogUsec = probe.SupervisedWatchdogUsec,
+        };
         LaunchResult result = _system.Launcher.Launch(request);
         if (result.Outcome == LaunchOutcome.Failed)
         {
@@ -170,6 +178,26 @@ public abstract partial class DaemonBase
             _ when result.AfterPredecessor => Fail($"restart failed after pid {running} handed over and exited, so nothing runs now: {result.Error}"),
             _ => Fail($"restart failed, {WhatRuns(pidFile, running, probe.Listeners, result.Error)}: {result.Error ?? "the new daemon failed to start"}"),
         };
+    }
+
+    /// <summary>
+    /// Why a daemon systemd supervises (<c>run</c> in a service) cannot be restarted from here, or
+    /// null: its next generation must start inside the service (the unit's <c>ExecReload=</c> runs
+    /// restart), and become its main process, which systemd accepts only with <c>NotifyAccess=all</c>;
+    /// otherwise systemd would see its main process exit, and stop the service.
+    /// </summary>
+    private string? SupervisedRestartRefusal(int running)
+    {
+        string? unit = Systemd.ServiceUnit.Of(running);
+        if (unit is null || unit != Systemd.ServiceUnit.Of())
+        {
+            string service = unit ?? "a systemd service";
+            return $"pid {running} runs under systemd ({service}): restart it with 'systemctl reload {unit ?? "UNIT"}', whose ExecReload= runs '{Name} restart' with the options of ExecStart=, so that the next generation starts inside the service (docs/ADMIN.md)";
+        }
+
+        string? access = Systemd.ServiceUnit.Property(unit, "NotifyAccess");
+        return access == "all" ? null
+            : $"{unit} has NotifyAccess={access ?? "(unknown)"}: the next generation could not become the service's main process, and systemd would stop the service with the old one; set NotifyAccess=all in the unit (docs/ADMIN.md)";
     }
 
     /// <summary>What became of the running daemon when its next generation failed: said, not assumed.</summary>

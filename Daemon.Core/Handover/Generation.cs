@@ -83,11 +83,12 @@ internal sealed class Generation : IDisposable
     /// </summary>
     /// <param name="startedBy">The effective uid that started the daemon, before any <c>--user</c>.</param>
     /// <param name="changesUser">True when the daemon will drop to another user.</param>
-    public void Offer(uint startedBy, bool changesUser)
+    /// <param name="supervision">What the channel tells a probe when a service manager supervises this daemon; null when none does.</param>
+    public void Offer(uint startedBy, bool changesUser, Func<string?>? supervision = null)
     {
         if (_pidFile is not null && OperatingSystem.IsLinux())
         {
-            _server = HandoverServer.Open(_pidFile, _listeners, _log, startedBy, changesUser, OnHandedOver, TakeBackPidFile);
+            _server = HandoverServer.Open(_pidFile, _listeners, _log, startedBy, changesUser, OnHandedOver, TakeBackPidFile, supervision);
         }
     }
 
@@ -102,15 +103,16 @@ internal sealed class Generation : IDisposable
     /// adopted: from then on it stops accepting on those, and the queue is ours. Killed meanwhile,
     /// it has left us the service. Nothing to do for a generation that took nothing over.
     /// </summary>
+    /// <param name="agreed">Called once it agreed, before it is told to stop (see <see cref="IPredecessor.Commit"/>).</param>
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
-    public void Commit()
+    public void Commit(Action? agreed = null)
     {
         if (_committed || _predecessor is not { } predecessor)
         {
             return;
         }
 
-        if (!predecessor.Commit(Environment.ProcessId, _listeners.Adopted))
+        if (!predecessor.Commit(Environment.ProcessId, _listeners.Adopted, agreed))
         {
             _log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} exited during the handover; this daemon serves on");
         }

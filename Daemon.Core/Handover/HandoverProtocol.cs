@@ -13,7 +13,10 @@ namespace Daemon.Handover;
 /// each way at a time, every wait bounded by a deadline.
 /// </summary>
 /// <remarks>
-/// next: PROBE                        running: OK pid count (how many listeners it would hand over)
+/// next: PROBE                        running: OK pid count (how many listeners it would hand over),
+///                                             then "supervised=USEC" when a service manager
+///                                             supervises it (<c>run</c> with NOTIFY_SOCKET; USEC:
+///                                             its watchdog interval, 0 for none)
 /// next: HANDOVER ms                  running: LISTENERS name\nname... (the sockets, SCM_RIGHTS),
 ///                                             BUSY (another handover is under way: ask again),
 ///                                             or REFUSED reason
@@ -34,6 +37,9 @@ internal static class HandoverProtocol
     public const string Ok = "OK";
     public const string Abort = "ABORT";
     public const string Done = "DONE";
+
+    /// <summary>The PROBE answer's last word when a service manager supervises the running daemon: "supervised=USEC".</summary>
+    public const string Supervised = "supervised=";
 
     /// <summary>The marker telling a daemon stage to take over from the running daemon, not to start alone.</summary>
     public const string Variable = "DAEMON_NET_HANDOVER";

@@ -29,6 +29,7 @@ internal sealed class HandoverServer : IDisposable
     private readonly RefusalLog _refusals;
     private readonly Action<int, IReadOnlyCollection<string>> _committed;
     private readonly Action<int> _failedAfterTakeover;
+    private readonly Func<string?>? _supervision;
     private readonly Thread _thread;
     private readonly object _decision = new();
     private volatile bool _closed;
@@ -39,8 +40,9 @@ internal sealed class HandoverServer : IDisposable
     private bool _handedOver;
     private int _conversations;
 
-    private HandoverServer(Socket socket, ListenerSet listeners, DaemonLog log, uint[] trusted, Action<int, IReadOnlyCollection<string>> committed, Action<int> failedAfterTakeover)
+    private HandoverServer(Socket socket, ListenerSet listeners, DaemonLog log, uint[] trusted, Action<int, IReadOnlyCollection<string>> committed, Action<int> failedAfterTakeover, Func<string?>? supervision)
     {
+        _supervision = supervision;
         _socket = socket;
         _listeners = listeners;
         _log = log;
@@ -63,7 +65,11 @@ internal sealed class HandoverServer : IDisposable
     /// <param name="changesUser">True when the daemon will drop to another user: then only root is trusted.</param>
     /// <param name="committed">Called with the next generation's pid and the names it adopted, once it holds the pid file: stop accepting.</param>
     /// <param name="failedAfterTakeover">Called when a next generation that had taken the pid file went away.</param>
-    public static HandoverServer? Open(string pidFile, ListenerSet listeners, DaemonLog log, uint startedBy, bool changesUser, Action<int, IReadOnlyCollection<string>> committed, Action<int> failedAfterTakeover)
+    /// <param name="supervision">
+    /// What a PROBE's answer adds when a service manager supervises this daemon
+    /// (<see cref="HandoverProtocol.Supervised"/>), or null when none does.
+    /// </param>
+    public static HandoverServer? Open(string pidFile, ListenerSet listeners, DaemonLog log, uint startedBy, bool changesUser, Action<int, IReadOnlyCollection<string>> committed, Action<int> failedAfterTakeover, Func<string?>? supervision = null)
     {
         Socket socket;
         try
@@ -77,7 +83,7 @@ internal sealed class HandoverServer : IDisposable
         }
 
         uint[] trusted = startedBy == 0 || changesUser ? [0] : [0, startedBy];
-        return new HandoverServer(socket, listeners, log, trusted, committed, failedAfterTakeover);
+        return new HandoverServer(socket, listeners, log, trusted, committed, failedAfterTakeover, supervision);
     }
 
     /// <summary>Starts answering: connections made before are in the backlog and are answered now.</summary>
@@ -191,7 +197,8 @@ internal sealed class HandoverServer : IDisposable
             (string kind, string argument) = HandoverProtocol.Receive(connection, Environment.TickCount64 + (long)_firstMessage.TotalMilliseconds);
             if (kind == HandoverProtocol.Probe)
             {
-                _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Ok, string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId} {_listeners.Own.Count}"));
+                string answer = string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId} {_listeners.Own.Count}");
+                _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Ok, _supervision?.Invoke() is { } supervised ? $"{answer} {supervised}" : answer);
                 return;
             }
 

@@ -13,8 +13,14 @@ internal interface IPredecessor : IDisposable
     /// <paramref name="adopted"/>: it stops accepting on those and drains. True when it agreed;
     /// false when it exited in the meantime (killed): this generation is the service either way.
     /// </summary>
+    /// <param name="pid">This generation's pid.</param>
+    /// <param name="adopted">The names of the listeners this generation took.</param>
+    /// <param name="agreed">
+    /// Called once it agreed, before the confirmation that makes it stop: what must be done while
+    /// it still runs (telling systemd the main process changes). An exception there leaves it as it was.
+    /// </param>
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
-    bool Commit(int pid, System.Collections.Generic.IReadOnlyCollection<string> adopted);
+    bool Commit(int pid, System.Collections.Generic.IReadOnlyCollection<string> adopted, Action? agreed = null);
 
     /// <summary>Blocks until it has exited (a zombie has); false after <paramref name="timeout"/>.</summary>
     bool WaitForExit(TimeSpan timeout);

@@ -180,7 +180,7 @@ internal sealed class Predecessor : IPredecessor
     }
 
     /// <inheritdoc/>
-    public bool Commit(int pid, IReadOnlyCollection<string> adopted)
+    public bool Commit(int pid, IReadOnlyCollection<string> adopted, Action? agreed = null)
     {
         (string kind, string argument) answer;
         try
@@ -197,6 +197,7 @@ internal sealed class Predecessor : IPredecessor
         if (answer.kind == HandoverProtocol.Ok)
         {
             // Our confirmation is what makes it stop accepting; if it is lost, it serves on.
+            agreed?.Invoke();
             _ = HandoverProtocol.TrySend(_connection, HandoverProtocol.Done);
             _connection.Dispose();
             return true;
@@ -285,9 +286,14 @@ internal sealed class Predecessor : IPredecessor
                     return Environment.TickCount64 < deadline ? null : new HandoverProbe(HandoverProbeResult.NoAnswer, 0);
                 }
 
-                return kind == HandoverProtocol.Ok && parts.Length == 2 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count)
-                    ? new HandoverProbe(HandoverProbeResult.Answers, count)
-                    : new HandoverProbe(HandoverProbeResult.NoChannel, 0);
+                if (kind != HandoverProtocol.Ok || parts.Length is < 2 or > 3 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count))
+                {
+                    return new HandoverProbe(HandoverProbeResult.NoChannel, 0);
+                }
+
+                long? watchdog = parts.Length == 3 && parts[2].StartsWith(HandoverProtocol.Supervised, StringComparison.Ordinal)
+                    && long.TryParse(parts[2].AsSpan(HandoverProtocol.Supervised.Length), NumberStyles.None, CultureInfo.InvariantCulture, out long usec) ? usec : null;
+                return new HandoverProbe(HandoverProbeResult.Answers, count, watchdog);
             }
             catch (TimeoutException)
             {
@@ -322,5 +328,13 @@ internal enum HandoverProbeResult
     NoAnswer,
 }
 
-/// <summary>A probe's result, and how many listeners the daemon would hand over.</summary>
-internal readonly record struct HandoverProbe(HandoverProbeResult Result, int Listeners);
+/// <summary>
+/// A probe's result, how many listeners the daemon would hand over, and, when a service manager
+/// supervises it (<c>run</c> under systemd), its watchdog interval in microseconds (0: none); null
+/// when none does.
+/// </summary>
+internal readonly record struct HandoverProbe(HandoverProbeResult Result, int Listeners, long? SupervisedWatchdogUsec = null)
+{
+    /// <summary>True when a service manager supervises the running daemon.</summary>
+    public bool Supervised => SupervisedWatchdogUsec is not null;
+}

@@ -15,13 +15,18 @@ internal static class DetachStage
         using var ready = new ReadinessWriter(stage.ReadyFd);
         try
         {
-            CreateSession();
-            Descriptors.StandardStreamsToNull();
+            if (!stage.Supervised)
+            {
+                // Under systemd the service's session and streams (the journal) are the daemon's.
+                CreateSession();
+                Descriptors.StandardStreamsToNull();
+            }
+
             Descriptors.CloseOnExecAllBut(new List<int>(keepDescriptors) { stage.ReadyFd });
 
             // Spawned with no signal blocked and the stop signals at their defaults. Its pid goes to
             // the launcher at once, so a launcher that gives up can name what to kill.
-            int daemon = SelfExec.Start(StageKind.Daemon, stage.ReadyFd, stage.TakeOver);
+            int daemon = SelfExec.Start(stage.Supervised ? StageKind.Supervised : StageKind.Daemon, stage.ReadyFd, stage.TakeOver);
             _ = ready.Send(StageProtocol.Pid, ReadinessMessage.Format(daemon));
             return ExitCodes.Success;
         }

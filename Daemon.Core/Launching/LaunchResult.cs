@@ -35,4 +35,12 @@ internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, str
 /// What a launch needs to know; <paramref name="StopTimeout"/> is how long a restart's previous
 /// generation may take to stop, which its new daemon waits for before it is ready.
 /// </summary>
-internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors, bool TakeOver = false, TimeSpan StopTimeout = default);
+internal sealed record LaunchRequest(string PidFile, string LogFile, TimeSpan ReadyTimeout, IReadOnlyCollection<int> KeepDescriptors, bool TakeOver = false, TimeSpan StopTimeout = default)
+{
+    /// <summary>
+    /// Null: a daemon started in the background (<c>start</c>). Otherwise a restart's next generation
+    /// of a daemon systemd supervises, started in the foreground in the service (see
+    /// <see cref="StageKind.Supervised"/>), with the service's watchdog interval (0: none).
+    /// </summary>
+    public long? SupervisedWatchdogUsec { get; init; }
+}

@@ -46,7 +46,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         {
             var keep = new List<int>(request.KeepDescriptors) { writeEnd };
             Descriptors.CloseOnExecAllBut(keep);
-            detachStage = SelfExec.Start(StageKind.Detach, writeEnd, request.TakeOver);
+            detachStage = SelfExec.Start(StageKind.Detach, writeEnd, request.TakeOver, request.SupervisedWatchdogUsec);
         }
         finally
         {

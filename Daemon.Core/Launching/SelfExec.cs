@@ -10,6 +10,7 @@ namespace Daemon.Launching;
 internal static class SelfExec
 {
     private const string StartVerb = "start";
+    private const string RunVerb = "run";
 
     // Where this process's command line has the word the stages' argv says "start" in place of; -1: none.
     private static volatile int _startVerbAt = -1;
@@ -35,15 +36,24 @@ internal static class SelfExec
     /// <see cref="DaemonBase.Main"/>: a program may strip its own leading words first. Only the
     /// command word of a <c>restart</c> reads <c>start</c> (see <see cref="StartVerbAt"/>).
     /// </summary>
+    /// <param name="kind">The stage to start.</param>
+    /// <param name="readyFd">The readiness pipe's write end, which the stage inherits.</param>
+    /// <param name="takeOver">True for a restart's next generation.</param>
+    /// <param name="supervisedWatchdogUsec">
+    /// For a detach stage that starts a <see cref="StageKind.Supervised"/> daemon: the service's
+    /// watchdog interval (WATCHDOG_USEC, which systemd gives its main process only), 0 for none.
+    /// </param>
     /// <returns>The pid of the started copy.</returns>
     /// <exception cref="DaemonException">The program cannot be started.</exception>
-    public static int Start(StageKind kind, int readyFd, bool takeOver = false)
+    public static int Start(StageKind kind, int readyFd, bool takeOver = false, long? supervisedWatchdogUsec = null)
     {
+        bool supervised = kind == StageKind.Supervised || supervisedWatchdogUsec is not null;
         string[] commandLine = Environment.GetCommandLineArgs();
         int at = _startVerbAt;
         if (at > 0 && at < commandLine.Length)
         {
-            commandLine[at] = StartVerb;
+            // Under systemd the next generation is what ExecStart= runs: "run".
+            commandLine[at] = supervised ? RunVerb : StartVerb;
         }
 
         string program = Environment.ProcessPath ?? throw new DaemonException("cannot find this program's path");
@@ -57,11 +67,11 @@ internal static class SelfExec
 
         argv.AddRange(commandLine.AsSpan(1));
         string[] arguments = [.. argv];
-        string[] environment = StageEnvironment(kind, readyFd, takeOver);
+        string[] environment = StageEnvironment(kind, readyFd, takeOver, supervisedWatchdogUsec);
 
         // The detach stage as a native program when there is one: it starts argv[0], this program.
         // One that cannot be executed after all (another architecture, no x bit) changes nothing.
-        if (kind == StageKind.Detach && NativeStage.Find() is { } stage
+        if (kind == StageKind.Detach && !supervised && NativeStage.Find() is { } stage
             && Posix.Spawn(stage, arguments, environment, StageProtocol.ResetSignals, out int stagePid) == 0)
         {
             return stagePid;
@@ -80,11 +90,11 @@ internal static class SelfExec
     /// This process's environment (the marker already taken out of it) plus the next stage's marker,
     /// and the handover marker when the daemon is to take over from the running one.
     /// </summary>
-    private static string[] StageEnvironment(StageKind kind, int readyFd, bool takeOver)
+    private static string[] StageEnvironment(StageKind kind, int readyFd, bool takeOver, long? supervisedWatchdogUsec)
     {
         var variables = new List<string>
         {
-            $"{StageProtocol.KindVariable}={Stage.Name(kind)}",
+            $"{StageProtocol.KindVariable}={Stage.Name(kind, supervisedWatchdogUsec is not null)}",
             $"{StageProtocol.ReadyFdVariable}={Stage.FormatReadyFd(readyFd)}",
         };
         if (takeOver)
@@ -92,9 +102,18 @@ internal static class SelfExec
             variables.Add($"{Handover.HandoverProtocol.Variable}=1");
         }
 
+        // systemd gives WATCHDOG_USEC to the main process only: the next one gets the running one's.
+        string[] replaced = supervisedWatchdogUsec is null
+            ? [StageProtocol.KindVariable, StageProtocol.ReadyFdVariable, Handover.HandoverProtocol.Variable]
+            : [StageProtocol.KindVariable, StageProtocol.ReadyFdVariable, Handover.HandoverProtocol.Variable, "WATCHDOG_USEC", "WATCHDOG_PID"];
+        if (supervisedWatchdogUsec > 0)
+        {
+            variables.Add($"WATCHDOG_USEC={supervisedWatchdogUsec.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
         {
-            if (entry.Key is string key && key != StageProtocol.KindVariable && key != StageProtocol.ReadyFdVariable && key != Handover.HandoverProtocol.Variable)
+            if (entry.Key is string key && Array.IndexOf(replaced, key) < 0)
             {
                 variables.Add($"{key}={entry.Value}");
             }

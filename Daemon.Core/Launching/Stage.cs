@@ -9,7 +9,7 @@ namespace Daemon.Launching;
 /// Read once and removed from the environment at once, so a program the daemon starts is never
 /// mistaken for a stage (go-daemon shares one marker variable with its children and is).
 /// </summary>
-internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver = false)
+internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver = false, bool Supervised = false)
 {
     public static Stage Command { get; } = new(StageKind.Command, -1);
 
@@ -17,7 +17,7 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
     public static Stage OfThisProcess() => OperatingSystem.IsLinux() ? TakeFromEnvironment() : Command;
 
     /// <summary>The readiness pipe to the launcher, for the daemon stage.</summary>
-    public ReadinessWriter Launcher() => Kind == StageKind.Daemon ? new ReadinessWriter(ReadyFd) : throw new InvalidOperationException("only the daemon stage reports to the launcher");
+    public ReadinessWriter Launcher() => Kind is StageKind.Daemon or StageKind.Supervised ? new ReadinessWriter(ReadyFd) : throw new InvalidOperationException("only the daemon stage reports to the launcher");
 
     /// <summary>
     /// For a stage, sends <paramref name="reason"/> up the readiness pipe (the launcher must never
@@ -55,8 +55,9 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
 
         StageKind parsed = kind switch
         {
-            StageProtocol.DetachStage => StageKind.Detach,
+            StageProtocol.DetachStage or StageProtocol.SupervisedDetachStage => StageKind.Detach,
             StageProtocol.DaemonStage => StageKind.Daemon,
+            StageProtocol.SupervisedStage => StageKind.Supervised,
             _ => StageKind.Command,
         };
         if (parsed == StageKind.Command || !TryParseReadyFd(fd, out int readyFd, out ulong inode) || !IsReadinessPipe(readyFd, inode))
@@ -65,7 +66,7 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
             return Command;
         }
 
-        return new Stage(parsed, readyFd, takeOver);
+        return new Stage(parsed, readyFd, takeOver, Supervised: kind == StageProtocol.SupervisedDetachStage);
     }
 
     /// <summary>The marker's value for the readiness pipe's write end: "FD:INODE".</summary>
@@ -101,5 +102,10 @@ internal readonly record struct Stage(StageKind Kind, int ReadyFd, bool TakeOver
         && status.Inode == inode
         && Posix.IsWriteOnly(fd);
 
-    public static string Name(StageKind kind) => kind == StageKind.Detach ? StageProtocol.DetachStage : StageProtocol.DaemonStage;
+    public static string Name(StageKind kind, bool supervised = false) => kind switch
+    {
+        StageKind.Detach => supervised ? StageProtocol.SupervisedDetachStage : StageProtocol.DetachStage,
+        StageKind.Supervised => StageProtocol.SupervisedStage,
+        _ => StageProtocol.DaemonStage,
+    };
 }

@@ -11,4 +11,12 @@ internal enum StageKind
 
     /// <summary>The final copy: the daemon itself.</summary>
     Daemon,
+
+    /// <summary>
+    /// A restart's next generation of a daemon that systemd supervises (<c>run</c>), started by
+    /// the unit's <c>ExecReload=</c> through a detach stage that keeps the session and the standard
+    /// streams: in the service's cgroup, logging where the service does, orphaned to systemd before
+    /// it takes the service's main process over (systemd then sees it as its own child).
+    /// </summary>
+    Supervised,
 }

@@ -24,6 +24,12 @@ internal static class StageProtocol
     /// <summary>The final copy: the daemon.</summary>
     public const string DaemonStage = "daemon";
 
+    /// <summary>A restart's next generation under systemd, in the foreground like <c>run</c>.</summary>
+    public const string SupervisedStage = "supervised";
+
+    /// <summary>The middle copy for <see cref="SupervisedStage"/>: starts it and exits, keeping session and streams.</summary>
+    public const string SupervisedDetachStage = "supervised-detach";
+
     /// <summary>"PID n": the daemon's pid, sent by the detach stage as soon as it started it, and by the daemon.</summary>
     public const string Pid = "PID";
 

@@ -115,7 +115,7 @@ internal sealed class DaemonRuntime
             Listeners.CloseUnclaimed(Log);
             if (!_stopping.IsCancellationRequested)
             {
-                generation.Offer(Interop.Posix.GetEffectiveUid(), identity is not null);
+                generation.Offer(Interop.Posix.GetEffectiveUid(), identity is not null, Supervision);
             }
 
             if (generation.IsSuccessor)
@@ -124,7 +124,7 @@ internal sealed class DaemonRuntime
                 generation.TakeOverPidFile();
             }
 
-            generation.Commit();
+            generation.Commit(generation.IsSuccessor && _notifier.IsEnabled ? TakeOverMainProcess : null);
             if (generation.IsSuccessor && !_hooks.OverlapOnRestart)
             {
                 AwaitPredecessor(launcher);
@@ -308,6 +308,29 @@ internal sealed class DaemonRuntime
         Log.Line(pidFile is null ? "ready" : $"ready (pid file {Files.PathText.Quote(pidFile.Path)})");
     }
 
+    /// <summary>
+    /// What the control channel tells a restart's probe when systemd supervises this daemon (<c>run</c>
+    /// in a service, with NOTIFY_SOCKET): "supervised=" and the watchdog interval; null otherwise.
+    /// </summary>
+    private string? Supervision() =>
+        _notifier.IsEnabled && Environment.GetEnvironmentVariable("INVOCATION_ID") is not null
+            ? $"{HandoverProtocol.Supervised}{(_watchdog?.Microseconds ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+            : null;
+
+    /// <summary>
+    /// A next generation under systemd becomes the service's main process once the running one
+    /// agreed, before it is told to stop: systemd must never see the main process exit.
+    /// </summary>
+    private void TakeOverMainProcess()
+    {
+        if (!_notifier.MainPid())
+        {
+            throw new DaemonException("cannot tell systemd that this process is the service's main process now (MAINPID= on NOTIFY_SOCKET)");
+        }
+
+        Log.Line($"main process of the service now (MAINPID={Environment.ProcessId})");
+    }
+
     private void RequestStop(string signal)
     {
         if (_finished || _stopping.IsCancellationRequested)
@@ -319,7 +342,13 @@ internal sealed class DaemonRuntime
         _generation.Refuse($"it is stopping ({signal})");
         _watchdog?.Dispose();
         Log.Line($"stopping ({signal})");
-        _notifier.Stopping();
+
+        // Handed over, the service is not stopping: its main process is the next generation.
+        if (_generation.Successor == 0)
+        {
+            _notifier.Stopping();
+        }
+
         _stopping.Cancel();
     }
 

@@ -110,6 +110,16 @@ internal sealed class SystemdNotifier : IDisposable
     /// <summary>READY=1 with the main pid: the startup hook returned.</summary>
     public void Ready() => Send($"READY=1\nMAINPID={Environment.ProcessId}");
 
+    /// <summary>
+    /// MAINPID= this process: a restart's next generation takes the service's main process over
+    /// before the running one exits (the unit must accept it: <c>NotifyAccess=all</c>).
+    /// </summary>
+    /// <returns>True when the service manager has the message.</returns>
+    public bool MainPid() => Send($"MAINPID={Environment.ProcessId}");
+
+    /// <summary>True when NOTIFY_SOCKET names a service manager to tell.</summary>
+    public bool IsEnabled => _address is not null;
+
     /// <summary>RELOADING=1 with the monotonic time, which Type=notify-reload waits for.</summary>
     public void Reloading() => Send($"RELOADING=1\nMONOTONIC_USEC={MonotonicMicroseconds()}");
 

@@ -26,8 +26,9 @@ internal sealed class Watchdog : IDisposable
     private int _stopped;
     private int _pinging;
 
-    private Watchdog(SystemdNotifier notifier, Func<bool> healthy, DaemonLog log, TimeSpan period)
+    private Watchdog(SystemdNotifier notifier, Func<bool> healthy, DaemonLog log, TimeSpan period, long microseconds)
     {
+        Microseconds = microseconds;
         _notifier = notifier;
         _healthy = healthy;
         _log = log;
@@ -37,6 +38,9 @@ internal sealed class Watchdog : IDisposable
 
     /// <summary>How often WATCHDOG=1 is sent while healthy.</summary>
     public TimeSpan Period { get; }
+
+    /// <summary>The interval systemd gave (WATCHDOG_USEC), which a next generation started by restart is given too.</summary>
+    public long Microseconds { get; }
 
     /// <summary>
     /// Starts pinging when WATCHDOG_USEC asks for it and WATCHDOG_PID is unset or this process;
@@ -81,7 +85,7 @@ internal sealed class Watchdog : IDisposable
             log.Line($"watchdog: {every}");
         }
 
-        return new Watchdog(notifier, healthy, log, period);
+        return new Watchdog(notifier, healthy, log, period, microseconds);
     }
 
     /// <summary>
