@@ -234,6 +234,11 @@ section "8. web example (WebDaemon, Kestrel) restarts under HTTP load: bench/web
 "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
 bash "$BENCH/web.sh"
 
+# ---- 9. worker restarts ---------------------------------------------------------------------
+section "9. worker (HostedDaemon) restarts and a broken configuration: bench/worker.sh"
+"${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+bash "$BENCH/worker.sh"
+
 # ---- results --------------------------------------------------------------------------------
 section "results"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
