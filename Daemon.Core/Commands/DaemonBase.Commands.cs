@@ -68,21 +68,36 @@ public abstract partial class DaemonBase
     /// </summary>
     private int AwaitOtherStart(string pidFile, int pid)
     {
-        long deadline = Environment.TickCount64 + (long)Options.ReadyTimeout.TotalMilliseconds;
+        PidFileState state = WaitWhileStarting(pidFile, pid, Options.ReadyTimeout);
+        if (state.NamesItsHolder)
+        {
+            return Say($"already running (pid {state.Holder})");
+        }
+
+        return state.Kind == PidFileKind.Starting
+            ? Fail($"pid {state.Holder}, started by another 'start', is still not ready after {OptionValues.ShowSeconds(Options.ReadyTimeout)} s (see {PathText.Quote(LogFilePath)})")
+            : Fail($"pid {pid}, started by another 'start', stopped before it was ready (see {PathText.Quote(LogFilePath)})");
+    }
+
+    /// <summary>
+    /// While the pid file's holder is a daemon still starting (another start's, or a restart's next
+    /// generation taking over), waits for it to be ready or gone, up to <paramref name="timeout"/>;
+    /// returns the file's state then. The file says "ready" by naming its holder; an exit wakes
+    /// the wait at once.
+    /// </summary>
+    private PidFileState WaitWhileStarting(string pidFile, int pid, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         IProcessHandle? daemon = null;
         try
         {
             while (true)
             {
                 PidFileState state = _system.PidFiles.Inspect(pidFile);
-                if (state.NamesItsHolder)
+                long left = deadline - Environment.TickCount64;
+                if (state.Kind != PidFileKind.Starting || left <= 0)
                 {
-                    return Say($"already running (pid {state.Holder})");
-                }
-
-                if (state.Kind != PidFileKind.Starting)
-                {
-                    return Fail($"pid {pid}, started by another 'start', stopped before it was ready (see {PathText.Quote(LogFilePath)})");
+                    return state;
                 }
 
                 if (state.Holder != pid || daemon is null)
@@ -92,14 +107,6 @@ public abstract partial class DaemonBase
                     daemon = _system.Processes.Open(pid);
                 }
 
-                long left = deadline - Environment.TickCount64;
-                if (left <= 0)
-                {
-                    string seconds = OptionValues.ShowSeconds(Options.ReadyTimeout);
-                    return Fail($"pid {pid}, started by another 'start', is still not ready after {seconds} s (see {PathText.Quote(LogFilePath)})");
-                }
-
-                // The file says "ready" by naming its holder; its exit wakes us at once.
                 _ = daemon?.WaitForExit(TimeSpan.FromMilliseconds(Math.Min(left, 20)));
             }
         }
@@ -119,6 +126,16 @@ public abstract partial class DaemonBase
     {
         string pidFile = PidFilePath;
         PidFileState state = _system.PidFiles.Inspect(pidFile);
+        if (state.Kind == PidFileKind.Starting)
+        {
+            // Another restart's generation taking over, or a start: hand over from it once it is ready.
+            state = WaitWhileStarting(pidFile, state.Holder, Options.ReadyTimeout + Options.StopTimeout);
+            if (state.Kind == PidFileKind.Starting)
+            {
+                return Fail($"restart failed: pid {state.Holder} is still starting after {OptionValues.ShowSeconds(Options.ReadyTimeout + Options.StopTimeout)} s (another start or restart); nothing was changed");
+            }
+        }
+
         if (!state.NamesItsHolder)
         {
             return null;
