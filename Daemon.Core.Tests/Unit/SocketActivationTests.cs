@@ -156,6 +156,21 @@ public sealed class SocketActivationTests
         into.CloseAll();
     }
 
+    [Test]
+    public void Adopt_TakesBackWhatThisDaemonStoredWithSystemd_UnderItsListenersName()
+    {
+        int port = PlaceListener(0);
+        var log = new StringWriter();
+        var into = new ListenerSet();
+        SocketActivation.Adopt(SocketActivation.Check("4242", "1", "stored.echo", Us, _first), into, new DaemonLog("test", null, log));
+        _placed.Remove(_first);
+
+        Assert.That(log.ToString(), Does.Contain($"systemd passed listener 'echo' back from its fd store, on 127.0.0.1:{port}"));
+        Socket claimed = into.Listen("echo", new IPEndPoint(IPAddress.Loopback, port), 16, new DaemonLog("test", null, log));
+        Assert.That((int)claimed.Handle, Is.EqualTo(_first), "the stored socket itself is the listener");
+        into.CloseAll();
+    }
+
     /// <summary>The first of <paramref name="count"/> consecutive descriptors nothing uses, well above the runtime's.</summary>
     private static int FreeDescriptors(int count)
     {

@@ -1,3 +1,4 @@
+using Daemon.Interop;
 using Daemon.Logging;
 using Daemon.Systemd;
 
@@ -79,11 +80,12 @@ public sealed class SystemdNotifierTests
         var clock = new ManualClock();
         using SystemdNotifier notifier = Opened(_path, TimeSpan.FromMilliseconds(50), clock);
 
-        // Fill the receiver's queue, then keep sending: each call returns, none waits for ever.
-        Task<int> sending = Task.Run(() => Enumerable.Range(0, 200).Count(_ => notifier.Send("WATCHDOG=1")));
-        Assert.That(sending.Wait(TimeSpan.FromSeconds(30)), Is.True, "200 sends to a full receiver returned");
-        Assert.That(sending.Result, Is.LessThan(200), "some were not delivered");
-        Assert.That(notifier.Dropped, Is.EqualTo(200 - sending.Result));
+        // Fill the receiver's queue, then keep sending: each call returns, none waits for ever. More
+        // than a queue holds (net.unix.max_dgram_qlen: 10 on older kernels, 512 since Linux 6.10).
+        Task<int> sending = Task.Run(() => Enumerable.Range(0, 2000).Count(_ => notifier.Send("WATCHDOG=1")));
+        Assert.That(sending.Wait(TimeSpan.FromSeconds(30)), Is.True, "2000 sends to a full receiver returned");
+        Assert.That(sending.Result, Is.LessThan(2000), "some were not delivered");
+        Assert.That(notifier.Dropped, Is.EqualTo(2000 - sending.Result));
 
         string[] warnings = WarningLines();
         Assert.That(warnings, Has.Length.EqualTo(1), _log.ToString());
@@ -133,6 +135,34 @@ public sealed class SystemdNotifierTests
         Assert.That(notifier.Send("WATCHDOG=1"), Is.True);
         Assert.That(Receive(), Is.EqualTo("WATCHDOG=1"));
         Assert.That(_log.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void AStore_CarriesTheDescriptor_AndIsDroppedLikeAnyMessage_WhenTheReceiverIsFullOrGone()
+    {
+        using SystemdNotifier notifier = Opened(_path, TimeSpan.FromMilliseconds(50));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        Assert.That(notifier.Store("stored.echo", (int)listener.Handle), Is.True);
+        byte[] buffer = new byte[256];
+        long n = Posix.ReceiveWithDescriptors((int)_receiver.Handle, buffer, 2, out int[] fds, out _);
+        Array.ForEach(fds, Posix.Close);
+        Assert.That(Encoding.UTF8.GetString(buffer, 0, (int)n), Is.EqualTo("FDSTORE=1\nFDNAME=stored.echo"));
+        Assert.That(fds, Has.Length.EqualTo(1));
+
+        // Other senders fill the receiver's queue: sendmsg's EAGAIN waits the patience, as a send's does.
+        List<Socket> fillers = FillTheReceiversQueue();
+        Assert.That(notifier.Store("stored.echo", (int)listener.Handle), Is.False);
+        fillers.ForEach(f => f.Dispose());
+
+        Assert.That(WarningLines().Single(), Does.Contain("sd_notify: FDSTORE=1 not delivered to NOTIFY_SOCKET").And.Contain("the receiver has not read for 0.05 s"));
+
+        // Gone: connect's ECONNREFUSED, the reason named, nothing thrown.
+        _receiver.Dispose();
+        Assert.That(notifier.RemoveStored("stored.echo"), Is.False);
+        Assert.That(notifier.Store("stored.echo", (int)listener.Handle), Is.False);
+        Assert.That(notifier.Dropped, Is.EqualTo(3));
     }
 
     [Test]
@@ -186,6 +216,33 @@ public sealed class SystemdNotifierTests
     }
 
     private DaemonLog Log() => new("test", null, _log);
+
+    /// <summary>
+    /// Senders of their own until the receiver's queue is full: one sender alone may first run out
+    /// of its send buffer, which a datagram's bytes occupy until they are read.
+    /// </summary>
+    private List<Socket> FillTheReceiversQueue()
+    {
+        var fillers = new List<Socket>();
+        for (int i = 0; i < 1000; i++)
+        {
+            var filler = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
+            fillers.Add(filler);
+            filler.Connect(new UnixDomainSocketEndPoint(_path));
+            int sent = 0;
+            while (filler.Send("x"u8.ToArray(), SocketFlags.None, out SocketError error) > 0 && error == SocketError.Success)
+            {
+                sent++;
+            }
+
+            if (sent == 0)
+            {
+                return fillers;
+            }
+        }
+
+        throw new AssertionException("the receiver's queue never filled");
+    }
 
     private string[] WarningLines() => _log.ToString().Split('\n').Where(l => l.Contains("warning: ", StringComparison.Ordinal)).ToArray();
 
