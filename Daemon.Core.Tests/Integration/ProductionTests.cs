@@ -183,7 +183,7 @@ public sealed class ProductionTests : DaemonFixture
         {
             // verify checks that ExecStart exists: point it at the program under test.
             string copy = Path.Combine(_daemon.Folder, Path.GetFileName(unit));
-            File.WriteAllText(copy, WithProgramsUnderTest(File.ReadAllText(unit)));
+            File.WriteAllText(copy, TestEnvironment.WithProgramsUnderTest(File.ReadAllText(unit)));
             units.Add(copy);
         }
 
@@ -203,6 +203,12 @@ public sealed class ProductionTests : DaemonFixture
         }
 
         Assert.That(Text("daemon-example.service"), Does.Contain("WatchdogSec="));
+        foreach (string watched in units.Where(u => File.ReadAllText(u).Contains("\nWatchdogSec=", StringComparison.Ordinal)))
+        {
+            // systemd's default SIGABRT leaves a .NET process running (dotnet/runtime#99495) until TimeoutStopSec=.
+            Assert.That(File.ReadAllText(watched), Does.Contain("\nWatchdogSignal=SIGTERM\n"), Path.GetFileName(watched));
+        }
+
         (int code, string output) = Run(analyze, new[] { "verify" }.Concat(units).ToArray());
         Assert.That(code, Is.EqualTo(0), output);
         Assert.That(output, Does.Not.Contain("daemon-example").And.Not.Contain("daemon-template-program"), "no warning about our units");
@@ -210,15 +216,9 @@ public sealed class ProductionTests : DaemonFixture
 
     /// <summary>Every systemd unit the repository ships: the examples' and the template's.</summary>
     private static IEnumerable<string> ShippedUnits() =>
-        new[] { "Daemon.Example/deploy", "Daemon.Example.Web/deploy", "templates/content/daemon/deploy" }
-            .Select(folder => Path.Combine(TestEnvironment.RepositoryRoot, folder))
+        new[] { "Daemon.Example", "Daemon.Example.Web", Path.Combine("templates", "content", "daemon") }
+            .Select(project => Path.Combine(TestEnvironment.RepositoryRoot, project, "deploy"))
             .SelectMany(folder => Directory.GetFiles(folder, "*.service").Concat(Directory.GetFiles(folder, "*.socket")));
-
-    /// <summary>A unit's text with the installed programs it names replaced by the ones under test (the web example's first: the echo example's path begins it).</summary>
-    internal static string WithProgramsUnderTest(string unit) => unit
-        .Replace("/usr/local/bin/Daemon.Example.Web", Hosting.WebDaemonTests.WebExample, StringComparison.Ordinal)
-        .Replace("/usr/local/bin/Daemon.Example", ExampleDaemon.Program, StringComparison.Ordinal)
-        .Replace("/opt/daemon-template-program/daemon-template-program", ExampleDaemon.Program, StringComparison.Ordinal);
 
     private static string Receive(Socket socket)
     {
