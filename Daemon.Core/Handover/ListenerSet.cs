@@ -237,14 +237,7 @@ internal sealed class ListenerSet
         {
             foreach ((_, Socket socket) in _own.Where(l => _notOurFiles.Contains(l.Socket) || _stored.Contains(l.Socket)))
             {
-                try
-                {
-                    _ = Posix.SetCloseOnExec((int)socket.Handle, false);
-                }
-                catch (ObjectDisposedException)
-                {
-                    // Closed already by the daemon: nothing left to protect.
-                }
+                KeepShared(socket);
             }
         }
     }
@@ -268,14 +261,7 @@ internal sealed class ListenerSet
                 }
 
                 _handedOver.Add(socket);
-                try
-                {
-                    _ = Posix.SetCloseOnExec((int)socket.Handle, false);
-                }
-                catch (ObjectDisposedException)
-                {
-                    // Closed already by the daemon: nothing left to protect.
-                }
+                KeepShared(socket);
             }
         }
     }
@@ -329,6 +315,22 @@ internal sealed class ListenerSet
         {
             _unclaimedFiles.ForEach(RemoveSocket);
             _unclaimedFiles.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Clears close-on-exec on a listener another process holds too: .NET then never shuts it down
+    /// when this process closes it with an accept under way (which would stop the other's copy).
+    /// </summary>
+    private static void KeepShared(Socket socket)
+    {
+        try
+        {
+            _ = Posix.SetCloseOnExec((int)socket.Handle, false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already by the daemon: nothing left to protect.
         }
     }
 
