@@ -54,6 +54,8 @@ cleanup() {
             if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
         done
     fi
+    # The systemd of section 9, and everything it started.
+    if [ -n "${SB:-}" ]; then "$SANDBOX" stop "$SB" >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -234,8 +236,66 @@ section "8. web example (WebDaemon, Kestrel) restarts under HTTP load: bench/web
 "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
 bash "$BENCH/web.sh"
 
-# ---- 9. worker restarts ---------------------------------------------------------------------
-section "9. worker (HostedDaemon) restarts and a broken configuration: bench/worker.sh"
+# ---- 9. systemctl restart under a real systemd ----------------------------------------------
+section "9. 'systemctl restart' of each unit type under a real systemd (systemd-sandbox), the load of section 7"
+note "The units are Daemon.Example/deploy's, with the bench's program and port. Type=notify keeps its"
+note "listener in systemd's fd store (FileDescriptorStoreMax=); the control is the same unit without it."
+note "The socket-activated service serves systemd's socket. The forking unit's daemon restarts itself"
+note "(PROG restart, a handover), and systemd follows the new main pid (PIDFile=). 'Longest pause in"
+note "service': the longest time between two served connections (a queued connection waits, not refused)."
+SANDBOX="${SYSTEMD_SANDBOX:-/work/shared/tools/systemd-sandbox}"
+if [ "$(id -u)" -ne 0 ] || [ ! -x "$SANDBOX" ] || [ ! -x /lib/systemd/systemd ]; then
+    note "skipped: it needs root, systemd and $SANDBOX"
+else
+    "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
+    mkdir -p "$WORK/units"
+    # unit FILE VARIANT PROGRAM PORT: the shipped unit with PROGRAM and PORT, "daemon-example" in its name
+    # and its contents (other units, pid and log files) become "daemon-example-VARIANT".
+    unit() {
+        sed -e "s#/usr/local/bin/Daemon.Example#$3#" -e "s#8007#$4#" -e "s#daemon-example#daemon-example-$2#g" \
+            "$ROOT/Daemon.Example/deploy/$1" >"$WORK/units/${1/daemon-example/daemon-example-$2}"
+    }
+    read -r P_SN_AOT P_SN_JIT P_SX_AOT P_SS_AOT P_SS_JIT P_SF_AOT P_SF_JIT < <("${MEASURE[@]}" freeports 7)
+    for v in aot:"$AOT":"$P_SN_AOT":"$P_SS_AOT":"$P_SF_AOT" jit:"$JIT":"$P_SN_JIT":"$P_SS_JIT":"$P_SF_JIT"; do
+        IFS=: read -r name prog pn ps pf <<<"$v"
+        unit daemon-example.service "$name" "$prog" "$pn"
+        unit daemon-example-activated.service "$name" "$prog" "$ps"
+        unit daemon-example.socket "$name" "$prog" "$ps"
+        unit daemon-example-forking.service "$name" "$prog" "$pf"
+    done
+    unit daemon-example.service nostore "$AOT" "$P_SX_AOT"
+    sed -i '/^FileDescriptorStoreMax=/d' "$WORK/units/daemon-example-nostore.service"
+    SB="daemon-bench-$$"
+    logged "$OUT/sandbox.log" "systemd-sandbox start" "$SANDBOX" start "$SB" "$WORK"
+    logged "$OUT/sandbox.log" "installing the units" "$SANDBOX" exec "$SB" sh -c "cp $WORK/units/* /etc/systemd/system/ && systemctl daemon-reload"
+    note "systemd $("$SANDBOX" exec "$SB" systemctl --version | head -1 | cut -d' ' -f2) in sandbox $SB"
+    SX="$(q "$SANDBOX") exec $SB"
+    # Each run starts the unit anew: reset-failed lifts systemd's start rate limit (5 starts in 10 s).
+    started() { printf '%s sh -c %q' "$SX" "systemctl reset-failed $* 2>/dev/null; systemctl start $*"; }
+    systemd_gap() { # NAME PORT RESTART UNIT...
+        local name="$1" port="$2" restart="$3"
+        shift 3
+        "${MEASURE[@]}" gap --echo --name "systemd-$name" --start "$(started "$@")" --restart "$restart" \
+            --stop "$SX systemctl stop $*" --port "$port" --out "$DATA/gap-systemd-$name.json"
+    }
+    for v in aot:"$P_SN_AOT":"$P_SS_AOT":"$P_SF_AOT" jit:"$P_SN_JIT":"$P_SS_JIT":"$P_SF_JIT"; do
+        IFS=: read -r name pn ps pf <<<"$v"
+        systemd_gap "notify-$name" "$pn" "$SX systemctl restart daemon-example-$name.service" "daemon-example-$name.service"
+        systemd_gap "socket-$name" "$ps" "$SX systemctl restart daemon-example-$name-activated.service" \
+            "daemon-example-$name.socket" "daemon-example-$name-activated.service"
+        # The daemon's own restart, with ExecStart's options.
+        forking_restart="$(sed -n 's/^ExecStart=\(\S*\) start /\1 restart /p' "$WORK/units/daemon-example-$name-forking.service")"
+        systemd_gap "forking-$name" "$pf" "$SX $forking_restart" "daemon-example-$name-forking.service"
+        if [ "$name" = aot ]; then
+            systemd_gap "nostore-aot" "$P_SX_AOT" "$SX systemctl restart daemon-example-nostore.service" "daemon-example-nostore.service"
+        fi
+    done
+    "$SANDBOX" stop "$SB"
+    SB=""
+fi
+
+# ---- 10. worker restarts --------------------------------------------------------------------
+section "10. worker (HostedDaemon) restarts and a broken configuration: bench/worker.sh"
 "${MEASURE[@]}" quiet --max-wait "$QUIET_WAIT"
 bash "$BENCH/worker.sh"
 

@@ -178,27 +178,47 @@ public sealed class ProductionTests : DaemonFixture
     public void SystemdUnits_PassSystemdAnalyzeVerify()
     {
         string analyze = TestEnvironment.RequireTool("/usr/bin/systemd-analyze");
-        string deploy = Path.Combine(TestEnvironment.RepositoryRoot, "Daemon.Example", "deploy");
         var units = new List<string>();
-        foreach (string unit in Directory.GetFiles(deploy, "*.service").Concat(Directory.GetFiles(deploy, "*.socket")))
+        foreach (string unit in ShippedUnits())
         {
-            // verify checks that ExecStart exists: point it at the binary under test.
+            // verify checks that ExecStart exists: point it at the program under test.
             string copy = Path.Combine(_daemon.Folder, Path.GetFileName(unit));
-            File.WriteAllText(copy, File.ReadAllText(unit).Replace("/usr/local/bin/Daemon.Example", ExampleDaemon.Program, StringComparison.Ordinal));
+            File.WriteAllText(copy, TestEnvironment.WithProgramsUnderTest(File.ReadAllText(unit)));
             units.Add(copy);
         }
 
-        Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[] { "daemon-example.service", "daemon-example-forking.service", "daemon-example-activated.service", "daemon-example.socket" }));
-        string text = File.ReadAllText(units.Single(u => u.EndsWith("forking.service", StringComparison.Ordinal)));
-        Assert.That(text, Does.Contain("Type=forking").And.Contain("PIDFile=").And.Contain(" start "));
-        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith("example.service", StringComparison.Ordinal))), Does.Contain("Type=notify").And.Contain(" run ").And.Contain("WatchdogSec="));
-        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith("activated.service", StringComparison.Ordinal))), Does.Contain("Type=notify").And.Contain(" run ").And.Contain("WatchdogSec="));
-        Assert.That(File.ReadAllText(units.Single(u => u.EndsWith(".socket", StringComparison.Ordinal))), Does.Contain("ListenStream=127.0.0.1:8007").And.Contain("FileDescriptorName=echo"));
+        Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[]
+        {
+            "daemon-example.service", "daemon-example-forking.service", "daemon-example-activated.service", "daemon-example.socket",
+            "daemon-example-web.service", "daemon-template-program.service", "daemon-template-program-forking.service",
+        }));
+        string Text(string name) => File.ReadAllText(units.Single(u => Path.GetFileName(u) == name));
+        Assert.That(Text("daemon-example-forking.service"), Does.Contain("Type=forking").And.Contain("PIDFile=").And.Contain(" start "));
+        Assert.That(Text("daemon-example-activated.service"), Does.Contain("Type=notify").And.Contain(" run ").And.Contain("WatchdogSec="));
+        Assert.That(Text("daemon-example.socket"), Does.Contain("ListenStream=127.0.0.1:8007").And.Contain("FileDescriptorName=echo"));
+        foreach (string notify in new[] { "daemon-example.service", "daemon-example-web.service", "daemon-template-program.service" })
+        {
+            // The fd store is what makes `systemctl restart` refuse nothing; FileDescriptorStorePreserve= is unknown to systemd 252.
+            Assert.That(Text(notify), Does.Contain("Type=notify").And.Contain(" run").And.Match(@"\nFileDescriptorStoreMax=[1-9]").And.Not.Match(@"\nFileDescriptorStorePreserve="), notify);
+        }
+
+        Assert.That(Text("daemon-example.service"), Does.Contain("WatchdogSec="));
+        foreach (string watched in units.Where(u => File.ReadAllText(u).Contains("\nWatchdogSec=", StringComparison.Ordinal)))
+        {
+            // systemd's default SIGABRT leaves a .NET process running (dotnet/runtime#99495) until TimeoutStopSec=.
+            Assert.That(File.ReadAllText(watched), Does.Contain("\nWatchdogSignal=SIGTERM\n"), Path.GetFileName(watched));
+        }
 
         (int code, string output) = Run(analyze, new[] { "verify" }.Concat(units).ToArray());
         Assert.That(code, Is.EqualTo(0), output);
-        Assert.That(output, Does.Not.Contain("daemon-example"), "no warning about our units");
+        Assert.That(output, Does.Not.Contain("daemon-example").And.Not.Contain("daemon-template-program"), "no warning about our units");
     }
+
+    /// <summary>Every systemd unit the repository ships: the examples' and the template's.</summary>
+    private static IEnumerable<string> ShippedUnits() =>
+        new[] { "Daemon.Example", "Daemon.Example.Web", Path.Combine("templates", "content", "daemon") }
+            .Select(project => Path.Combine(TestEnvironment.RepositoryRoot, project, "deploy"))
+            .SelectMany(folder => Directory.GetFiles(folder, "*.service").Concat(Directory.GetFiles(folder, "*.socket")));
 
     private static string Receive(Socket socket)
     {

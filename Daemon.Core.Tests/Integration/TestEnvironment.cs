@@ -160,6 +160,15 @@ public static class TestEnvironment
             .OfType<string>()
             .ToArray();
 
+    /// <summary>
+    /// A shipped unit file's text with the installed programs it names replaced by the ones under
+    /// test (the web example's first: the echo example's path begins it).
+    /// </summary>
+    public static string WithProgramsUnderTest(string unit) => unit
+        .Replace("/usr/local/bin/Daemon.Example.Web", Hosting.WebDaemonTests.WebExample, StringComparison.Ordinal)
+        .Replace("/usr/local/bin/Daemon.Example", ExampleDaemon.Program, StringComparison.Ordinal)
+        .Replace("/opt/daemon-template-program/daemon-template-program", ExampleDaemon.Program, StringComparison.Ordinal);
+
     /// <summary>Ignores the test unless <paramref name="path"/> is installed; returns it.</summary>
     public static string RequireTool(string path)
     {

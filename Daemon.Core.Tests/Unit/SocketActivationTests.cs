@@ -139,18 +139,20 @@ public sealed class SocketActivationTests
         }
     }
 
-    [Test]
-    public void Adopt_KeepsEachSocketByName_CloseOnExec_AndSaysWhereItListens()
+    [TestCase("echo", "systemd passed listener 'echo' on 127.0.0.1:")]
+    [TestCase("stored.echo", "systemd passed listener 'echo' back from its fd store, on 127.0.0.1:")]
+    public void Adopt_KeepsEachSocketByName_CloseOnExec_AndSaysWhereItListens(string fdName, string said)
     {
+        // "stored.": one this daemon put in systemd's fd store, back under its listener's name.
         int port = PlaceListener(0);
         var log = new StringWriter();
         var into = new ListenerSet();
-        SocketActivation.Adopt(SocketActivation.Check("4242", "1", "echo", Us, _first), into, new DaemonLog("test", null, log));
+        SocketActivation.Adopt(SocketActivation.Check("4242", "1", fdName, Us, _first), into, new DaemonLog("test", null, log));
         _placed.Remove(_first);
 
         Assert.That(into.InheritedCount, Is.EqualTo(1));
         Assert.That(Syscall.fcntl(_first, FcntlCommand.F_GETFD) & Posix.FD_CLOEXEC, Is.EqualTo(Posix.FD_CLOEXEC), "close-on-exec");
-        Assert.That(log.ToString(), Does.Contain($"systemd passed listener 'echo' on 127.0.0.1:{port}"));
+        Assert.That(log.ToString(), Does.Contain(said + port));
         Socket claimed = into.Listen("echo", new IPEndPoint(IPAddress.Loopback, port), 16, new DaemonLog("test", null, log));
         Assert.That((int)claimed.Handle, Is.EqualTo(_first), "the passed socket itself is the listener");
         into.CloseAll();

@@ -1,3 +1,4 @@
+using Daemon.Interop;
 using Daemon.Logging;
 using Daemon.Systemd;
 
@@ -80,8 +81,8 @@ public sealed class SystemdNotifierTests
         using SystemdNotifier notifier = Opened(_path, TimeSpan.FromMilliseconds(50), clock);
 
         // Fill the receiver's queue, then keep sending: each call returns, none waits for ever. The
-        // queue holds net.unix.max_dgram_qlen datagrams: 10 by default, 512 once a systemd has booted
-        // in this network namespace (the sandboxes of the tests under a real systemd share it).
+        // queue holds net.unix.max_dgram_qlen datagrams: 10 on older kernels, 512 since Linux 6.10 or
+        // once a systemd booted in this network namespace (the sandboxes of the tests under a real systemd share it).
         int sends = QueueLength() + 200;
         Task<int> sending = Task.Run(() => Enumerable.Range(0, sends).Count(_ => notifier.Send("WATCHDOG=1")));
         Assert.That(sending.Wait(TimeSpan.FromSeconds(60)), Is.True, $"{sends} sends to a full receiver returned");
@@ -142,6 +143,34 @@ public sealed class SystemdNotifierTests
     }
 
     [Test]
+    public void AStore_CarriesTheDescriptor_AndIsDroppedLikeAnyMessage_WhenTheReceiverIsFullOrGone()
+    {
+        using SystemdNotifier notifier = Opened(_path, TimeSpan.FromMilliseconds(50));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        Assert.That(notifier.Store("stored.echo", (int)listener.Handle), Is.True);
+        byte[] buffer = new byte[256];
+        long n = Posix.ReceiveWithDescriptors((int)_receiver.Handle, buffer, 2, out int[] fds, out _);
+        Array.ForEach(fds, Posix.Close);
+        Assert.That(Encoding.UTF8.GetString(buffer, 0, (int)n), Is.EqualTo("FDSTORE=1\nFDNAME=stored.echo"));
+        Assert.That(fds, Has.Length.EqualTo(1));
+
+        // Other senders fill the receiver's queue: sendmsg's EAGAIN waits the patience, as a send's does.
+        List<Socket> fillers = FillTheReceiversQueue();
+        Assert.That(notifier.Store("stored.echo", (int)listener.Handle), Is.False);
+        fillers.ForEach(f => f.Dispose());
+
+        Assert.That(WarningLines().Single(), Does.Contain("sd_notify: FDSTORE=1 not delivered to NOTIFY_SOCKET").And.Contain("the receiver has not read for 0.05 s"));
+
+        // Gone: connect's ECONNREFUSED, the reason named, nothing thrown.
+        _receiver.Dispose();
+        Assert.That(notifier.RemoveStored("stored.echo"), Is.False);
+        Assert.That(notifier.Store("stored.echo", (int)listener.Handle), Is.False);
+        Assert.That(notifier.Dropped, Is.EqualTo(3));
+    }
+
+    [Test]
     public void APathLongerThanASocketAddressHolds_IsRefusedAtOpen_WithOneLine()
     {
         // 120 bytes: the constructor used to throw ArgumentOutOfRangeException, a stack trace and exit 134 in run.
@@ -192,6 +221,33 @@ public sealed class SystemdNotifierTests
     }
 
     private DaemonLog Log() => new("test", null, _log);
+
+    /// <summary>
+    /// Senders of their own until the receiver's queue is full: one sender alone may first run out
+    /// of its send buffer, which a datagram's bytes occupy until they are read.
+    /// </summary>
+    private List<Socket> FillTheReceiversQueue()
+    {
+        var fillers = new List<Socket>();
+        for (int i = 0; i < 1000; i++)
+        {
+            var filler = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
+            fillers.Add(filler);
+            filler.Connect(new UnixDomainSocketEndPoint(_path));
+            int sent = 0;
+            while (filler.Send("x"u8.ToArray(), SocketFlags.None, out SocketError error) > 0 && error == SocketError.Success)
+            {
+                sent++;
+            }
+
+            if (sent == 0)
+            {
+                return fillers;
+            }
+        }
+
+        throw new AssertionException("the receiver's queue never filled");
+    }
 
     private string[] WarningLines() => _log.ToString().Split('\n').Where(l => l.Contains("warning: ", StringComparison.Ordinal)).ToArray();
 

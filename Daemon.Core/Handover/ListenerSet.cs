@@ -23,6 +23,10 @@ internal sealed class ListenerSet
     private readonly HashSet<Socket> _handedOver = new();
     private readonly List<(string Name, Socket Socket)> _inherited = new();
     private readonly HashSet<Socket> _notOurFiles = new();
+    private readonly HashSet<Socket> _fromSocketUnit = new();
+    private readonly HashSet<Socket> _fromStore = new();
+    private readonly HashSet<Socket> _stored = new();
+    private readonly List<string> _unclaimedStored = new();
     private readonly List<string> _adopted = new();
 
     /// <summary>The sockets this generation listens on, by name, to hand over.</summary>
@@ -63,26 +67,33 @@ internal sealed class ListenerSet
 
     /// <summary>
     /// Keeps a socket the previous generation handed over (or systemd passed), until the startup
-    /// hook claims it. <paramref name="ownsFile"/>: false for systemd's, whose file is the unit's.
+    /// hook claims it. What systemd passed is systemd's too: its socket file is never ours to remove.
     /// </summary>
-    public void Inherit(string name, Socket socket, bool ownsFile = true)
+    public void Inherit(string name, Socket socket, InheritedFrom from = InheritedFrom.Predecessor)
     {
         lock (_gate)
         {
             _inherited.Add((name, socket));
-            if (!ownsFile)
+            if (from != InheritedFrom.Predecessor)
             {
                 _notOurFiles.Add(socket);
             }
+
+            _ = from switch
+            {
+                InheritedFrom.SocketUnit => _fromSocketUnit.Add(socket),
+                InheritedFrom.FileDescriptorStore => _fromStore.Add(socket),
+                _ => false,
+            };
         }
     }
 
     /// <summary>
     /// The listener named <paramref name="name"/>: the inherited one of that name, or else the
     /// inherited one bound to <paramref name="endpoint"/>, or a fresh one bound and listening. One
-    /// handed over by the previous generation counts only if it is bound where
-    /// <paramref name="endpoint"/> says (a restart with another <c>--port</c> listens there); one
-    /// systemd passed counts by name wherever it is, as its socket unit decides the address.
+    /// handed over by the previous generation, or kept in systemd's fd store, counts only if it is
+    /// bound where <paramref name="endpoint"/> says (a restart with another <c>--port</c> listens
+    /// there); one a socket unit passed counts by name wherever it is, as that unit decides the address.
     /// </summary>
     /// <exception cref="DaemonException">The endpoint cannot be bound.</exception>
     public Socket Listen(string name, EndPoint endpoint, int backlog, DaemonLog log)
@@ -95,9 +106,10 @@ internal sealed class ListenerSet
             }
 
             int index = _inherited.FindIndex(l => l.Name == name);
-            if (index >= 0 && !_notOurFiles.Contains(_inherited[index].Socket) && !SameAddress(_inherited[index].Socket, endpoint))
+            if (index >= 0 && !_fromSocketUnit.Contains(_inherited[index].Socket) && !SameAddress(_inherited[index].Socket, endpoint))
             {
-                log.Line($"'{name}' was handed over bound to {Describe(_inherited[index].Socket.LocalEndPoint)}, not {Describe(endpoint)}: listening there instead");
+                string how = _fromStore.Contains(_inherited[index].Socket) ? "kept in systemd's fd store" : "handed over";
+                log.Line($"'{name}' was {how} bound to {Describe(_inherited[index].Socket.LocalEndPoint)}, not {Describe(endpoint)}: listening there instead");
                 index = -1;
             }
 
@@ -138,17 +150,95 @@ internal sealed class ListenerSet
         {
             foreach ((string name, Socket socket) in _inherited)
             {
-                log.Line(LogSeverity.Warning, $"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it");
-                if (!_notOurFiles.Contains(socket) && socket.LocalEndPoint is { } bound && UnixPath(bound) is { } file)
+                bool stored = _fromStore.Contains(socket);
+                log.Line(LogSeverity.Warning, $"inherited listener '{name}' on {Describe(socket.LocalEndPoint)} was not claimed; closing it"
+                    + (stored ? " and removing it from systemd's fd store" : ""));
+                if ((stored || !_notOurFiles.Contains(socket)) && socket.LocalEndPoint is { } bound && UnixPath(bound) is { } file)
                 {
-                    // No generation accepts on it once the previous one lets go: see RemoveUnclaimedSocketFiles.
+                    // No generation accepts on it once the previous one (or systemd) lets go: see RemoveUnclaimedSocketFiles.
                     _unclaimedFiles.Add(file);
+                }
+
+                if (stored)
+                {
+                    _unclaimedStored.Add(name);
                 }
 
                 socket.Dispose();
             }
 
             _inherited.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The names of the listeners systemd passed back from its fd store that nothing claimed
+    /// (closed by <see cref="CloseUnclaimed"/>): they are to leave the store too.
+    /// </summary>
+    public IReadOnlyList<string> UnclaimedStored
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _unclaimedStored.ToArray();
+            }
+        }
+    }
+
+    /// <summary>
+    /// This generation's listeners that systemd holds no copy of (bound here or handed over by the
+    /// previous generation), by name: those to put in its fd store.
+    /// </summary>
+    public IReadOnlyList<(string Name, Socket Socket)> NotKeptBySystemd
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _own.Where(l => !_notOurFiles.Contains(l.Socket)).ToArray();
+            }
+        }
+    }
+
+    /// <summary>How many of this generation's listeners systemd passed back from its fd store.</summary>
+    public int FromStoreCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _own.Count(l => _fromStore.Contains(l.Socket));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Notes that systemd keeps <paramref name="socket"/> in its fd store from now on: it outlives
+    /// this generation, so its socket file stays (see <see cref="RemoveSocketFiles"/>).
+    /// </summary>
+    public void MarkStored(Socket socket)
+    {
+        lock (_gate)
+        {
+            _stored.Add(socket);
+        }
+    }
+
+    /// <summary>
+    /// At a stop: the listeners systemd holds a copy of (passed by a socket unit or from the fd
+    /// store, or stored since) lose close-on-exec, so that closing them here, whatever is under way
+    /// on them, never shuts them down: .NET spares a socket that may be shared (see
+    /// <see cref="MarkHandedOver"/>), and the next start is passed the same socket.
+    /// </summary>
+    public void ShareWithSystemd()
+    {
+        lock (_gate)
+        {
+            foreach ((_, Socket socket) in _own.Where(l => _notOurFiles.Contains(l.Socket) || _stored.Contains(l.Socket)))
+            {
+                KeepShared(socket);
+            }
         }
     }
 
@@ -171,14 +261,7 @@ internal sealed class ListenerSet
                 }
 
                 _handedOver.Add(socket);
-                try
-                {
-                    _ = Posix.SetCloseOnExec((int)socket.Handle, false);
-                }
-                catch (ObjectDisposedException)
-                {
-                    // Closed already by the daemon: nothing left to protect.
-                }
+                KeepShared(socket);
             }
         }
     }
@@ -204,8 +287,8 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Removes the files of this generation's Unix listeners that no next generation holds: nothing
-    /// will accept on them again.
+    /// Removes the files of this generation's Unix listeners that no next generation holds and
+    /// systemd does not keep: nothing will accept on them again.
     /// </summary>
     public void RemoveSocketFiles()
     {
@@ -213,7 +296,7 @@ internal sealed class ListenerSet
         {
             foreach ((Socket socket, string path) in _socketFiles)
             {
-                if (!_handedOver.Contains(socket))
+                if (!_handedOver.Contains(socket) && !_stored.Contains(socket))
                 {
                     RemoveSocket(path);
                 }
@@ -222,9 +305,9 @@ internal sealed class ListenerSet
     }
 
     /// <summary>
-    /// Removes the files of the Unix listeners the previous generation handed over and this one did
-    /// not claim (a restart without the option that named them), once that generation has let go:
-    /// it stops for good as far as they are concerned, and no later generation will know of them.
+    /// Removes the files of the Unix listeners the previous generation handed over (or systemd kept
+    /// in its fd store) and this one did not claim (a restart without the option that named them),
+    /// once that generation (or the store) has let go: no later generation will know of them.
     /// </summary>
     public void RemoveUnclaimedSocketFiles()
     {
@@ -232,6 +315,22 @@ internal sealed class ListenerSet
         {
             _unclaimedFiles.ForEach(RemoveSocket);
             _unclaimedFiles.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Clears close-on-exec on a listener another process holds too: .NET then never shuts it down
+    /// when this process closes it with an accept under way (which would stop the other's copy).
+    /// </summary>
+    private static void KeepShared(Socket socket)
+    {
+        try
+        {
+            _ = Posix.SetCloseOnExec((int)socket.Handle, false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already by the daemon: nothing left to protect.
         }
     }
 

@@ -18,4 +18,5 @@ internal static class Errno
     public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
     public const int ELOOP = 40;
+    public const int ECONNREFUSED = 111;
 }

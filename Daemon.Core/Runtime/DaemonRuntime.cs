@@ -137,6 +137,8 @@ internal sealed class DaemonRuntime
             generation.Serve();
             if (!_background)
             {
+                // systemd keeps the listeners across a restart: the kernel queues what comes meanwhile.
+                FileDescriptorStore.Keep(Listeners, _notifier, Log);
                 _watchdog = Watchdog.Start(_notifier, _hooks.IsHealthy, Log);
             }
 
@@ -340,6 +342,7 @@ internal sealed class DaemonRuntime
 
         _stopSignal = signal;
         _generation.Refuse($"it is stopping ({signal})");
+        Listeners.ShareWithSystemd();
         _watchdog?.Dispose();
         Log.Line($"stopping ({signal})");
 

@@ -103,15 +103,26 @@ internal static class SocketActivation
         return passed;
     }
 
-    /// <summary>Takes checked descriptors: close-on-exec, then kept by <paramref name="into"/> until claimed.</summary>
+    /// <summary>
+    /// Takes checked descriptors: close-on-exec, then kept by <paramref name="into"/> until claimed.
+    /// Those this daemon put in systemd's fd store come back under their listener's name.
+    /// </summary>
     internal static void Adopt(IReadOnlyList<(string Name, int Fd)> passed, ListenerSet into, DaemonLog log)
     {
         foreach ((string name, int fd) in passed)
         {
             _ = Posix.SetCloseOnExec(fd, true);
             var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-            into.Inherit(name, socket, ownsFile: false);
-            log.Line($"systemd passed listener '{name}' on {ListenerSet.Describe(socket.LocalEndPoint)}");
+            if (FileDescriptorStore.ListenerName(name) is { } stored)
+            {
+                into.Inherit(stored, socket, InheritedFrom.FileDescriptorStore);
+                log.Line($"systemd passed listener '{stored}' back from its fd store, on {ListenerSet.Describe(socket.LocalEndPoint)}");
+            }
+            else
+            {
+                into.Inherit(name, socket, InheritedFrom.SocketUnit);
+                log.Line($"systemd passed listener '{name}' on {ListenerSet.Describe(socket.LocalEndPoint)}");
+            }
         }
     }
 

@@ -69,6 +69,9 @@ internal sealed class SystemdNotifier : IDisposable
     /// <summary>Why NOTIFY_SOCKET cannot be used as a socket address, or null (also when it is unset).</summary>
     public string? Problem { get; }
 
+    /// <summary>True once <see cref="Open"/> connected to NOTIFY_SOCKET: messages go somewhere.</summary>
+    public bool IsOpen => _socket is not null;
+
     /// <summary>How many messages were dropped because the receiver did not take them.</summary>
     public int Dropped { get; private set; }
 
@@ -129,6 +132,15 @@ internal sealed class SystemdNotifier : IDisposable
     /// <summary>STOPPING=1: the daemon is shutting down.</summary>
     public void Stopping() => Send("STOPPING=1");
 
+    /// <summary>
+    /// FDSTORE=1 with FDNAME=<paramref name="fdName"/> and <paramref name="fd"/> attached
+    /// (SCM_RIGHTS): systemd keeps a copy of the descriptor and passes it to the next start.
+    /// </summary>
+    public bool Store(string fdName, int fd) => Send($"FDSTORE=1\nFDNAME={fdName}", [fd]);
+
+    /// <summary>FDSTOREREMOVE=1 with FDNAME=<paramref name="fdName"/>: systemd closes what it keeps under that name.</summary>
+    public bool RemoveStored(string fdName) => Send($"FDSTOREREMOVE=1\nFDNAME={fdName}");
+
     public void Dispose()
     {
         lock (_gate)
@@ -139,10 +151,11 @@ internal sealed class SystemdNotifier : IDisposable
     }
 
     /// <summary>
-    /// Sends one message; true when the receiver has it. A full receiver gets the patience once; while
-    /// it stays full, later messages are dropped without waiting. Never throws.
+    /// Sends one message, with <paramref name="descriptors"/> attached if any; true when the
+    /// receiver has it. A full receiver gets the patience once; while it stays full, later messages
+    /// are dropped without waiting. Never throws.
     /// </summary>
-    internal bool Send(string state)
+    internal bool Send(string state, int[]? descriptors = null)
     {
         Socket? socket = _socket;
         if (socket is null)
@@ -157,7 +170,7 @@ internal sealed class SystemdNotifier : IDisposable
         bool reconnected = false;
         while (true)
         {
-            (error, errno) = TrySend(socket, message);
+            (error, errno) = TrySend(socket, message, descriptors ?? []);
             if (error == SocketError.Success)
             {
                 Delivered();
@@ -225,10 +238,23 @@ internal sealed class SystemdNotifier : IDisposable
     }
 
     /// <summary>One non-blocking send: Success, or the error and its errno.</summary>
-    private static (SocketError Error, int Errno) TrySend(Socket socket, byte[] message)
+    private static (SocketError Error, int Errno) TrySend(Socket socket, byte[] message, int[] descriptors)
     {
         try
         {
+            if (descriptors.Length > 0)
+            {
+                // System.Net.Sockets cannot attach descriptors (SCM_RIGHTS): the handover's sendmsg can.
+                return Posix.SendWithDescriptors((int)socket.Handle, message, descriptors, out int errno) >= 0
+                    ? (SocketError.Success, 0)
+                    : (errno switch
+                    {
+                        Errno.EAGAIN => SocketError.WouldBlock,
+                        Errno.ECONNREFUSED => SocketError.ConnectionRefused,
+                        _ => SocketError.SocketError,
+                    }, errno);
+            }
+
             _ = socket.Send(message);
             return (SocketError.Success, 0);
         }

@@ -8,7 +8,8 @@ Subcommands (each writes one JSON file, merged by `report`):
   stoplat  NAME START STOP PIDFILE  exit of the daemon -> return of `stop` (pidfd watcher)
   idle     OUT NAME=PIDFILE...      context switches over an idle window, and RSS
   drain    OUT BIN DIR PORT         `stop` with 10/100/1000 idle client connections open
-  gap      NAME START RESTART STOP PIDFILE PORT   refused connections (and, --echo, cut echoes) across a restart
+  gap      NAME START RESTART STOP PIDFILE PORT   refused connections (and, --echo, cut echoes) across a restart,
+                                    and the longest pause between two served connections
   stages   NAME BIN DIR PORT        launcher / detach / daemon split of `start` (LD_PRELOAD probe)
   cycles   OUT NAME=START::STOP...  start+stop cycles, the variants interleaved run by run
   report   DATA_DIR OUT_MD          the final table
@@ -290,7 +291,7 @@ def gap(args):
     runs = []
     for _ in range(args.runs):
         run(start, f"{args.name} start")
-        attempts = []  # (monotonic ns, connected?, echoed?)
+        attempts = []  # (monotonic ns at the start, and at the end, connected?, echoed?)
         done = threading.Event()
 
         def attempt():
@@ -321,7 +322,7 @@ def gap(args):
             while not done.is_set() and len(attempts) < args.max_attempts and time.monotonic() < end:
                 t = time.monotonic_ns()
                 connected, echoed = attempt()
-                attempts.append((t, connected, echoed))
+                attempts.append((t, time.monotonic_ns(), connected, echoed))
                 next_at += args.interval_ms / 1000
                 pause = next_at - time.monotonic()
                 if pause > 0:
@@ -347,8 +348,12 @@ def gap(args):
             loader.join()
             run(stop, f"{args.name} stop")
         longest, refused, cut, last_ok = 0, 0, 0, None
+        # The pause in service: the longest time between the ends of two served attempts. A connection
+        # the kernel queues while no process accepts is not refused, but waits: that wait shows here.
+        served = [end for _, end, ok, echoed in attempts if ok and echoed]
+        longest_pause = max((b - a for a, b in zip(served, served[1:])), default=0)
         in_gap = False
-        for t, ok, echoed in attempts:
+        for t, _, ok, echoed in attempts:
             if ok:
                 if in_gap and last_ok is not None:
                     longest = max(longest, t - last_ok)
@@ -359,12 +364,16 @@ def gap(args):
                 in_gap = True
         if in_gap:
             raise SystemExit(f"measure: {args.name}: still refused at the end of the load")
-        runs.append({"gap_ms": ms(longest), "refused": refused, "cut": cut, "attempts": len(attempts), "restart_ms": restart_ms})
+        runs.append({"gap_ms": ms(longest), "pause_ms": ms(longest_pause), "refused": refused, "cut": cut, "attempts": len(attempts),
+                     "restart_ms": restart_ms})
     result = {
         "name": args.name,
         "echo": args.echo,
         "gap_ms": statistics.median(r["gap_ms"] for r in runs),
         "gap_max_ms": max(r["gap_ms"] for r in runs),
+        "pause_ms": statistics.median(r["pause_ms"] for r in runs),
+        "pause_max_ms": max(r["pause_ms"] for r in runs),
+        "refused_median": statistics.median(r["refused"] for r in runs),
         "refused": sum(r["refused"] for r in runs),
         "cut": sum(r["cut"] for r in runs),
         "attempts": sum(r["attempts"] for r in runs),
@@ -374,7 +383,7 @@ def gap(args):
     write_json(args.out, result)
     echoes = f"; echoes cut {'/'.join(str(r['cut']) for r in runs)}" if args.echo else ""
     print(f"  {args.name:10} longest refusal window {result['gap_ms']:7.1f} ms (median of {args.runs}, max "
-          f"{result['gap_max_ms']:.1f}); restart command {result['restart_ms']:.0f} ms; refused "
+          f"{result['gap_max_ms']:.1f}); longest pause in service {result['pause_ms']:.1f} ms; restart command {result['restart_ms']:.0f} ms; refused "
           f"{'/'.join(str(r['refused']) for r in runs)} of {'/'.join(str(r['attempts']) for r in runs)} attempts{echoes}")
 
 
@@ -493,6 +502,18 @@ def cycles(args):
 
 # ---- report ------------------------------------------------------------------------------------
 
+# The units of section 9: the name of each measurement, and what it restarts.
+SYSTEMD_UNITS = [
+    ("notify-aot", "`systemctl restart`, Type=notify unit with the fd store, AOT"),
+    ("notify-jit", "`systemctl restart`, Type=notify unit with the fd store, JIT"),
+    ("nostore-aot", "`systemctl restart`, the same unit without FileDescriptorStoreMax=, AOT"),
+    ("socket-aot", "`systemctl restart` of a socket-activated service, AOT"),
+    ("socket-jit", "`systemctl restart` of a socket-activated service, JIT"),
+    ("forking-aot", "the forking unit's daemon, `PROG restart` (handover), AOT"),
+    ("forking-jit", "the forking unit's daemon, `PROG restart` (handover), JIT"),
+]
+
+
 def load(data, name):
     with open(os.path.join(data, name)) as f:
         return json.load(f)
@@ -584,6 +605,17 @@ def report(args):
             g = load(d, f"gap-{name}.json")
             row(f"failed `restart` (startup hook throws) under the same load, {impl.upper()}: refused / cut",
                 f"{g['refused']} / {g['cut']} of {g['attempts']}", "—", "—", "0 refused, 0 cut", g["refused"] == 0 and g["cut"] == 0)
+
+    # Section 9: `systemctl restart` of each unit type under a real systemd, next to C stop + start.
+    c = gaps["c"]
+    for name, what in SYSTEMD_UNITS:
+        path = os.path.join(d, f"gap-systemd-{name}.json")
+        if os.path.exists(path):
+            g = load(d, f"gap-systemd-{name}.json")
+            control = name.startswith("nostore")
+            row(f"{what} under a connect-echo load: refused (median per restart) / longest pause in service",
+                f"{g['refused_median']:g} / {g['pause_ms']:.0f} ms", f"C stop+start: {c['refused_median']:g} / {c['pause_ms']:.0f} ms",
+                "—", "info (the control)" if control else "0 refused", None if control else g["refused"] == 0)
 
     head = ("metric", "value", "baseline", "ratio", "target", "result")
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
