@@ -190,7 +190,7 @@ public sealed class ProductionTests : DaemonFixture
         Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
             "daemon-example.service", "daemon-example-forking.service", "daemon-example-activated.service", "daemon-example.socket",
-            "daemon-example-web.service", "daemon-template-program.service", "daemon-template-program-forking.service",
+            "daemon-example-web.service", "daemon-example-upgrade.service", "daemon-template-program.service", "daemon-template-program-forking.service",
         }));
         string Text(string name) => File.ReadAllText(units.Single(u => Path.GetFileName(u) == name));
         Assert.That(Text("daemon-example-forking.service"), Does.Contain("Type=forking").And.Contain("PIDFile=").And.Contain(" start "));
@@ -203,6 +203,8 @@ public sealed class ProductionTests : DaemonFixture
         }
 
         Assert.That(Text("daemon-example.service"), Does.Contain("WatchdogSec="));
+        Assert.That(Text("daemon-example-upgrade.service"), Does.Contain("\nNotifyAccess=all\n").And.Contain("\nExecReload=/").And.Contain(" restart --port 8007 --pid-file /run/daemon-example-upgrade/"),
+            "the overlapping upgrade: ExecReload= runs restart with ExecStart='s options");
         foreach (string watched in units.Where(u => File.ReadAllText(u).Contains("\nWatchdogSec=", StringComparison.Ordinal)))
         {
             // systemd's default SIGABRT leaves a .NET process running (dotnet/runtime#99495) until TimeoutStopSec=.

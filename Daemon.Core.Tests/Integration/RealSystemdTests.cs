@@ -218,6 +218,167 @@ public sealed class RealSystemdTests
             "the restarted process serves on the listener systemd kept");
     }
 
+    [Test]
+    public void UpgradeUnit_Reload_ReplacesTheMainProcess_RefusingNoConnection_AndTheUnitStaysActive()
+    {
+        const string unit = "daemon-example-upgrade.service";
+        int port = ExampleDaemon.FreePort();
+        Systemd.Install(unit, Shipped("Daemon.Example", unit, "8007", port));
+        Start(unit);
+
+        LoadResult load = RestartUnderEchoLoad(unit, port, "reload");
+
+        Assert.That(load.Failures, Is.Empty, load.Summary);
+        Assert.That(load.Pids.Distinct().Count(), Is.EqualTo(Restarts + 1), "each reload is a new main process");
+        Assert.That(Systemd.Show(unit, "NRestarts"), Is.EqualTo("0"));
+        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
+        // The daemon's own lines are not counted here: journald drops some of a line per connection
+        // under this load (its rate limit). systemd's are not.
+        string journal = Systemd.Journal(unit);
+        Assert.That(journal, Does.Not.Contain("not our child"), "systemd adopted each new main process as its child");
+        Assert.That(ExampleDaemon.Count(journal, "Reloaded daemon-example-upgrade.service"), Is.EqualTo(Restarts), journal);
+
+        // Stopped as any main process, by SIGTERM and its exit 0: systemd sends SIGKILL at once to a
+        // main process that is not its child, and the result would be "signal".
+        Systemd.Systemctl("stop", unit);
+        Assert.That(Systemd.Show(unit, "Result"), Is.EqualTo("success"), Systemd.Journal(unit));
+        Assert.That(Systemd.Show(unit, "ExecMainStatus"), Is.EqualTo("0"));
+    }
+
+    [Test]
+    public void UpgradeUnit_WebExample_Reload_FailsNoRequest_UnderHttpLoad()
+    {
+        const string unit = "daemon-example-web-upgrade.service";
+        int port = ExampleDaemon.FreePort();
+        Systemd.Install(unit, Upgrading(Shipped("Daemon.Example.Web", "daemon-example-web.service", "8080", port), "web-upgrade"));
+        Start(unit);
+        string first = Systemd.Show(unit, "MainPID");
+
+        using var load = new HttpLoad(port, newConnectionClients: 8, keepAliveClients: 2, bodyStart: "hello from pid ");
+        Assert.That(load.WaitForMore(50), Is.True, "served before: " + load);
+        for (int i = 0; i < Restarts; i++)
+        {
+            Systemd.Systemctl("reload", unit);
+            Assert.That(load.WaitForMore(50), Is.True, $"served after reload {i + 1}: " + load);
+        }
+
+        load.Stop();
+        TestContext.Progress.WriteLine($"web example, {Restarts} systemctl reloads (overlapping upgrades): {load}");
+        Assert.That(load.Failures, Is.Empty, load.ToString());
+        Assert.That(Systemd.Show(unit, "MainPID"), Is.Not.EqualTo(first));
+        Assert.That(Systemd.Show(unit, "NRestarts"), Is.EqualTo("0"));
+    }
+
+    [Test]
+    public void UpgradeUnit_ReloadWhoseNextGenerationFails_FailsWithItsReason_AndTheMainProcessServesOn()
+    {
+        const string unit = "daemon-example-badupgrade.service";
+        int port = ExampleDaemon.FreePort();
+        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port).Replace("daemon-example-upgrade", "daemon-example-badupgrade", StringComparison.Ordinal);
+        text = Regex.Replace(text, @"(\nExecReload=.*) restart (.*)\n", "$1 restart $2 --simulate-fault startup-throws\n");
+        Systemd.Install(unit, text);
+        Start(unit);
+        string main = Systemd.Show(unit, "MainPID");
+        using var load = ClientLoad.Echo(port, clients: 4);
+        Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
+
+        CommandResult reloaded = Systemd.Exec("systemctl", "reload", unit);
+
+        Assert.That(reloaded.ExitCode, Is.Not.EqualTo(0), reloaded.ToString());
+        Assert.That(load.WaitForSuccesses(20), Is.True, "it serves on: " + load);
+        load.Stop();
+        Assert.That(load.Failures, Is.Empty, load.ToString());
+        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(main));
+        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
+        Assert.That(Systemd.Journal(unit), Does.Contain($"Daemon.Example: restart failed, pid {main} still runs and keeps its listeners: startup failed: simulated startup fault"));
+    }
+
+    [Test]
+    public void UpgradeUnit_RestartFromOutsideTheService_IsRefusedInOneLine()
+    {
+        const string unit = "daemon-example-upgrade-shell.service";
+        int port = ExampleDaemon.FreePort();
+        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port).Replace("daemon-example-upgrade", "daemon-example-upgrade-shell", StringComparison.Ordinal);
+        Systemd.Install(unit, text);
+        Start(unit);
+        string main = Systemd.Show(unit, "MainPID");
+        string[] reload = Regex.Match(text, @"\nExecReload=(.*)\n").Groups[1].Value.Split(' ');
+
+        // An administrator's shell: the next generation would start outside the service.
+        CommandResult restarted = Systemd.Exec(reload);
+
+        string line = restarted.AssertOneClearLine(1);
+        Assert.That(line, Is.EqualTo($"Daemon.Example: pid {main} runs under systemd ({unit}): restart it with 'systemctl reload {unit}', whose ExecReload= runs 'Daemon.Example restart' with the options of ExecStart=, so that the next generation starts inside the service (docs/ADMIN.md)"));
+        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(main));
+        Assert.That(Systemd.Journal(unit), Does.Not.Contain("handing"), "nothing was handed over");
+    }
+
+    [Test]
+    public void UnitWithoutNotifyAccessAll_Reload_IsRefusedInOneLine_AndTheServiceRunsOn()
+    {
+        const string unit = "daemon-example-mainonly.service";
+        int port = ExampleDaemon.FreePort();
+        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port)
+            .Replace("daemon-example-upgrade", "daemon-example-mainonly", StringComparison.Ordinal)
+            .Replace("\nNotifyAccess=all\n", "\nNotifyAccess=main\n", StringComparison.Ordinal);
+        Systemd.Install(unit, text);
+        Start(unit);
+        string main = Systemd.Show(unit, "MainPID");
+
+        CommandResult reloaded = Systemd.Exec("systemctl", "reload", unit);
+
+        Assert.That(reloaded.ExitCode, Is.Not.EqualTo(0), reloaded.ToString());
+        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(main));
+        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
+        Assert.That(Systemd.Journal(unit), Does.Contain($"Daemon.Example: {unit} gives its ExecReload= no NOTIFY_SOCKET, so the next generation could not tell systemd it is ready: set NotifyAccess=all in the unit (docs/ADMIN.md)"));
+    }
+
+    [Test]
+    public void UpgradeUnit_TheWatchdogFollowsTheNewMainProcess()
+    {
+        const string unit = "daemon-example-upgrade-watched.service";
+        int port = ExampleDaemon.FreePort();
+        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port)
+            .Replace("daemon-example-upgrade", "daemon-example-upgrade-watched", StringComparison.Ordinal)
+            .Replace("\nWatchdogSec=10\n", "\nWatchdogSec=2\n", StringComparison.Ordinal);
+        Systemd.Install(unit, text);
+        Start(unit);
+        string first = Systemd.Show(unit, "MainPID");
+
+        Systemd.Systemctl("reload", unit);
+        string next = Systemd.Show(unit, "MainPID");
+        Assert.That(ExampleDaemon.Eventually(() => JournalOf(int.Parse(first, CultureInfo.InvariantCulture)).Contains("stopped (exit 0)", StringComparison.Ordinal), TimeSpan.FromSeconds(60)), Is.True, "the old one exited");
+
+        // A ping a second from the new process, over three intervals; without them systemd would kill it after 2 s.
+        var pings = new HashSet<string>();
+        Assert.That(Systemd.WaitFor(unit, "WatchdogTimestampMonotonic", t => pings.Add(t) && pings.Count >= 7), Is.True);
+        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(next));
+        Assert.That(Systemd.Show(unit, "NRestarts"), Is.EqualTo("0"));
+        Assert.That(JournalOf(int.Parse(next, CultureInfo.InvariantCulture)), Does.Contain("watchdog: WATCHDOG=1 every 1000 ms while healthy"), "the old one's interval, passed on");
+        Assert.That(JournalOf(int.Parse(first, CultureInfo.InvariantCulture)), Does.Contain($"pid {next} is the service's main process now (MAINPID=)"));
+        Assert.That(Systemd.Journal(unit), Does.Not.Contain("not our child"));
+    }
+
+    /// <summary>The journal's messages from process <paramref name="pid"/> (a pid in the sandbox).</summary>
+    private string JournalOf(int pid) => Systemd.Exec("journalctl", "--no-pager", "-o", "cat", $"_PID={pid}").Output;
+
+    /// <summary>
+    /// A notify unit turned into one that upgrades in place on <c>systemctl reload</c>, as ADMIN.md
+    /// says: a runtime directory for the pid file, and <c>ExecReload=</c> running <c>restart</c>
+    /// with ExecStart='s options, and <c>NotifyAccess=all</c>, without which ExecReload= gets no
+    /// NOTIFY_SOCKET.
+    /// </summary>
+    private static string Upgrading(string unit, string name)
+    {
+        string pidFile = $"--pid-file /run/{name}/daemon.pid";
+        string start = Regex.Match(unit, @"\nExecStart=(\S+) run(.*)\n").Groups is var g && g[1].Success
+            ? $"{g[1].Value} run{g[2].Value} {pidFile}"
+            : throw new ArgumentException("no ExecStart= ... run", nameof(unit));
+        return Regex.Replace(unit, @"\nExecStart=.*\n", $"\nExecStart={start}\n")
+            .Replace("\nNotifyAccess=main\n", $"\nNotifyAccess=all\nRuntimeDirectory={name}\n", StringComparison.Ordinal)
+            .Replace("\nExecReload=/bin/kill -HUP $MAINPID\n", $"\nExecReload={start.Replace(" run", " restart", StringComparison.Ordinal)}\n", StringComparison.Ordinal);
+    }
+
     /// <summary>A unit file from <paramref name="project"/>'s deploy/, with the programs under test and <paramref name="port"/> for <paramref name="shippedPort"/>.</summary>
     private static string Shipped(string project, string name, string shippedPort, int port) =>
         TestEnvironment.WithProgramsUnderTest(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, project, "deploy", name)))
@@ -246,7 +407,7 @@ public sealed class RealSystemdTests
     /// Echo clients on <paramref name="port"/> while <see cref="Restarts"/> <c>systemctl restart</c>s
     /// of <paramref name="unit"/> run, each followed by rounds served: what failed, and the main pids seen.
     /// </summary>
-    private LoadResult RestartUnderEchoLoad(string unit, int port)
+    private LoadResult RestartUnderEchoLoad(string unit, int port, string verb = "restart")
     {
         using var load = ClientLoad.Echo(port, clients: 4);
         var pids = new List<int>();
@@ -256,7 +417,7 @@ public sealed class RealSystemdTests
             pids.Add(int.Parse(Systemd.Show(unit, "MainPID"), CultureInfo.InvariantCulture));
             for (int i = 0; i < Restarts; i++)
             {
-                Systemd.Systemctl("restart", unit);
+                Systemd.Systemctl(verb, unit);
                 pids.Add(int.Parse(Systemd.Show(unit, "MainPID"), CultureInfo.InvariantCulture));
                 Assert.That(load.WaitForSuccesses(50), Is.True, $"served after restart {i + 1}: " + load);
             }
@@ -266,7 +427,7 @@ public sealed class RealSystemdTests
             load.Stop();
         }
 
-        TestContext.Progress.WriteLine($"{unit}, {Restarts} systemctl restarts: {load}");
+        TestContext.Progress.WriteLine($"{unit}, {Restarts} systemctl {verb}s: {load}");
         return new LoadResult(load.Failures, load.ToString(), pids);
     }
 

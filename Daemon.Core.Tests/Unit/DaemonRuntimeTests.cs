@@ -379,7 +379,7 @@ public sealed class DaemonRuntimeTests
 
         public int Pid => 4242;
 
-        public bool Commit(int pid, IReadOnlyCollection<string> adopted, Action? agreed = null)
+        public bool Commit(int pid, IReadOnlyCollection<string> adopted, bool awaitRelease = false)
         {
             steps.Add("tell the running daemon to stop accepting");
             return true;

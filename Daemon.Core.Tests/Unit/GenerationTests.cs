@@ -55,8 +55,8 @@ public sealed class GenerationTests
     {
         IReadOnlyCollection<string>? told = null;
         _steps.Setup(s => s.ConnectToPredecessor(PidPath, _listeners, 65534u, TimeSpan.FromSeconds(30))).Returns(_predecessor.Object);
-        _predecessor.Setup(p => p.Commit(Environment.ProcessId, It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<Action?>()))
-            .Callback<int, IReadOnlyCollection<string>, Action?>((_, adopted, _) => told = adopted)
+        _predecessor.Setup(p => p.Commit(Environment.ProcessId, It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<bool>()))
+            .Callback<int, IReadOnlyCollection<string>, bool>((_, adopted, _) => told = adopted)
             .Returns(true);
         var handedOver = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         handedOver.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -100,7 +100,7 @@ public sealed class GenerationTests
     public void APredecessorKilledInTheWindow_LeavesThisGenerationTheService_SaidAsAWarning()
     {
         _steps.Setup(s => s.ConnectToPredecessor(PidPath, _listeners, null, TimeSpan.FromSeconds(30))).Returns(_predecessor.Object);
-        _predecessor.Setup(p => p.Commit(Environment.ProcessId, It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<Action?>())).Returns(false);
+        _predecessor.Setup(p => p.Commit(Environment.ProcessId, It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<bool>())).Returns(false);
 
         _generation.TakeListeners(null, TimeSpan.FromSeconds(30));
         _generation.Commit();
@@ -113,7 +113,7 @@ public sealed class GenerationTests
     public void APredecessorThatRefuses_FailsTheCommit_AndTheListenersStayItsOwn()
     {
         _steps.Setup(s => s.ConnectToPredecessor(PidPath, _listeners, null, TimeSpan.FromSeconds(30))).Returns(_predecessor.Object);
-        _predecessor.Setup(p => p.Commit(Environment.ProcessId, It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<Action?>())).Throws(new DaemonException("pid 4242 did not hand over: it is stopping (SIGTERM)"));
+        _predecessor.Setup(p => p.Commit(Environment.ProcessId, It.IsAny<IReadOnlyCollection<string>>(), It.IsAny<bool>())).Throws(new DaemonException("pid 4242 did not hand over: it is stopping (SIGTERM)"));
 
         _generation.TakeListeners(null, TimeSpan.FromSeconds(30));
         Assert.That(() => _generation.Commit(), Throws.InstanceOf<DaemonException>().With.Message.EqualTo("pid 4242 did not hand over: it is stopping (SIGTERM)"));

@@ -200,21 +200,22 @@ public abstract partial class DaemonBase
     /// <summary>
     /// Why a daemon systemd supervises (<c>run</c> in a service) cannot be restarted from here, or
     /// null: its next generation must start inside the service (the unit's <c>ExecReload=</c> runs
-    /// restart), and become its main process, which systemd accepts only with <c>NotifyAccess=all</c>;
-    /// otherwise systemd would see its main process exit, and stop the service.
+    /// restart), where systemd accepts it as the service's main process; one started elsewhere
+    /// would be left out of the service, and systemd would stop the service with the old one. And
+    /// it must be able to tell systemd it is ready, and ping the watchdog: systemd gives
+    /// ExecReload= a NOTIFY_SOCKET only with NotifyAccess=all (or exec), not main, its default.
     /// </summary>
     private string? SupervisedRestartRefusal(int running)
     {
         string? unit = Systemd.ServiceUnit.Of(running);
         if (unit is null || unit != Systemd.ServiceUnit.Of())
         {
-            string service = unit ?? "a systemd service";
-            return $"pid {running} runs under systemd ({service}): restart it with 'systemctl reload {unit ?? "UNIT"}', whose ExecReload= runs '{Name} restart' with the options of ExecStart=, so that the next generation starts inside the service (docs/ADMIN.md)";
+            return $"pid {running} runs under systemd ({unit ?? "a service"}): restart it with 'systemctl reload {unit ?? "UNIT"}', whose ExecReload= runs '{Name} restart' with the options of ExecStart=, so that the next generation starts inside the service (docs/ADMIN.md)";
         }
 
-        string? access = Systemd.ServiceUnit.Property(unit, "NotifyAccess");
-        return access == "all" ? null
-            : $"{unit} has NotifyAccess={access ?? "(unknown)"}: the next generation could not become the service's main process, and systemd would stop the service with the old one; set NotifyAccess=all in the unit (docs/ADMIN.md)";
+        return string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"))
+            ? $"{unit} gives its ExecReload= no NOTIFY_SOCKET, so the next generation could not tell systemd it is ready: set NotifyAccess=all in the unit (docs/ADMIN.md)"
+            : null;
     }
 
     /// <summary>What became of the running daemon when its next generation failed: said, not assumed.</summary>

@@ -103,16 +103,16 @@ internal sealed class Generation : IDisposable
     /// adopted: from then on it stops accepting on those, and the queue is ours. Killed meanwhile,
     /// it has left us the service. Nothing to do for a generation that took nothing over.
     /// </summary>
-    /// <param name="agreed">Called once it agreed, before it is told to stop (see <see cref="IPredecessor.Commit"/>).</param>
+    /// <param name="awaitRelease">True to wait until it acted on the commit (see <see cref="IPredecessor.Commit"/>).</param>
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
-    public void Commit(Action? agreed = null)
+    public void Commit(bool awaitRelease = false)
     {
         if (_committed || _predecessor is not { } predecessor)
         {
             return;
         }
 
-        if (!predecessor.Commit(Environment.ProcessId, _listeners.Adopted, agreed))
+        if (!predecessor.Commit(Environment.ProcessId, _listeners.Adopted, awaitRelease))
         {
             _log.Line(LogSeverity.Warning, $"pid {predecessor.Pid} exited during the handover; this daemon serves on");
         }

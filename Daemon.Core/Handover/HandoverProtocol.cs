@@ -21,7 +21,9 @@ namespace Daemon.Handover;
 ///                                             BUSY (another handover is under way: ask again),
 ///                                             or REFUSED reason
 /// next: COMMITTED pid\nadopted...    running: OK (it has decided), or ABORT reason
-/// next: DONE                         running: stops accepting on what was adopted and drains
+/// next: DONE                         running: stops accepting on what was adopted and drains;
+///                                             OK once it acted on it (under systemd, it has
+///                                             told systemd the next generation's pid: MAINPID=)
 /// ms is how long the next generation will wait for its answers; "adopted" names the listeners it
 /// took (the others are drained by the running daemon, as at stop). A next generation that goes
 /// away before DONE leaves the running daemon as it was.

@@ -320,6 +320,10 @@ internal sealed class HandoverServer : IDisposable
         _closed = true;
         _socket.Dispose();
         _committed(peer, adopted);
+
+        // Said once the runtime acted on it (under systemd: MAINPID= the next generation), which a
+        // supervised next generation waits for before it tells systemd anything itself.
+        _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Ok);
     }
 
     /// <summary>

@@ -15,12 +15,12 @@ internal interface IPredecessor : IDisposable
     /// </summary>
     /// <param name="pid">This generation's pid.</param>
     /// <param name="adopted">The names of the listeners this generation took.</param>
-    /// <param name="agreed">
-    /// Called once it agreed, before the confirmation that makes it stop: what must be done while
-    /// it still runs (telling systemd the main process changes). An exception there leaves it as it was.
+    /// <param name="awaitRelease">
+    /// True to wait, after the confirmation, until it says it acted on it: under systemd, that it
+    /// made this process the service's main process (it alone may say so with NotifyAccess=main).
     /// </param>
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
-    bool Commit(int pid, System.Collections.Generic.IReadOnlyCollection<string> adopted, Action? agreed = null);
+    bool Commit(int pid, System.Collections.Generic.IReadOnlyCollection<string> adopted, bool awaitRelease = false);
 
     /// <summary>Blocks until it has exited (a zombie has); false after <paramref name="timeout"/>.</summary>
     bool WaitForExit(TimeSpan timeout);

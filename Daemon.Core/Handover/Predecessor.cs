@@ -17,6 +17,7 @@ namespace Daemon.Handover;
 internal sealed class Predecessor : IPredecessor
 {
     private static readonly TimeSpan _exitSeen = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan _release = TimeSpan.FromSeconds(10);
     private readonly Socket _connection;
     private readonly IProcessHandle? _process;
     private readonly TimeSpan _timeout;
@@ -180,7 +181,7 @@ internal sealed class Predecessor : IPredecessor
     }
 
     /// <inheritdoc/>
-    public bool Commit(int pid, IReadOnlyCollection<string> adopted, Action? agreed = null)
+    public bool Commit(int pid, IReadOnlyCollection<string> adopted, bool awaitRelease = false)
     {
         (string kind, string argument) answer;
         try
@@ -197,8 +198,18 @@ internal sealed class Predecessor : IPredecessor
         if (answer.kind == HandoverProtocol.Ok)
         {
             // Our confirmation is what makes it stop accepting; if it is lost, it serves on.
-            agreed?.Invoke();
-            _ = HandoverProtocol.TrySend(_connection, HandoverProtocol.Done);
+            if (HandoverProtocol.TrySend(_connection, HandoverProtocol.Done) && awaitRelease)
+            {
+                // Committed either way: a predecessor that says nothing more has stopped or died.
+                try
+                {
+                    _ = HandoverProtocol.Receive(_connection, Environment.TickCount64 + (long)_release.TotalMilliseconds);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+
             _connection.Dispose();
             return true;
         }

@@ -39,9 +39,6 @@ internal static partial class Posix
     public static int PidfdSendSignal(int pidfd, int signal, out int errno) =>
         (int)WithErrno(Libc.syscall(SYS_pidfd_send_signal, pidfd, signal, IntPtr.Zero, 0), out errno);
 
-    /// <summary>waitpid(2) without options: reaps the child <paramref name="pid"/> once it has exited.</summary>
-    public static int WaitForChild(int pid, out int errno) => WithErrno(Libc.waitpid(pid, IntPtr.Zero, 0), out errno);
-
     /// <summary>sysconf(_SC_CLK_TCK): the unit of the times in /proc/PID/stat (USER_HZ, 100 on Linux).</summary>
     public static long ClockTicksPerSecond() => Libc.sysconf(ScClkTck) is > 0 and var ticks ? ticks : 100;
 
@@ -55,8 +52,6 @@ internal static partial class Posix
         [LibraryImport("libc")]
         internal static partial uint geteuid();
 
-        [LibraryImport("libc", SetLastError = true)]
-        internal static partial int waitpid(int pid, IntPtr status, int options);
 
         [LibraryImport("libc", SetLastError = true)]
         internal static partial int setsid();

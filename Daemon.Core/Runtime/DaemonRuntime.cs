@@ -30,6 +30,9 @@ internal sealed class DaemonRuntime
     private volatile bool _ready;
     private volatile bool _finished;
     private Watchdog? _watchdog;
+
+    /// <summary>True when this process runs in a systemd service (its cgroup says so), not only with a NOTIFY_SOCKET.</summary>
+    private readonly bool _inService = Systemd.ServiceUnit.Of() is not null;
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
@@ -124,7 +127,7 @@ internal sealed class DaemonRuntime
                 generation.TakeOverPidFile();
             }
 
-            generation.Commit(generation.IsSuccessor && _notifier.IsEnabled ? TakeOverMainProcess : null);
+            generation.Commit(awaitRelease: _notifier.IsEnabled);
             if (generation.IsSuccessor && !_hooks.OverlapOnRestart)
             {
                 AwaitPredecessor(launcher);
@@ -133,7 +136,11 @@ internal sealed class DaemonRuntime
             RunStartupHook(_hooks.ActivateAsync);
             DropPrivileges(identity);
             DeclareReady(launcher);
-            _ = generation.HandedOver.Register(() => RequestStop($"handed over to pid {generation.Successor}"));
+            _ = generation.HandedOver.Register(() =>
+            {
+                GiveUpMainProcess(generation.Successor);
+                RequestStop($"handed over to pid {generation.Successor}");
+            });
             generation.Serve();
             if (!_background)
             {
@@ -312,25 +319,29 @@ internal sealed class DaemonRuntime
 
     /// <summary>
     /// What the control channel tells a restart's probe when systemd supervises this daemon (<c>run</c>
-    /// in a service, with NOTIFY_SOCKET): "supervised=" and the watchdog interval; null otherwise.
+    /// in a service, with NOTIFY_SOCKET; start-stop-daemon's --notify-await sets one too, outside any
+    /// service): "supervised=" and the watchdog interval; null otherwise.
     /// </summary>
     private string? Supervision() =>
-        _notifier.IsEnabled && Environment.GetEnvironmentVariable("INVOCATION_ID") is not null
+        _notifier.IsEnabled && _inService
             ? $"{HandoverProtocol.Supervised}{(_watchdog?.Microseconds ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture)}"
             : null;
 
     /// <summary>
-    /// A next generation under systemd becomes the service's main process once the running one
-    /// agreed, before it is told to stop: systemd must never see the main process exit.
+    /// Under systemd, handed over to a next generation started in the service: this main process
+    /// tells systemd the new one's pid (MAINPID=, which the main process may say under any
+    /// NotifyAccess=) before it stops, so systemd never sees the service's main process exit.
     /// </summary>
-    private void TakeOverMainProcess()
+    private void GiveUpMainProcess(int successor)
     {
-        if (!_notifier.MainPid())
+        if (Supervision() is null)
         {
-            throw new DaemonException("cannot tell systemd that this process is the service's main process now (MAINPID= on NOTIFY_SOCKET)");
+            return;
         }
 
-        Log.Line($"main process of the service now (MAINPID={Environment.ProcessId})");
+        Log.Line(_notifier.MainPid(successor)
+            ? $"pid {successor} is the service's main process now (MAINPID=)"
+            : $"cannot tell systemd that pid {successor} is the service's main process now (MAINPID=): it may stop the service when this one exits");
     }
 
     private void RequestStop(string signal)

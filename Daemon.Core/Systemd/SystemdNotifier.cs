@@ -114,11 +114,11 @@ internal sealed class SystemdNotifier : IDisposable
     public void Ready() => Send($"READY=1\nMAINPID={Environment.ProcessId}");
 
     /// <summary>
-    /// MAINPID= this process: a restart's next generation takes the service's main process over
-    /// before the running one exits (the unit must accept it: <c>NotifyAccess=all</c>).
+    /// MAINPID=<paramref name="pid"/>: the service's main process hands its place to a next
+    /// generation in the service before it exits.
     /// </summary>
     /// <returns>True when the service manager has the message.</returns>
-    public bool MainPid() => Send($"MAINPID={Environment.ProcessId}");
+    public bool MainPid(int pid) => Send($"MAINPID={pid.ToString(CultureInfo.InvariantCulture)}");
 
     /// <summary>True when NOTIFY_SOCKET names a service manager to tell.</summary>
     public bool IsEnabled => _address is not null;
