@@ -96,7 +96,7 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
 
         foreach (Listener listener in listeners)
         {
-            await listener.UnbindAsync(cancellationToken).ConfigureAwait(false);
+            await listener.StopAcceptingAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -135,11 +135,22 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
         }
     }
 
-    /// <summary>The socket transport's listener, noting its accepts for the drain.</summary>
+    /// <summary>
+    /// The socket transport's listener, noting its accepts for the drain, and stopping them without
+    /// an abortive close: .NET closes a socket disposed under a pending accept with SO_LINGER 0, set
+    /// on the socket itself, which the next generation holds too, and every connection it accepts
+    /// from then on inherits it and ends with a reset instead of a FIN (its unsent bytes dropped).
+    /// So the pending accept is cancelled first, and the descriptor closed once none is under way.
+    /// </summary>
     private sealed class Listener : IConnectionListener
     {
         private readonly IConnectionListener _inner;
         private readonly ConnectionDrain _drain;
+        private readonly object _gate = new();
+        private readonly CancellationTokenSource _stopping = new();
+        private int _accepting;
+        private bool _stopped;
+        private TaskCompletionSource? _idle;
 
         public Listener(IConnectionListener inner, ConnectionDrain drain)
         {
@@ -151,21 +162,69 @@ internal sealed class DaemonListenerFactory : IConnectionListenerFactory, IConne
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
+            lock (_gate)
+            {
+                if (_stopped)
+                {
+                    // Kestrel's accept loop ends on null.
+                    return null;
+                }
+
+                _accepting++;
+            }
+
             _drain.AcceptStarting();
             ConnectionContext? connection = null;
             try
             {
-                connection = await _inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+                connection = await _inner.AcceptAsync(cancel.Token).ConfigureAwait(false);
                 return connection;
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // Cancelled by the stop; an accept the kernel completed meanwhile returned its connection above.
+                return null;
             }
             finally
             {
                 _drain.AcceptEnded(connection);
+                lock (_gate)
+                {
+                    if (--_accepting == 0 && _stopped)
+                    {
+                        _idle?.TrySetResult();
+                    }
+                }
             }
         }
 
-        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => _inner.UnbindAsync(cancellationToken);
+        /// <summary>Cancels the accept under way, waits for it to end, then closes this generation's descriptor.</summary>
+        public async Task StopAcceptingAsync(CancellationToken cancellationToken)
+        {
+            Task idle;
+            lock (_gate)
+            {
+                _stopped = true;
+                _idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (_accepting == 0)
+                {
+                    _idle.TrySetResult();
+                }
 
+                idle = _idle.Task;
+            }
+
+            // Outside the lock: cancelling runs the socket's cancellation at once.
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            await idle.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _inner.UnbindAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>Kestrel's own stop (or a failed start) unbinds the same way.</summary>
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => new(StopAcceptingAsync(cancellationToken));
+
+        // _stopping has no timer, so nothing to dispose: an accept that starts late still reads its token.
         public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 }

@@ -36,6 +36,24 @@ public sealed class WebDaemonTests
     }
 
     [Test]
+    public void WebExample_AfterARestart_EndsItsConnectionsWithAFin_NotAReset()
+    {
+        // The old generation stops accepting without an abortive close of the listener, whose
+        // SO_LINGER 0 every connection the next generation accepts would inherit: those would end
+        // with a reset, dropping what was not sent yet, and "Broken pipe" for a client that writes.
+        _daemon = new ExampleDaemon(WebExample, "web", takesPort: true);
+        int first = _daemon.Start();
+        Assert.That(_daemon.Run("restart").ExitCode, Is.EqualTo(0));
+        Assert.That(ExampleDaemon.WaitUntilGone(first, TimeSpan.FromSeconds(30)), Is.True, "the old generation stopped");
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 30_000 };
+        client.Connect(IPAddress.Loopback, _daemon.Port);
+        client.Send(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+        Assert.That(ExampleDaemon.ReadToEnd(client), Does.StartWith("HTTP/1.1 200 OK\r\n").And.Contain($"hello from pid {_daemon.ReadPid()}\n"));
+        Assert.That(ServerClose.WaitForClose(client, TimeSpan.FromSeconds(30)), Is.EqualTo(ServerClose.Ending.Fin));
+    }
+
+    [Test]
     public void HostBuilderWebApp_RestartedUnderLoad_FailsNoRequest()
     {
         // The style before .NET 6: Host.CreateDefaultBuilder(args).ConfigureWebHostDefaults(...).

@@ -75,9 +75,14 @@ internal sealed class HttpLoad : IDisposable
     {
         while (!_stop.IsCancellationRequested)
         {
+            // Which connection failed, and when: its client port and time find it in a trace or a log.
+            string connection = "not connected";
+            var since = Stopwatch.StartNew();
             try
             {
                 using Socket socket = await ConnectAsync();
+                connection = $"from port {((IPEndPoint)socket.LocalEndPoint!).Port}";
+                since.Restart();
                 if (slow)
                 {
                     await Task.Delay(10);
@@ -88,7 +93,7 @@ internal sealed class HttpLoad : IDisposable
             }
             catch (Exception e) when (e is SocketException or IOException or ClosedException or OperationCanceledException)
             {
-                Fail($"new connection: {e.Message}");
+                Fail(string.Create(CultureInfo.InvariantCulture, $"new connection ({connection}, {since.ElapsedMilliseconds} ms, at {DateTime.UtcNow:HH:mm:ss.fff}): {e.Message}"));
             }
         }
     }

@@ -247,6 +247,9 @@ internal sealed class ListenerSet
     /// now on: their close-on-exec flag is cleared, so that closing them here never shuts them down
     /// (see <c>DaemonRuntime.HandedOver</c>), and their queue is the successor's. The others stay
     /// ours: drained as at stop, and their socket files removed when this generation ends.
+    /// The flag does not spare them .NET's abortive close of a socket disposed under a pending
+    /// accept, which sets SO_LINGER 0 on the shared socket: whoever accepts on them cancels its
+    /// accept before closing (ConnectionServer, WebDaemon's listener factory).
     /// </summary>
     /// <param name="adoptedNames">The names the next generation took, as given to <see cref="Listen"/>.</param>
     public void MarkHandedOver(IReadOnlyCollection<string> adoptedNames)

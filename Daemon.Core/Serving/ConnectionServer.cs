@@ -30,6 +30,7 @@ internal sealed class ConnectionServer
     private readonly long _descriptorLimit;
     private readonly ConcurrentDictionary<int, (Socket Client, Task Serving)> _open = new();
     private readonly CancellationTokenSource _deadline = new();
+    // Guards _finishing, and keeps the drain's shutdowns of a connection and its close from overlapping.
     private readonly object _gate = new();
     private bool _finishing;
     private int _next;
@@ -196,8 +197,14 @@ internal sealed class ConnectionServer
         }
         finally
         {
-            client.Dispose();
-            _open.TryRemove(id, out _);
+            // Never while the drain shuts this connection down on another thread: .NET resets a
+            // connection it closes under another thread's call on the socket (it disconnects it to
+            // wake that call), and the client would get a reset instead of its end-of-file.
+            lock (_gate)
+            {
+                client.Dispose();
+                _open.TryRemove(id, out _);
+            }
         }
     }
 
@@ -249,15 +256,18 @@ internal sealed class ConnectionServer
             _log.Line(LogSeverity.Warning, $"drain deadline: closing the {_open.Count} connection(s) still open");
         }
 
-        foreach ((Socket client, _) in _open.Values)
+        lock (_gate)
         {
-            try
+            foreach ((Socket client, _) in _open.Values)
             {
-                client.Shutdown(SocketShutdown.Both);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                // Gone already.
+                try
+                {
+                    client.Shutdown(SocketShutdown.Both);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // Gone already.
+                }
             }
         }
     }
