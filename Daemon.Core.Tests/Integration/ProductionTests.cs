@@ -190,7 +190,7 @@ public sealed class ProductionTests : DaemonFixture
         Assert.That(units.Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
             "daemon-example.service", "daemon-example-forking.service", "daemon-example-activated.service", "daemon-example.socket",
-            "daemon-example-web.service", "daemon-example-upgrade.service", "daemon-template-program.service", "daemon-template-program-forking.service",
+            "daemon-example-web.service", "daemon-example-upgrade.service", "daemon-template-program.service", "daemon-template-program-forking.service", "daemon-template-program-upgrade.service",
         }));
         string Text(string name) => File.ReadAllText(units.Single(u => Path.GetFileName(u) == name));
         Assert.That(Text("daemon-example-forking.service"), Does.Contain("Type=forking").And.Contain("PIDFile=").And.Contain(" start "));

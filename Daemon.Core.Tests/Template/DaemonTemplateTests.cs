@@ -136,7 +136,7 @@ public sealed class DaemonTemplateTests
         Assert.That(files, Is.EquivalentTo(new[]
         {
             "pinger.csproj", "Program.cs", "PingerDaemon.cs", "README.md",
-            "deploy/pinger.service", "deploy/pinger-forking.service", "deploy/pinger.logrotate",
+            "deploy/pinger.service", "deploy/pinger-forking.service", "deploy/pinger-upgrade.service", "deploy/pinger.logrotate",
         }));
 
         foreach (string file in files)
@@ -350,10 +350,13 @@ public sealed class DaemonTemplateTests
         string deploy = Path.Combine(_project, "deploy");
         string notify = File.ReadAllText(Path.Combine(deploy, "pinger.service"));
         string forking = File.ReadAllText(Path.Combine(deploy, "pinger-forking.service"));
+        string upgrade = File.ReadAllText(Path.Combine(deploy, "pinger-upgrade.service"));
         string logrotate = File.ReadAllText(Path.Combine(deploy, "pinger.logrotate"));
         Assert.Multiple(() =>
         {
             Assert.That(notify, Does.Contain("Type=notify").And.Contain("ExecStart=/opt/pinger/pinger run"));
+            Assert.That(upgrade, Does.Contain("NotifyAccess=all").And.Contain("ExecStart=/opt/pinger/pinger run --pid-file /run/pinger/pinger.pid")
+                .And.Contain("ExecReload=/opt/pinger/pinger restart --pid-file /run/pinger/pinger.pid").And.Contain("RuntimeDirectory=pinger\n"));
             Assert.That(forking, Does.Contain("Type=forking").And.Contain("PIDFile=/run/pinger.pid").And.Contain("ExecStart=/opt/pinger/pinger start --pid-file /run/pinger.pid"));
             Assert.That(logrotate, Does.StartWith("#").And.Contain("/var/log/pinger.log {").And.Contain("    create ").And.Contain("/opt/pinger/pinger reload --pid-file /run/pinger.pid"));
             Assert.That(Regex.IsMatch(logrotate, @"postrotate\s+\S*pinger reload.*\s+endscript"), Is.True, logrotate);
@@ -363,7 +366,7 @@ public sealed class DaemonTemplateTests
 
         // verify checks that ExecStart exists: point it at the program that was just built.
         var units = new List<string>();
-        foreach (string unit in new[] { "pinger.service", "pinger-forking.service" })
+        foreach (string unit in new[] { "pinger.service", "pinger-forking.service", "pinger-upgrade.service" })
         {
             string copy = Path.Combine(_daemon.Folder, unit);
             File.WriteAllText(copy, File.ReadAllText(Path.Combine(deploy, unit)).Replace("/opt/pinger/pinger", _daemon.ProgramPath, StringComparison.Ordinal));
