@@ -255,13 +255,14 @@ else
         sed -e "s#/usr/local/bin/Daemon.Example#$3#" -e "s#8007#$4#" -e "s#daemon-example#daemon-example-$2#g" \
             "$ROOT/Daemon.Example/deploy/$1" >"$WORK/units/${1/daemon-example/daemon-example-$2}"
     }
-    read -r P_SN_AOT P_SN_JIT P_SX_AOT P_SS_AOT P_SS_JIT P_SF_AOT P_SF_JIT < <("${MEASURE[@]}" freeports 7)
-    for v in aot:"$AOT":"$P_SN_AOT":"$P_SS_AOT":"$P_SF_AOT" jit:"$JIT":"$P_SN_JIT":"$P_SS_JIT":"$P_SF_JIT"; do
-        IFS=: read -r name prog pn ps pf <<<"$v"
+    read -r P_SN_AOT P_SN_JIT P_SX_AOT P_SS_AOT P_SS_JIT P_SF_AOT P_SF_JIT P_SU_AOT P_SU_JIT < <("${MEASURE[@]}" freeports 9)
+    for v in aot:"$AOT":"$P_SN_AOT":"$P_SS_AOT":"$P_SF_AOT":"$P_SU_AOT" jit:"$JIT":"$P_SN_JIT":"$P_SS_JIT":"$P_SF_JIT":"$P_SU_JIT"; do
+        IFS=: read -r name prog pn ps pf pu <<<"$v"
         unit daemon-example.service "$name" "$prog" "$pn"
         unit daemon-example-activated.service "$name" "$prog" "$ps"
         unit daemon-example.socket "$name" "$prog" "$ps"
         unit daemon-example-forking.service "$name" "$prog" "$pf"
+        unit daemon-example-upgrade.service "$name" "$prog" "$pu"
     done
     unit daemon-example.service nostore "$AOT" "$P_SX_AOT"
     sed -i '/^FileDescriptorStoreMax=/d' "$WORK/units/daemon-example-nostore.service"
@@ -278,14 +279,16 @@ else
         "${MEASURE[@]}" gap --echo --name "systemd-$name" --start "$(started "$@")" --restart "$restart" \
             --stop "$SX systemctl stop $*" --port "$port" --out "$DATA/gap-systemd-$name.json"
     }
-    for v in aot:"$P_SN_AOT":"$P_SS_AOT":"$P_SF_AOT" jit:"$P_SN_JIT":"$P_SS_JIT":"$P_SF_JIT"; do
-        IFS=: read -r name pn ps pf <<<"$v"
+    for v in aot:"$P_SN_AOT":"$P_SS_AOT":"$P_SF_AOT":"$P_SU_AOT" jit:"$P_SN_JIT":"$P_SS_JIT":"$P_SF_JIT":"$P_SU_JIT"; do
+        IFS=: read -r name pn ps pf pu <<<"$v"
         systemd_gap "notify-$name" "$pn" "$SX systemctl restart daemon-example-$name.service" "daemon-example-$name.service"
         systemd_gap "socket-$name" "$ps" "$SX systemctl restart daemon-example-$name-activated.service" \
             "daemon-example-$name.socket" "daemon-example-$name-activated.service"
         # The daemon's own restart, with ExecStart's options.
         forking_restart="$(sed -n 's/^ExecStart=\(\S*\) start /\1 restart /p' "$WORK/units/daemon-example-$name-forking.service")"
         systemd_gap "forking-$name" "$pf" "$SX $forking_restart" "daemon-example-$name-forking.service"
+        # The overlapping upgrade: ExecReload= runs the program's restart inside the service.
+        systemd_gap "upgrade-$name" "$pu" "$SX systemctl reload daemon-example-$name-upgrade.service" "daemon-example-$name-upgrade.service"
         if [ "$name" = aot ]; then
             systemd_gap "nostore-aot" "$P_SX_AOT" "$SX systemctl restart daemon-example-nostore.service" "daemon-example-nostore.service"
         fi

@@ -511,6 +511,8 @@ SYSTEMD_UNITS = [
     ("socket-jit", "`systemctl restart` of a socket-activated service, JIT"),
     ("forking-aot", "the forking unit's daemon, `PROG restart` (handover), AOT"),
     ("forking-jit", "the forking unit's daemon, `PROG restart` (handover), JIT"),
+    ("upgrade-aot", "`systemctl reload` of the upgrade unit (ExecReload= runs `PROG restart`, overlapping), AOT"),
+    ("upgrade-jit", "`systemctl reload` of the upgrade unit (ExecReload= runs `PROG restart`, overlapping), JIT"),
 ]
 
 
