@@ -181,11 +181,14 @@ public abstract partial class DaemonBase
     public virtual int Stop() => Guarded("stop", StopCore);
 
     /// <summary>
-    /// Restarts the daemon without refusing a connection when it can: the next generation starts
-    /// beside the running one, takes over its listeners (see <see cref="Listen"/>) and its pid file,
-    /// and only then does the running one stop accepting and drain. If the next generation fails,
-    /// the running one goes on serving and restart exits 1. A daemon that listens on nothing through
-    /// <see cref="Listen"/> is stopped, then started; one that is not running is started.
+    /// Restarts the daemon without refusing a connection and without a moment with nothing running:
+    /// the next generation starts beside the running one and runs <see cref="OnStartupAsync"/>,
+    /// takes over its listeners (see <see cref="Listen"/>) and its pid file, and only then does the
+    /// running one stop accepting and drain; the next one's <see cref="OnActivateAsync"/> and main
+    /// loop begin once it has exited (see <see cref="OverlapOnRestart"/>). If the next generation
+    /// fails, the running one goes on and restart exits 1. One that does not answer on its control
+    /// socket is stopped, then started; one that is not running is started. Under systemd (a
+    /// <c>run</c> daemon in a service), it is for the unit's <c>ExecReload=</c>.
     /// </summary>
     /// <returns>The exit code, as <see cref="Start"/>'s.</returns>
     public virtual int Restart()

@@ -13,7 +13,7 @@ internal static class CommandTable
     [
         new(Command.Start, "start", "start the daemon in the background; wait until it is ready", d => d.Start()),
         new(Command.Stop, "stop", "stop the daemon (SIGTERM, then wait; --force: SIGKILL at the timeout)", d => d.Stop()),
-        new(Command.Restart, "restart", "restart refusing no connection: a new daemon takes over the listeners (none: stop, then start)", d => d.Restart()),
+        new(Command.Restart, "restart", "restart refusing no connection: a new daemon starts up, takes over the listeners, then the old one stops", d => d.Restart()),
         new(Command.Status, "status", "exit 0 running, 1 dead but pid file left, 3 not running, 4 unknown, 150 starting", d => d.Status()),
         new(Command.Reload, "reload", "ask the daemon to reopen its log and reload (SIGHUP); 7: not running", d => d.Reload()),
         new(Command.Run, "run", "run in the foreground (systemd Type=notify, containers)", d => d.RunInForeground()),

@@ -191,10 +191,12 @@ internal sealed class Generation : IDisposable
     {
         _successor = successor;
 
-        // Shared sockets from now on. Disposing a .NET Socket with a blocking Accept under way
-        // shuts it down to wake that call, which would stop the successor's copy too; .NET spares
-        // a socket that is not close-on-exec, as one that may be shared. What the successor did
-        // not adopt stays this daemon's alone, drained as at stop.
+        // Shared sockets from now on. Disposing a .NET Socket while another thread is in a call on
+        // it (an accept, blocking or async) shuts it down to wake that call, which would stop the
+        // successor's copy too; .NET spares a socket that is not close-on-exec, as one that may be
+        // shared. (Its abortive close still sets SO_LINGER 0 on the shared socket: cancel a pending
+        // accept before closing, as ConnectionServer and Daemon.Hosting.Web do.) What the successor
+        // did not adopt stays this daemon's alone, drained as at stop.
         _listeners.MarkHandedOver(adopted);
         _handedOver.Cancel();
     }
