@@ -160,8 +160,12 @@ internal sealed class DaemonRuntime
             Log.Line(LogSeverity.Error, e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(StageProtocol.Error, reason);
 
-            // systemctl status shows the reason; start-stop-daemon --notify-await fails at once on the errno.
-            _notifier.StartupFailed(reason, DaemonException.ErrnoIn(e));
+            // systemctl status shows the reason; start-stop-daemon --notify-await fails at once on the
+            // errno. Not a restart's next generation: the service's main process runs on, and restart says why.
+            if (!_takeOver)
+            {
+                _notifier.StartupFailed(reason, DaemonException.ErrnoIn(e));
+            }
 
             // Said once: a log that never opened wrote the line to the caller's stderr already.
             if (_tellCaller && Log.Path is not null)
