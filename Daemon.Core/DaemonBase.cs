@@ -400,7 +400,9 @@ public abstract partial class DaemonBase
     /// <summary>
     /// Writes a timestamped line with the pid to the daemon's log; a warning or an error says so
     /// after the pid (<c>NAME[PID]: warning: MESSAGE</c>). Before the daemon runs, the line goes to
-    /// standard error.
+    /// standard error. Under <c>run</c> with the systemd journal as standard error, each line
+    /// starts with its priority instead (<c>&lt;4&gt;warning: MESSAGE</c>), and the journal adds
+    /// the time, the name and the pid.
     /// </summary>
     /// <param name="severity">How much the line matters.</param>
     /// <param name="message">The line.</param>
@@ -415,6 +417,15 @@ public abstract partial class DaemonBase
             _system.Error.WriteLine($"{Name}: {Logging.DaemonLog.Prefix(severity)}{message}");
         }
     }
+
+    /// <summary>
+    /// True when the process's standard output is the systemd journal: <c>run</c> in a unit whose
+    /// output goes to the journal (JOURNAL_STREAM names descriptor 1), without <c>--log-file</c>.
+    /// A logger that writes there should start each line with its sd-daemon(3) priority
+    /// (<c>&lt;3&gt;</c> error, <c>&lt;4&gt;</c> warning, <c>&lt;6&gt;</c> information) and leave the
+    /// timestamp to the journal.
+    /// </summary>
+    protected static bool StandardOutputIsJournal => Logging.JournalStream.Is(Posix.StandardOutput);
 
     /// <summary>The running daemon, inside the daemon process: what <see cref="Listen"/> and <see cref="Log(LogSeverity, string)"/> reach.</summary>
     internal DaemonRuntime? Runtime { get; private set; }

@@ -1,4 +1,6 @@
 using System;
+using System.Linq;
+using System.Net.Sockets;
 using Daemon.Interop;
 
 namespace Daemon;
@@ -27,6 +29,21 @@ public sealed class DaemonException : Exception
 
     /// <summary>The errno of the failed call, or 0 when the failure was not a system call's.</summary>
     public int Errno { get; private init; }
+
+    /// <summary>
+    /// The errno <paramref name="exception"/> carries, or 0: that of the first exception in its
+    /// chain (inner exceptions, an aggregate's among them) that has one, a <see cref="DaemonException"/>'s
+    /// <see cref="Errno"/> or a <see cref="SocketException"/>'s native error (a bind's EADDRINUSE, even
+    /// when Kestrel wrapped it).
+    /// </summary>
+    internal static int ErrnoIn(Exception? exception) => exception switch
+    {
+        null => 0,
+        DaemonException { Errno: > 0 } daemon => daemon.Errno,
+        SocketException { NativeErrorCode: > 0 } socket => socket.NativeErrorCode,
+        AggregateException aggregate => aggregate.InnerExceptions.Select(ErrnoIn).FirstOrDefault(errno => errno > 0),
+        _ => ErrnoIn(exception.InnerException),
+    };
 
     /// <summary>Builds "<paramref name="step"/>: strerror(errno)".</summary>
     internal static DaemonException FromErrno(string step, int errno) =>

@@ -34,26 +34,39 @@ public sealed class EchoDaemon : DaemonBase
     /// </summary>
     public string? SimulatedFault { get; set; }
 
+    /// <summary>
+    /// How long the startup hook waits before it listens (<c>--startup-delay</c>), a drill for slow
+    /// startups: <c>--ready-timeout</c>, and under systemd the EXTEND_TIMEOUT_USEC that keeps a
+    /// unit's TimeoutStartSec= from killing it. A stop request ends the wait. Default: none.
+    /// </summary>
+    public TimeSpan StartupDelay { get; set; }
+
     /// <inheritdoc/>
     protected override void ConfigureOptions(DaemonOptionSet options)
     {
         options.Add("--port", "N", "TCP port to listen on, on 127.0.0.1", v => Port = OptionValues.Port(v), () => Port.ToString(CultureInfo.InvariantCulture));
         options.Add("--greeting-file", "PATH", "send this file's first line to each client; reread on reload", v => GreetingFile = OptionValues.FullPath(v), () => GreetingFile);
+        options.Add("--startup-delay", "SECONDS", "fault drill: a startup that takes this long before listening", v => StartupDelay = OptionValues.Seconds(v));
         options.Add("--simulate-fault", "KIND", "fault drill: startup-throws, run-throws, ignore-stop or unhealthy", v => SimulatedFault = v is "startup-throws" or "run-throws" or "ignore-stop" or "unhealthy" ? v : throw new FormatException("expected startup-throws, run-throws, ignore-stop or unhealthy"));
     }
 
     /// <inheritdoc/>
-    protected override Task OnStartupAsync(CancellationToken cancellationToken)
+    protected override async Task OnStartupAsync(CancellationToken cancellationToken)
     {
         if (SimulatedFault == "startup-throws")
         {
             throw new InvalidOperationException("simulated startup fault");
         }
 
+        if (StartupDelay > TimeSpan.Zero)
+        {
+            Log($"startup delay: {StartupDelay.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
+            await Task.Delay(StartupDelay, cancellationToken).ConfigureAwait(false);
+        }
+
         LoadGreeting();
         // On a zero-downtime restart this is the running daemon's own socket: nothing is refused.
         _listener = Listen("echo", new IPEndPoint(IPAddress.Loopback, Port));
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>

@@ -26,7 +26,8 @@ namespace Daemon.Hosting.Web;
 /// <para>Everything <see cref="HostedDaemon"/> does holds: the app is built and started in the
 /// startup hook (a failure fails <c>start</c> with its message), <c>stop</c> stops it within the
 /// stop timeout, <c>reload</c> reloads its configuration, the daemon owns the signals (no "Press
-/// Ctrl+C to shut down"), the console logger writes single timestamped lines to the daemon's log.
+/// Ctrl+C to shut down"), the console logger writes single timestamped lines to the daemon's log
+/// (or, to the systemd journal, single lines marked with their priority).
 /// By default Microsoft.AspNetCore logs warnings only, as in the <c>dotnet new web</c> template's
 /// appsettings.json, rather than a line per request.</para>
 /// <para>Every TCP and Unix endpoint Kestrel is configured with, wherever it comes from

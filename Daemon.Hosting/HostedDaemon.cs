@@ -41,7 +41,9 @@ namespace Daemon.Hosting;
 /// daemon's back.</para>
 /// <para>Logging: unless the program's configuration or code says otherwise, the console logger,
 /// whose output is the daemon's log, writes one line per entry, timestamped like the daemon's own
-/// lines, without colour codes. The daemon's lines, from <c>ready</c> on, also go to the host's
+/// lines, without colour codes; when that output is the systemd journal (<c>run</c> in a unit,
+/// without <c>--log-file</c>), it writes each entry's priority instead of a timestamp (the console
+/// logger's <c>systemd</c> formatter). The daemon's lines, from <c>ready</c> on, also go to the host's
 /// <see cref="ILogger"/> under the category <see cref="LoggerCategory"/> at the level of their
 /// severity, for every provider but the console one (the log has them already).</para>
 /// <para>The host's content root, where it looks for <c>appsettings.json</c>, is the program's
@@ -69,6 +71,18 @@ public class HostedDaemon : DaemonBase
         new("Logging:Console:FormatterOptions:SingleLine", "true"),
         new("Logging:Console:FormatterOptions:TimestampFormat", "yyyy-MM-dd'T'HH:mm:ss.fffzzz "),
         new("Logging:Console:FormatterOptions:ColorBehavior", "Disabled"),
+        new($"Logging:Console:LogLevel:{LoggerCategory}", "None"),
+    ];
+
+    /// <summary>
+    /// The defaults when the console logger's output is the systemd journal (<c>run</c> in a unit,
+    /// no <c>--log-file</c>): its <c>systemd</c> formatter, one line per entry starting with the
+    /// entry's priority (<c>&lt;4&gt;</c> for a warning), no timestamp of its own (the journal
+    /// stamps each line), so <c>journalctl -p warning</c> finds the warnings.
+    /// </summary>
+    private static readonly KeyValuePair<string, string?>[] _journalLoggingDefaults =
+    [
+        new("Logging:Console:FormatterName", "systemd"),
         new($"Logging:Console:LogLevel:{LoggerCategory}", "None"),
     ];
 
@@ -401,7 +415,7 @@ public class HostedDaemon : DaemonBase
         {
             // The defaults come first, so every source the builder adds after them wins.
             var defaults = new ConfigurationManager();
-            defaults.AddInMemoryCollection(_loggingDefaults);
+            defaults.AddInMemoryCollection(LoggingDefaults());
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, Configuration = defaults });
             _configure(builder);
             UseDaemonLifetime(builder.Services);
@@ -427,9 +441,13 @@ public class HostedDaemon : DaemonBase
         return CreateHostConfigured(args);
     }
 
+    /// <summary>The logging defaults for where the console logger writes now: the journal, or the daemon's log.</summary>
+    private static KeyValuePair<string, string?>[] LoggingDefaults() => StandardOutputIsJournal ? _journalLoggingDefaults : _loggingDefaults;
+
     private static void AddDaemonDefaults(IHostBuilder hostBuilder)
     {
-        hostBuilder.ConfigureAppConfiguration((_, configuration) => configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = _loggingDefaults }));
+        KeyValuePair<string, string?>[] defaults = LoggingDefaults();
+        hostBuilder.ConfigureAppConfiguration((_, configuration) => configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = defaults }));
         hostBuilder.ConfigureServices(UseDaemonLifetime);
     }
 

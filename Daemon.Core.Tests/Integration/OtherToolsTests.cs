@@ -118,6 +118,65 @@ public sealed class OtherToolsTests : DaemonFixture
         Assert.That(Lsb("status_of_proc -p \"$1\" \"$2\" example").ExitCode, Is.EqualTo(0), "LSB status_of_proc");
     }
 
+    [Test]
+    public void StartStopDaemonNotifyAwait_FailsAtOnce_WithTheErrnoOfAFailedStartup()
+    {
+        // start-stop-daemon binds its own NOTIFY_SOCKET; ERRNO= ends its wait. Without it, it would
+        // wait out --notify-timeout (120 s), longer than Exec waits for it (60 s).
+        RequireTools();
+        using var squatter = new TcpListener(IPAddress.Loopback, _daemon.Port);
+        squatter.Start();
+        CommandResult started = _daemon.Exec(NotifyAwait("--notify-timeout", "120"), null, StartStopDaemon);
+
+        Assert.That(started.ExitCode, Is.EqualTo(2), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"{StartStopDaemon}: program failed to initialize (Address already in use)\n"), started.ToString());
+        Assert.That(_daemon.Log, Does.Contain($"error: cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use"));
+
+        // ERRNO= goes out before the daemon's last steps: start-stop-daemon may return while it exits.
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 0, TimeSpan.FromSeconds(30)), Is.True, "nothing left running");
+    }
+
+    [Test]
+    public void StartStopDaemonNotifyAwait_ReturnsOnceTheDaemonIsReady()
+    {
+        RequireTools();
+        CommandResult started = _daemon.Exec(NotifyAwait("--make-pidfile", "--pidfile", _daemon.PidFile), null, StartStopDaemon);
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        int pid = _daemon.ReadPid();
+
+        // Ready means listening: no wait for a log line.
+        Assert.That(_daemon.Echo("ready at once"), Is.EqualTo("ready at once"));
+        _daemon.StopSayingSo(pid);
+        Assert.That(_daemon.Log, Does.Contain(": ready").And.Not.Contain("warning:"), "nothing sent after READY=1 to a receiver gone (no FDSTORE=1)");
+    }
+
+    [Test]
+    public void StartStopDaemonNotifyAwait_IsNotExtended_SoItsOwnTimeoutHolds()
+    {
+        // dpkg reads EXTEND_TIMEOUT_USEC as milliseconds: the daemon's 5 s would keep it waiting 83
+        // minutes, past Exec's minute. Without them, --notify-timeout ends it at 3 s.
+        RequireTools();
+        CommandResult started = _daemon.Exec(NotifyAwait("--notify-timeout", "3", "--make-pidfile", "--pidfile", _daemon.PidFile).Concat(new[] { "--startup-delay", "600" }), null, StartStopDaemon);
+
+        Assert.That(started.ExitCode, Is.EqualTo(2), started.ToString());
+        Assert.That(started.Error, Is.EqualTo($"{StartStopDaemon}: timed out waiting for a notification\n"), started.ToString());
+        Assert.That(_daemon.WaitForLog("startup delay: 600 s", TimeSpan.FromSeconds(30)), Is.True, _daemon.Log);
+
+        // start-stop-daemon leaves the daemon it gave up on running: stopping it is the script's part.
+        CommandResult stop = _daemon.Run("stop");
+        Assert.That(stop.ExitCode, Is.EqualTo(0), stop.ToString());
+        Assert.That(_daemon.Log, Does.Contain("error: stopped by SIGTERM during startup"));
+    }
+
+    /// <summary>
+    /// start-stop-daemon's arguments to start <c>run</c> in the background and wait for its
+    /// readiness notification, with <paramref name="options"/> before the program's.
+    /// </summary>
+    private string[] NotifyAwait(params string[] options) =>
+        new[] { "--start", "--background", "--notify-await" }.Concat(options)
+            .Concat(new[] { "--exec", ExampleDaemon.Program, "--", "run", "--log-file", _daemon.LogFile, "--port", _daemon.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            .ToArray();
+
     /// <summary>
     /// Starts <c>run</c> as start-stop-daemon does for an init script, which writes the pid file
     /// itself, and waits until the daemon is ready (its log says so); returns its pid.

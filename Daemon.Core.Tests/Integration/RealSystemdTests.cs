@@ -15,36 +15,15 @@ namespace Daemon.Core.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [Parallelizable(ParallelScope.Self)]
-public sealed class RealSystemdTests
+public sealed class RealSystemdTests : SystemdSandboxFixture
 {
     private const int Restarts = 3;
     private readonly List<string> _started = new();
-    private ExampleDaemon _files = null!;
-    private SystemdSandbox? _systemd;
 
-    private SystemdSandbox Systemd => _systemd!;
+    protected override string FolderLabel => "real-systemd";
 
-    [OneTimeSetUp]
-    public void BootSystemd()
-    {
-        _files = new ExampleDaemon("real-systemd");
-        // DynamicUser=: the unit's own user runs the program where the tests built it.
-        TestEnvironment.RequireReachableByOthers(Path.GetDirectoryName(ExampleDaemon.Program)!);
-        _systemd = SystemdSandbox.Boot(_files);
-    }
-
-    [OneTimeTearDown]
-    public void StopSystemd()
-    {
-        try
-        {
-            _systemd?.Dispose();
-        }
-        finally
-        {
-            _files.Dispose();
-        }
-    }
+    // DynamicUser=: the unit's own user runs the program where the tests built it.
+    protected override void BeforeBoot() => TestEnvironment.RequireReachableByOthers(Path.GetDirectoryName(ExampleDaemon.Program)!);
 
     [TearDown]
     public void StopTheTestsUnits()

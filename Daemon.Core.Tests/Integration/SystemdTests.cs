@@ -115,6 +115,7 @@ public sealed class SystemdTests : DaemonFixture
         Assert.That(result.Output, Is.EqualTo("exit 1\n"), result.ToString());
         Assert.That(result.Error, Does.Match(@"^Daemon\.Example: socket activation: LISTEN_FDS=3, but descriptor 4 \('second'\) (is|cannot) [^\n]*; nothing was taken\n$"), result.ToString());
         Assert.That(_daemon.Log, Does.Contain("error: socket activation: LISTEN_FDS=3").And.Not.Contain(": ready"));
+        Assert.That(Receive(), Does.StartWith("STATUS=socket activation: LISTEN_FDS=3, but descriptor 4 ('second') "), "the reason, for systemctl status");
         Assert.That(_notify.Available, Is.Zero, "no READY=1");
         Assert.That(ExampleDaemon.WaitUntilGone(daemon, TimeSpan.FromSeconds(30)), Is.True);
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
@@ -132,6 +133,7 @@ public sealed class SystemdTests : DaemonFixture
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
         Assert.That(result.Error, Is.EqualTo("Daemon.Example: socket activation: LISTEN_FDS=1, but descriptor 3 ('echo') is a regular file, not a socket; nothing was taken\n"), result.ToString());
         Assert.That(_daemon.Log, Does.Not.Contain(": ready").And.Not.Contain("unhandled exception"));
+        Assert.That(Receive(), Is.EqualTo("STATUS=socket activation: LISTEN_FDS=1, but descriptor 3 ('echo') is a regular file, not a socket; nothing was taken"), "the reason, for systemctl status");
         Assert.That(_notify.Available, Is.Zero, "no READY=1");
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "nothing left running");
     }
@@ -259,6 +261,76 @@ public sealed class SystemdTests : DaemonFixture
         Assert.That(run.WaitForExit(30_000), Is.True);
         Assert.That(run.ExitCode, Is.EqualTo(0));
     }
+
+    [Test]
+    public void AFailedStartup_TellsTheServiceManagerWhy_WithItsErrno()
+    {
+        // systemctl status shows STATUS=; start-stop-daemon --notify-await fails at once on ERRNO=.
+        using var squatter = new TcpListener(IPAddress.Loopback, _daemon.Port);
+        squatter.Start();
+        CommandResult result = _daemon.Exec(new[] { "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture) }, new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = _notifyPath });
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
+        Assert.That(Receive(), Is.EqualTo($"STATUS=cannot listen on 127.0.0.1:{_daemon.Port}: Address already in use\nERRNO=98"));
+        Assert.That(_notify.Available, Is.Zero, "no READY=1");
+    }
+
+    [Test]
+    public void UnderTheJournal_RunMarksEachLineWithItsPriority_AndLeavesTimeNameAndPidToTheJournal()
+    {
+        using Process run = RunUnderJournalStream(JournalStreamOfStandardError, "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture));
+        Assert.That(run.StandardError.ReadLine(), Is.EqualTo("<6>starting"));
+        Assert.That(run.StandardError.ReadLine(), Is.EqualTo($"<6>listening on 127.0.0.1:{_daemon.Port}"));
+        Assert.That(run.StandardError.ReadLine(), Is.EqualTo("<6>ready"));
+        Assert.That(Stop(run), Does.Contain("<6>stopping (SIGTERM)\n").And.EndWith("<6>stopped (exit 0)\n"));
+    }
+
+    [Test]
+    public void UnderTheJournal_EveryLineOfAStackTrace_KeepsTheErrorPriority()
+    {
+        using Process run = RunUnderJournalStream(JournalStreamOfStandardError, "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture), "--simulate-fault", "startup-throws");
+        CommandResult result = _daemon.Finish(run);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
+        string[] lines = result.Error.TrimEnd('\n').Split('\n');
+        Assert.That(lines[0], Is.EqualTo("<6>starting"));
+        Assert.That(lines[1], Is.EqualTo("<3>error: startup failed: simulated startup fault"));
+        Assert.That(lines[2], Is.EqualTo("<3>System.InvalidOperationException: simulated startup fault"));
+        Assert.That(lines.Skip(3).ToArray(), Has.Length.GreaterThan(0).And.All.StartsWith("<3>   at "), result.Error);
+    }
+
+    [Test]
+    public void AJournalStreamNamingAnotherFile_LeavesTheLinesAsTheyAre()
+    {
+        // JOURNAL_STREAM inherited by a program whose stderr was redirected: not the journal.
+        using Process run = RunUnderJournalStream("/dev/null", "run", "--port", _daemon.Port.ToString(CultureInfo.InvariantCulture));
+        Assert.That(run.StandardError.ReadLine(), Does.Match(@$"^\d{{4}}-\d\d-\d\dT[0-9:.+-]+ Daemon\.Example\[{run.Id}\]: starting$"));
+        ExampleDaemon.WaitForReady(run);
+        Stop(run);
+    }
+
+    [Test]
+    public void UnderTheJournal_ALogFile_KeepsItsFormat_AndTheFailureToldOnStderrIsAnError()
+    {
+        using Process run = RunUnderJournalStream(JournalStreamOfStandardError, new[] { "run", "--simulate-fault", "startup-throws" }.Concat(_daemon.CommonOptions).ToArray());
+        CommandResult result = _daemon.Finish(run);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.ToString());
+        Assert.That(result.Error, Is.EqualTo("<3>Daemon.Example: startup failed: simulated startup fault\n"));
+        Assert.That(_daemon.Log, Does.Match(@$"^\d{{4}}-\d\d-\d\dT[0-9:.+-]+ Daemon\.Example\[{run.Id}\]: starting\n"));
+        Assert.That(_daemon.Log, Does.Contain($"Daemon.Example[{run.Id}]: error: startup failed: simulated startup fault\n").And.Not.Contain("<3>"));
+    }
+
+    /// <summary>What <see cref="RunUnderJournalStream"/> takes JOURNAL_STREAM from for the journal: the program's own stderr.</summary>
+    private const string JournalStreamOfStandardError = "/proc/self/fd/2";
+
+    /// <summary>
+    /// Runs the example with JOURNAL_STREAM set, as systemd sets it, to the device and inode of
+    /// <paramref name="streamOf"/> (stat's own stderr is the program's, a pipe the test reads).
+    /// </summary>
+    private Process RunUnderJournalStream(string streamOf, params string[] args) => _daemon.Launch(
+        new[] { "-c", $"export JOURNAL_STREAM=$(stat -L -c %d:%i {streamOf}) && exec \"$0\" \"$@\"", ExampleDaemon.Program }.Concat(args),
+        program: "/bin/bash");
 
     private Process FakeSystemdRuns(string name, params string[] program) => FakeSystemd(_daemon.Port, name, program);
 

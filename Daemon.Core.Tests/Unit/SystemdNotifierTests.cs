@@ -52,6 +52,68 @@ public sealed class SystemdNotifierTests
     }
 
     [Test]
+    public void AFailedStartup_SendsItsReason_AndItsErrno()
+    {
+        using SystemdNotifier notifier = Opened(_path);
+        notifier.StartupFailed("cannot listen on 127.0.0.1:8007: Address already in use", 98);
+        Assert.That(Receive(), Is.EqualTo("STATUS=cannot listen on 127.0.0.1:8007: Address already in use\nERRNO=98"));
+    }
+
+    [Test]
+    public void AFailedStartup_WithoutAnErrno_SendsItsReasonAlone_OnOneLine()
+    {
+        using SystemdNotifier notifier = Opened(_path);
+        notifier.StartupFailed("startup failed: first\nsecond", 0);
+        Assert.That(Receive(), Is.EqualTo("STATUS=startup failed: first second"));
+    }
+
+    [Test]
+    public void AFailedStartup_BeforeTheNotifierWasOpened_IsStillSent()
+    {
+        // Some steps fail before run opens NOTIFY_SOCKET (the log file, the user): systemd still hears why.
+        using var notifier = new SystemdNotifier(_path, Log());
+        notifier.StartupFailed("cannot open log file /var/log/x.log: Permission denied", 13);
+        Assert.That(Receive(), Is.EqualTo("STATUS=cannot open log file /var/log/x.log: Permission denied\nERRNO=13"));
+    }
+
+    [Test]
+    public void AFailedStartup_WithNobodyAtNotifySocket_IsNoError()
+    {
+        using var notifier = new SystemdNotifier(Path.Combine(_folder, "missing.sock"), Log());
+        Assert.That(() => notifier.StartupFailed("startup failed: boom", 0), Throws.Nothing);
+        Assert.That(_log.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void AnExtension_IsSentInMicroseconds()
+    {
+        using SystemdNotifier notifier = Opened(_path);
+        notifier.ExtendTimeout(TimeSpan.FromSeconds(5));
+        notifier.ExtendTimeout(TimeSpan.FromMilliseconds(1500.25));
+        Assert.That(Receive(), Is.EqualTo("EXTEND_TIMEOUT_USEC=5000000"));
+        Assert.That(Receive(), Is.EqualTo("EXTEND_TIMEOUT_USEC=1500250"));
+    }
+
+    [Test]
+    public void ToStartStopDaemon_ReadyIsTheLastMessage()
+    {
+        // start-stop-daemon --notify-await removes its socket once it has read READY=1.
+        string folder = Path.Combine(_folder, ".s-s-d-notify.Xy34Zw");
+        Directory.CreateDirectory(folder);
+        using var startStopDaemon = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        startStopDaemon.Bind(new UnixDomainSocketEndPoint(Path.Combine(folder, "notify")));
+        startStopDaemon.ReceiveTimeout = 30_000;
+        using SystemdNotifier notifier = Opened(Path.Combine(folder, "notify"));
+
+        notifier.Ready();
+        notifier.Stopping();
+        var buffer = new byte[256];
+        Assert.That(Encoding.UTF8.GetString(buffer, 0, startStopDaemon.Receive(buffer)), Is.EqualTo($"READY=1\nMAINPID={Environment.ProcessId}"));
+        Assert.That(startStopDaemon.Available, Is.Zero, "no STOPPING=1");
+        Assert.That(_log.ToString(), Is.Empty, "and no warning about it");
+    }
+
+    [Test]
     public void AnAbstractName_IsReachedThroughItsAtSign()
     {
         string name = "daemon-net-test-" + Guid.NewGuid().ToString("N");

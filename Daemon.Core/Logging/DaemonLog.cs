@@ -11,7 +11,9 @@ namespace Daemon.Logging;
 /// The daemon's log: its standard output and error appended to one file, and the framework's
 /// lifecycle lines, timestamped (ISO 8601) and carrying the pid, with <c>warning: </c> or
 /// <c>error: </c> after the pid for those severities (as postfix and sshd write theirs). Reopened
-/// at its path on SIGHUP, so logrotate (create, or a plain mv) loses nothing.
+/// at its path on SIGHUP, so logrotate (create, or a plain mv) loses nothing. While the lines go
+/// to a standard error that is the systemd journal (<c>run</c> under a unit, no log file), each
+/// line starts with its sd-daemon(3) priority instead, and the journal adds time, name and pid.
 /// </summary>
 internal sealed class DaemonLog
 {
@@ -22,16 +24,26 @@ internal sealed class DaemonLog
     private string? _path;
     private FileStatus _logStatus;
     private bool _created;
+    private volatile bool _journal;
 
     /// <param name="name">The daemon's name, on every line.</param>
     /// <param name="observer">Also receives each lifecycle line (a subclass's other logger).</param>
     /// <param name="lines">Where lines go instead of descriptor 2 (tests); null for descriptor 2.</param>
-    public DaemonLog(string name, Action<LogSeverity, string>? observer = null, TextWriter? lines = null)
+    /// <param name="journal">
+    /// Whether the lines go to the journal; null: when they go to descriptor 2 and it is the stream
+    /// JOURNAL_STREAM names.
+    /// </param>
+    public DaemonLog(string name, Action<LogSeverity, string>? observer = null, TextWriter? lines = null, bool? journal = null)
     {
         _lines = lines;
         _name = name;
         _observer = observer;
+        _journal = journal ?? (lines is null && JournalStream.Is(Posix.StandardError));
+        StartedOnJournal = _journal;
     }
+
+    /// <summary>True when the lines went to the journal before a log file (if any) took descriptor 2 over.</summary>
+    public bool StartedOnJournal { get; }
 
     /// <summary>The log file once it is open, or null while lines go to the process's own standard error.</summary>
     public string? Path => _path;
@@ -45,6 +57,7 @@ internal sealed class DaemonLog
     {
         RedirectStandardStreams(path);
         _path = path;
+        _journal = false;
         // Console copied descriptors 1 and 2 at its first use; these writers follow whatever 1 and 2
         // are now, so a reopened log is picked up without touching Console again.
         Console.SetOut(DescriptorWriter.Create(Posix.StandardOutput));
@@ -98,7 +111,7 @@ internal sealed class DaemonLog
         lock (_gate)
         {
             // Not Console.Error before Open: it dup()s 2 at first use, which fails out of descriptors.
-            Lines.Write(Format(severity, message));
+            Lines.Write(Text(severity, message));
         }
 
         try
@@ -108,7 +121,7 @@ internal sealed class DaemonLog
         catch (Exception e)
         {
             // Another logger failing must not take the daemon down; the line is in the log.
-            Lines.Write(Format(LogSeverity.Warning, $"log observer failed: {e.Message}"));
+            Lines.Write(Text(LogSeverity.Warning, $"log observer failed: {e.Message}"));
         }
     }
 
@@ -137,6 +150,36 @@ internal sealed class DaemonLog
     }
 
     private string Format(LogSeverity severity, string message) => Format(_name, Environment.ProcessId, severity, message);
+
+    private string Text(LogSeverity severity, string message) => _journal ? FormatForJournal(severity, message) : Format(severity, message);
+
+    /// <summary>
+    /// One entry for the journal: each of its lines (a stack trace's too) starts with the
+    /// sd-daemon(3) priority of <paramref name="severity"/> and has no time, name or pid, which
+    /// the journal records itself: <c>&lt;4&gt;warning: MESSAGE</c>.
+    /// </summary>
+    internal static string FormatForJournal(LogSeverity severity, string message)
+    {
+        string priority = Priority(severity);
+        var text = new StringBuilder(message.Length + 16);
+        string[] lines = message.Split('\n');
+        int count = lines.Length > 1 && lines[^1].Length == 0 ? lines.Length - 1 : lines.Length;
+        for (int i = 0; i < count; i++)
+        {
+            // The journal splits its stream at each newline, and reads a priority at the start of each line.
+            text.Append(priority).Append(i == 0 ? Prefix(severity) : "").Append(lines[i].TrimEnd('\r')).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The sd-daemon(3) prefix of <paramref name="severity"/>: <c>&lt;3&gt;</c> (SD_ERR), <c>&lt;4&gt;</c> (SD_WARNING), <c>&lt;6&gt;</c> (SD_INFO).</summary>
+    internal static string Priority(LogSeverity severity) => severity switch
+    {
+        LogSeverity.Error => "<3>",
+        LogSeverity.Warning => "<4>",
+        _ => "<6>",
+    };
 
     /// <summary>One line of the log: <c>2026-11-24T09:32:58.528+00:00 NAME[PID]: warning: MESSAGE</c>.</summary>
     internal static string Format(string name, int pid, LogSeverity severity, string message)

@@ -26,6 +26,8 @@ internal sealed class DaemonRuntime
     private readonly SystemdNotifier _notifier;
     private readonly IDaemonSteps _steps;
     private readonly PidFileSlot _pidFile = new();
+    // The ready timeout counts from here for the EXTEND_TIMEOUT_USEC of both hooks (startup, activation).
+    private readonly long _created = TimeProvider.System.GetTimestamp();
     private readonly Generation _generation;
     private volatile bool _ready;
     private volatile bool _finished;
@@ -157,10 +159,19 @@ internal sealed class DaemonRuntime
             string reason = e is DaemonException ? e.Message : $"startup failed: {e.Message}";
             Log.Line(LogSeverity.Error, e is DaemonException ? reason : $"{reason}\n{e}");
             _ = launcher?.Send(StageProtocol.Error, reason);
+
+            // systemctl status shows the reason; start-stop-daemon --notify-await fails at once on the
+            // errno. Not a restart's next generation: the service's main process runs on, and restart says why.
+            if (!_takeOver)
+            {
+                _notifier.StartupFailed(reason, DaemonException.ErrnoIn(e));
+            }
+
             // Said once: a log that never opened wrote the line to the caller's stderr already.
             if (_tellCaller && Log.Path is not null)
             {
-                _hooks.CommandError.WriteLine($"{_hooks.Name}: {reason}");
+                string priority = Log.StartedOnJournal ? DaemonLog.Priority(LogSeverity.Error) : "";
+                _hooks.CommandError.WriteLine($"{priority}{_hooks.Name}: {reason}");
             }
 
             return exitCode = ExitCodes.Failure;
@@ -272,13 +283,17 @@ internal sealed class DaemonRuntime
 
     private void RunStartupHook(Func<CancellationToken, System.Threading.Tasks.Task> hook)
     {
-        try
+        // Under a service manager, a slow hook asks for time beyond TimeoutStartSec=, up to the ready timeout.
+        using (StartupExtension.Start(_notifier, Log, _options.ReadyTimeout, _created, _stopping.Token))
         {
-            hook(_stopping.Token).GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-        {
-            // A hook that honours its token: the stop signal is the reason, said below.
+            try
+            {
+                hook(_stopping.Token).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // A hook that honours its token: the stop signal is the reason, said below.
+            }
         }
 
         if (_stopping.IsCancellationRequested)

@@ -110,8 +110,22 @@ internal sealed class SystemdNotifier : IDisposable
         _socket = socket;
     }
 
-    /// <summary>READY=1 with the main pid: the startup hook returned.</summary>
-    public void Ready() => Send($"READY=1\nMAINPID={Environment.ProcessId}");
+    /// <summary>
+    /// READY=1 with the main pid: the startup hook returned. To start-stop-daemon, the last
+    /// message: it removes its socket once it has read READY=1, and later ones would only fail.
+    /// </summary>
+    public void Ready()
+    {
+        Send($"READY=1\nMAINPID={Environment.ProcessId}");
+        if (IsStartStopDaemons)
+        {
+            lock (_gate)
+            {
+                _socket?.Dispose();
+                _socket = null;
+            }
+        }
+    }
 
     /// <summary>
     /// MAINPID=<paramref name="pid"/>: the service's main process hands its place to a next
@@ -140,6 +154,46 @@ internal sealed class SystemdNotifier : IDisposable
 
     /// <summary>FDSTOREREMOVE=1 with FDNAME=<paramref name="fdName"/>: systemd closes what it keeps under that name.</summary>
     public bool RemoveStored(string fdName) => Send($"FDSTOREREMOVE=1\nFDNAME={fdName}");
+
+    /// <summary>
+    /// EXTEND_TIMEOUT_USEC: the service manager waits <paramref name="by"/> more from now, for the
+    /// next message, once the unit's own start timeout has passed.
+    /// </summary>
+    public void ExtendTimeout(TimeSpan by) =>
+        Send($"EXTEND_TIMEOUT_USEC={Math.Max(0, by.Ticks / 10).ToString(CultureInfo.InvariantCulture)}");
+
+    /// <summary>
+    /// STATUS=<paramref name="reason"/> (one line), and ERRNO=<paramref name="errno"/> when it is
+    /// above 0: the startup failed. <c>systemctl status</c> shows the reason, and
+    /// <c>start-stop-daemon --notify-await</c> fails at once on the errno instead of waiting out its
+    /// timeout. Sent even when the failure came before <see cref="Open"/>, when NOTIFY_SOCKET can
+    /// be reached.
+    /// </summary>
+    public void StartupFailed(string reason, int errno)
+    {
+        if (_socket is null && _address is not null && Problem is null)
+        {
+            try
+            {
+                Open();
+            }
+            catch (DaemonException)
+            {
+                // Nobody to tell; the log has the reason.
+                return;
+            }
+        }
+
+        string status = "STATUS=" + reason.ReplaceLineEndings(" ");
+        Send(errno > 0 ? $"{status}\nERRNO={errno.ToString(CultureInfo.InvariantCulture)}" : status);
+    }
+
+    /// <summary>
+    /// True when NOTIFY_SOCKET is the one start-stop-daemon <c>--notify-await</c> binds,
+    /// <c>$TMPDIR/.s-s-d-notify.XXXXXX/notify</c> (dpkg's setup_socket_name): a receiver that reads
+    /// READY=1, ERRNO= and EXTEND_TIMEOUT_USEC, the last in milliseconds rather than microseconds.
+    /// </summary>
+    public bool IsStartStopDaemons => _address?.Contains("/.s-s-d-notify.", StringComparison.Ordinal) == true;
 
     public void Dispose()
     {
