@@ -137,6 +137,7 @@ public sealed class ProductionTests : DaemonFixture
 
         using Process run = _daemon.StartForeground(new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = name });
         Assert.That(Receive(socket), Is.EqualTo($"READY=1\nMAINPID={run.Id}"));
+        Assert.That(Receive(socket), Is.EqualTo("FDSTORE=1\nFDNAME=stored.echo"), "its listener, for systemd's fd store");
 
         Syscall.kill(run.Id, Signum.SIGHUP);
         string reloading = Receive(socket);

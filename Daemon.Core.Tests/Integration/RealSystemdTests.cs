@@ -42,7 +42,8 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
         int port = ExampleDaemon.FreePort();
         Systemd.Install("daemon-example.service", Shipped("Daemon.Example", "daemon-example.service", "8007", port));
         Start("daemon-example.service");
-        Assert.That(Systemd.Show("daemon-example.service", "NFileDescriptorStore"), Is.EqualTo("1"), "the listener is in the store");
+        // systemctl start returns at READY=1; FDSTORE=1 follows it.
+        Assert.That(Systemd.WaitFor("daemon-example.service", "NFileDescriptorStore", n => n == "1"), Is.True, "the listener is in the store");
 
         LoadResult load = RestartUnderEchoLoad("daemon-example.service", port);
 
@@ -93,7 +94,7 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
         }
 
         Assert.That(ExampleDaemon.Eventually(() => Refused(old), TimeSpan.FromSeconds(30)), Is.True, "nobody keeps the old port open: neither the daemon nor systemd's store");
-        Assert.That(Systemd.Show("daemon-example-moved.service", "NFileDescriptorStore"), Is.EqualTo("1"));
+        Assert.That(Systemd.WaitFor("daemon-example-moved.service", "NFileDescriptorStore", n => n == "1"), Is.True, "the new listener, stored after READY=1");
         string journal = Systemd.Journal("daemon-example-moved.service");
         Assert.That(journal, Does.Contain($"'echo' was kept in systemd's fd store bound to 127.0.0.1:{old}, not 127.0.0.1:{port}: listening there instead"));
         Assert.That(journal, Does.Contain($"warning: inherited listener 'echo' on 127.0.0.1:{old} was not claimed; closing it and removing it from systemd's fd store"));
@@ -252,12 +253,7 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
     public void UpgradeUnit_ReloadWhoseNextGenerationFails_FailsWithItsReason_AndTheMainProcessServesOn()
     {
         const string unit = "daemon-example-badupgrade.service";
-        int port = ExampleDaemon.FreePort();
-        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port).Replace("daemon-example-upgrade", "daemon-example-badupgrade", StringComparison.Ordinal);
-        text = Regex.Replace(text, @"(\nExecReload=.*) restart (.*)\n", "$1 restart $2 --simulate-fault startup-throws\n");
-        Systemd.Install(unit, text);
-        Start(unit);
-        string main = Systemd.Show(unit, "MainPID");
+        (int port, string main, _) = StartUpgradeUnit(unit, text => Regex.Replace(text, @"(\nExecReload=.*) restart (.*)\n", "$1 restart $2 --simulate-fault startup-throws\n"));
         using var load = ClientLoad.Echo(port, clients: 4);
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
 
@@ -276,11 +272,7 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
     public void UpgradeUnit_RestartFromOutsideTheService_IsRefusedInOneLine()
     {
         const string unit = "daemon-example-upgrade-shell.service";
-        int port = ExampleDaemon.FreePort();
-        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port).Replace("daemon-example-upgrade", "daemon-example-upgrade-shell", StringComparison.Ordinal);
-        Systemd.Install(unit, text);
-        Start(unit);
-        string main = Systemd.Show(unit, "MainPID");
+        (_, string main, string text) = StartUpgradeUnit(unit);
         string[] reload = Regex.Match(text, @"\nExecReload=(.*)\n").Groups[1].Value.Split(' ');
 
         // An administrator's shell: the next generation would start outside the service.
@@ -296,13 +288,7 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
     public void UnitWithoutNotifyAccessAll_Reload_IsRefusedInOneLine_AndTheServiceRunsOn()
     {
         const string unit = "daemon-example-mainonly.service";
-        int port = ExampleDaemon.FreePort();
-        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port)
-            .Replace("daemon-example-upgrade", "daemon-example-mainonly", StringComparison.Ordinal)
-            .Replace("\nNotifyAccess=all\n", "\nNotifyAccess=main\n", StringComparison.Ordinal);
-        Systemd.Install(unit, text);
-        Start(unit);
-        string main = Systemd.Show(unit, "MainPID");
+        (_, string main, _) = StartUpgradeUnit(unit, text => text.Replace("\nNotifyAccess=all\n", "\nNotifyAccess=main\n", StringComparison.Ordinal));
 
         CommandResult reloaded = Systemd.Exec("systemctl", "reload", unit);
 
@@ -316,13 +302,7 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
     public void UpgradeUnit_TheWatchdogFollowsTheNewMainProcess()
     {
         const string unit = "daemon-example-upgrade-watched.service";
-        int port = ExampleDaemon.FreePort();
-        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port)
-            .Replace("daemon-example-upgrade", "daemon-example-upgrade-watched", StringComparison.Ordinal)
-            .Replace("\nWatchdogSec=10\n", "\nWatchdogSec=2\n", StringComparison.Ordinal);
-        Systemd.Install(unit, text);
-        Start(unit);
-        string first = Systemd.Show(unit, "MainPID");
+        (_, string first, _) = StartUpgradeUnit(unit, text => text.Replace("\nWatchdogSec=10\n", "\nWatchdogSec=2\n", StringComparison.Ordinal));
 
         Systemd.Systemctl("reload", unit);
         string next = Systemd.Show(unit, "MainPID");
@@ -340,6 +320,22 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
 
     /// <summary>The journal's messages from process <paramref name="pid"/> (a pid in the sandbox).</summary>
     private string JournalOf(int pid) => Systemd.Exec("journalctl", "--no-pager", "-o", "cat", $"_PID={pid}").Output;
+
+    /// <summary>
+    /// Installs and starts the shipped upgrade unit as <paramref name="unit"/> (its runtime directory
+    /// named after it), on a port of its own, changed by <paramref name="change"/>: its port, its
+    /// main pid, and the unit's text.
+    /// </summary>
+    private (int Port, string MainPid, string Text) StartUpgradeUnit(string unit, Func<string, string>? change = null)
+    {
+        int port = ExampleDaemon.FreePort();
+        string text = Shipped("Daemon.Example", "daemon-example-upgrade.service", "8007", port)
+            .Replace("daemon-example-upgrade", unit[..^".service".Length], StringComparison.Ordinal);
+        text = change?.Invoke(text) ?? text;
+        Systemd.Install(unit, text);
+        Start(unit);
+        return (port, Systemd.Show(unit, "MainPID"), text);
+    }
 
     /// <summary>
     /// A notify unit turned into one that upgrades in place on <c>systemctl reload</c>, as ADMIN.md

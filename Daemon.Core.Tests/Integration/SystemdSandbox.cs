@@ -24,7 +24,11 @@ public sealed class SystemdSandbox : IDisposable
     }
 
     /// <summary>The tool: <c>$SYSTEMD_SANDBOX</c>, else where the project's machines keep it.</summary>
-    public static string Tool => Environment.GetEnvironmentVariable("SYSTEMD_SANDBOX") is { Length: > 0 } tool ? tool : "/work/shared/tools/systemd-sandbox";
+    /// <remarks>Else the project's shared tools next to the clone (<c>../shared/tools</c>), else where the project's machines keep them.</remarks>
+    public static string Tool =>
+        Environment.GetEnvironmentVariable("SYSTEMD_SANDBOX") is { Length: > 0 } tool ? tool
+        : Path.GetFullPath(Path.Combine(TestEnvironment.RepositoryRoot, "..", "shared", "tools", "systemd-sandbox")) is var beside && File.Exists(beside) ? beside
+        : "/work/shared/tools/systemd-sandbox";
 
     /// <summary>
     /// Boots a sandbox named after <paramref name="files"/>'s folder, which it shares; ignores the
@@ -36,7 +40,13 @@ public sealed class SystemdSandbox : IDisposable
         TestEnvironment.RequireTool(Tool);
         TestEnvironment.RequireTool("/lib/systemd/systemd");
         var sandbox = new SystemdSandbox(files, "daemon-net-" + Path.GetFileName(files.Folder));
-        CommandResult booted = files.Exec(new[] { "start", sandbox._name, files.Folder }, null, Tool, timeout: _patience);
+        // The clone is shared too, live: the programs under test are there, wherever it is (a clone
+        // under /tmp would be hidden by the sandbox's own /tmp), and no older copy is seen through
+        // the overlay of / (which may keep showing a file as it was when systemd booted).
+        string[] shared = files.Folder.StartsWith(TestEnvironment.RepositoryRoot + "/", StringComparison.Ordinal)
+            ? [files.Folder]
+            : [files.Folder, TestEnvironment.RepositoryRoot];
+        CommandResult booted = files.Exec(new[] { "start", sandbox._name }.Concat(shared), null, Tool, timeout: _patience);
         Assert.That(booted.ExitCode, Is.EqualTo(0), "systemd-sandbox start: " + booted);
         return sandbox;
     }
