@@ -22,8 +22,22 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
 
     protected override string FolderLabel => "real-systemd";
 
-    // DynamicUser=: the unit's own user runs the program where the tests built it.
-    protected override void BeforeBoot() => TestEnvironment.RequireReachableByOthers(Path.GetDirectoryName(ExampleDaemon.Program)!);
+    private string _example = ExampleDaemon.Program;
+    private string _web = Hosting.WebDaemonTests.WebExample;
+
+    /// <summary>
+    /// DynamicUser=: the unit's own user runs the programs where the tests built them, or, when a
+    /// folder on the way is closed to other users (a clone below a 0700 folder), copies of them
+    /// in the fixture's folder, which it can reach.
+    /// </summary>
+    protected override void BeforeBoot()
+    {
+        if (!TestEnvironment.IsReachableByOthers(Path.GetDirectoryName(_example)!) || !TestEnvironment.IsReachableByOthers(Path.GetDirectoryName(_web)!))
+        {
+            _example = TestEnvironment.CopyForAnotherUser(_example, _files.Folder);
+            _web = TestEnvironment.CopyForAnotherUser(_web, _files.Folder);
+        }
+    }
 
     [TearDown]
     public void StopTheTestsUnits()
@@ -355,8 +369,10 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
     }
 
     /// <summary>A unit file from <paramref name="project"/>'s deploy/, with the programs under test and <paramref name="port"/> for <paramref name="shippedPort"/>.</summary>
-    private static string Shipped(string project, string name, string shippedPort, int port) =>
-        TestEnvironment.WithProgramsUnderTest(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, project, "deploy", name)))
+    private string Shipped(string project, string name, string shippedPort, int port) =>
+        File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, project, "deploy", name))
+            .Replace("/usr/local/bin/Daemon.Example.Web", _web, StringComparison.Ordinal)
+            .Replace("/usr/local/bin/Daemon.Example", _example, StringComparison.Ordinal)
             .Replace(shippedPort, port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
     private static bool Refused(int port)

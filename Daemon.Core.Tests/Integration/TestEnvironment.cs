@@ -81,13 +81,27 @@ public static class TestEnvironment
     /// </summary>
     public static void RequireReachableByOthers(string folder)
     {
+        if (ClosedToOthers(folder) is { } dir)
+        {
+            Assert.Ignore($"another user cannot reach {folder}: {dir} is not searchable by others (set TMPDIR to a folder they can reach)");
+        }
+    }
+
+    /// <summary>True when every folder on the way to <paramref name="folder"/> is searchable by other users.</summary>
+    public static bool IsReachableByOthers(string folder) => ClosedToOthers(folder) is null;
+
+    /// <summary>The first folder on the way to <paramref name="folder"/> that other users cannot search, or null.</summary>
+    private static string? ClosedToOthers(string folder)
+    {
         for (string? dir = Path.GetFullPath(folder); dir is not null; dir = Path.GetDirectoryName(dir))
         {
             if (Syscall.stat(dir, out Stat stat) != 0 || (stat.st_mode & FilePermissions.S_IXOTH) == 0)
             {
-                Assert.Ignore($"another user cannot reach {folder}: {dir} is not searchable by others (set TMPDIR to a folder they can reach)");
+                return dir;
             }
         }
+
+        return null;
     }
 
     /// <summary>
