@@ -25,6 +25,7 @@ public abstract class SystemdSandboxFixture
         _files = new ExampleDaemon(FolderLabel);
         BeforeBoot();
         _systemd = SystemdSandbox.Boot(_files);
+        AfterBoot();
     }
 
     [OneTimeTearDown]
@@ -42,6 +43,11 @@ public abstract class SystemdSandboxFixture
 
     /// <summary>What the fixture needs of the machine before systemd boots (it may ignore the fixture); nothing by default.</summary>
     protected virtual void BeforeBoot()
+    {
+    }
+
+    /// <summary>What the fixture puts into systemd's root once it runs (<see cref="Systemd"/>); nothing by default.</summary>
+    protected virtual void AfterBoot()
     {
     }
 }

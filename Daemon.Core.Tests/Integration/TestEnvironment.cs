@@ -87,9 +87,6 @@ public static class TestEnvironment
         }
     }
 
-    /// <summary>True when every folder on the way to <paramref name="folder"/> is searchable by other users.</summary>
-    public static bool IsReachableByOthers(string folder) => ClosedToOthers(folder) is null;
-
     /// <summary>The first folder on the way to <paramref name="folder"/> that other users cannot search, or null.</summary>
     private static string? ClosedToOthers(string folder)
     {
