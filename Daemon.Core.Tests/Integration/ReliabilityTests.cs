@@ -487,9 +487,9 @@ public sealed class ReliabilityTests : DaemonFixture
         Assert.That(next, Is.Not.EqualTo(old), "the pid file names the generation that took over");
         Assert.That(restarted.Output, Is.Empty, restarted.ToString());
         Assert.That(restarted.AssertOneClearLine(1, _daemon.Log), Is.EqualTo(
-            $"keepfd: restart incomplete: pid {next} took over and waits for pid {old} to exit: not ready within 7.5 s of the handover (see {_daemon.LogFile}); it begins once pid {old} has (kill it, or restart with --force)"));
+            $"keepfd: restart incomplete: pid {next} took over and waits for pid {old} to exit: not ready within 4.5 s of the handover (see {_daemon.LogFile}); it begins once pid {old} has (kill it, or restart with --force)"));
         Assert.That(ExampleDaemon.IsAlive(old) && ExampleDaemon.IsAlive(next), Is.True, "neither was killed from the terminal");
-        Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} has not exited 5.5 s after the handover; the main loop still waits for it (restart --force kills it)"));
+        Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} has not exited 2.5 s after the handover; the main loop still waits for it (restart --force kills it)"));
         Assert.That(_daemon.Log, Does.Not.Contain($"keepfd[{next}]: ready"));
 
         _ = Syscall.kill(old, Signum.SIGKILL);
@@ -512,7 +512,7 @@ public sealed class ReliabilityTests : DaemonFixture
         int next = _daemon.ReadPid();
         Assert.That(restarted.Output, Is.EqualTo($"restarted (pid {next}; pid {old} handed over and exited)\n"));
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True);
-        Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} had not exited 5.5 s after the handover: killing it (SIGKILL, --force)"));
+        Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} had not exited 2.5 s after the handover: killing it (SIGKILL, --force)"));
         Assert.That(_daemon.Exec(common.Append("stop"), null, "dotnet").ExitCode, Is.EqualTo(0));
     }
 

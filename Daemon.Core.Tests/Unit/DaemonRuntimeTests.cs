@@ -152,7 +152,7 @@ public sealed class DaemonRuntimeTests
             Assert.That(execution.Wait(TimeSpan.FromMinutes(1)), Is.True, "killed, it exits, and this generation goes on");
             Assert.That(execution.Result, Is.EqualTo(ExitCodes.Success), _log.ToString());
             Assert.That(_steps, Has.Member("kill the running daemon"));
-            Assert.That(_log.ToString(), Does.Contain("warning: pid 4242 had not exited 5.001 s after the handover: killing it (SIGKILL, --force)"));
+            Assert.That(_log.ToString(), Does.Contain("warning: pid 4242 had not exited 2.001 s after the handover: killing it (SIGKILL, --force)"));
             Assert.That(_steps.IndexOf("kill the running daemon"), Is.LessThan(_steps.IndexOf("activation hook")));
         }
         else
@@ -163,7 +163,7 @@ public sealed class DaemonRuntimeTests
             Assert.That(execution.Wait(TimeSpan.FromMinutes(1)), Is.True);
             Assert.That(execution.Result, Is.EqualTo(ExitCodes.Failure));
             Assert.That(_steps, Does.Not.Contain("kill the running daemon").And.Not.Contain("activation hook").And.Not.Contain("run"));
-            Assert.That(_log.ToString(), Does.Contain("warning: pid 4242 has not exited 5.001 s after the handover; the main loop still waits for it (restart --force kills it)"));
+            Assert.That(_log.ToString(), Does.Contain("warning: pid 4242 has not exited 2.001 s after the handover; the main loop still waits for it (restart --force kills it)"));
             Assert.That(_log.ToString(), Does.Contain("stopped by SIGTERM during startup"));
         }
     }

@@ -127,7 +127,7 @@ internal sealed class Generation : IDisposable
     /// <summary>
     /// After <see cref="Commit"/>, blocks until the previous generation has exited: it stops and
     /// drains as at a stop, and this generation's main loop begins only then, so two never run at
-    /// once. Past <paramref name="stopTimeout"/> (and a few seconds for the process to exit), a
+    /// once. Past <paramref name="stopTimeout"/> (and 2 s for the process to exit), a
     /// predecessor still there is killed with SIGKILL when <paramref name="kill"/> (<c>--force</c>),
     /// as <c>stop --force</c> would; otherwise the log says so once and the wait goes on. Nothing to
     /// do for a generation that took nothing over.

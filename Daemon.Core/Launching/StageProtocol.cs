@@ -62,7 +62,7 @@ internal static class StageProtocol
     /// What a restart's previous generation gets past its stop timeout to exit, its runtime's last
     /// lines included, before its successor says it is late (or, with <c>--force</c>, kills it).
     /// </summary>
-    public static readonly System.TimeSpan PredecessorExitGrace = System.TimeSpan.FromSeconds(5);
+    public static readonly System.TimeSpan PredecessorExitGrace = System.TimeSpan.FromSeconds(2);
 
     /// <summary>How long past the ready timeout a launcher waits once the new daemon is taking over.</summary>
     public static readonly System.TimeSpan TakeOverGrace = System.TimeSpan.FromSeconds(30);
