@@ -271,15 +271,10 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
         using var load = ClientLoad.Echo(port, clients: 4);
         Assert.That(load.WaitForSuccesses(20), Is.True, load.ToString());
 
-        CommandResult reloaded = Systemd.Exec("systemctl", "reload", unit);
-
-        Assert.That(reloaded.ExitCode, Is.Not.EqualTo(0), reloaded.ToString());
+        AssertReloadFails_AndTheMainProcessRunsOn(unit, main, $"Daemon.Example: restart failed, pid {main} still runs and keeps its listeners: startup failed: simulated startup fault");
         Assert.That(load.WaitForSuccesses(20), Is.True, "it serves on: " + load);
         load.Stop();
         Assert.That(load.Failures, Is.Empty, load.ToString());
-        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(main));
-        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
-        Assert.That(Systemd.Journal(unit), Does.Contain($"Daemon.Example: restart failed, pid {main} still runs and keeps its listeners: startup failed: simulated startup fault"));
     }
 
     [Test]
@@ -304,12 +299,7 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
         const string unit = "daemon-example-mainonly.service";
         (_, string main, _) = StartUpgradeUnit(unit, text => text.Replace("\nNotifyAccess=all\n", "\nNotifyAccess=main\n", StringComparison.Ordinal));
 
-        CommandResult reloaded = Systemd.Exec("systemctl", "reload", unit);
-
-        Assert.That(reloaded.ExitCode, Is.Not.EqualTo(0), reloaded.ToString());
-        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(main));
-        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
-        Assert.That(Systemd.Journal(unit), Does.Contain($"Daemon.Example: {unit} gives its ExecReload= no NOTIFY_SOCKET, so the next generation could not tell systemd it is ready: set NotifyAccess=all in the unit (docs/ADMIN.md)"));
+        AssertReloadFails_AndTheMainProcessRunsOn(unit, main, $"Daemon.Example: {unit} gives its ExecReload= no NOTIFY_SOCKET, so the next generation could not tell systemd it is ready: set NotifyAccess=all in the unit (docs/ADMIN.md)");
     }
 
     [Test]
@@ -334,6 +324,19 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
 
     /// <summary>The journal's messages from process <paramref name="pid"/> (a pid in the sandbox).</summary>
     private string JournalOf(int pid) => Systemd.Exec("journalctl", "--no-pager", "-o", "cat", $"_PID={pid}").Output;
+
+    /// <summary>
+    /// <c>systemctl reload</c> of <paramref name="unit"/> fails, its journal has the one line
+    /// <paramref name="reason"/>, and <paramref name="main"/> is still the active service's main process.
+    /// </summary>
+    private void AssertReloadFails_AndTheMainProcessRunsOn(string unit, string main, string reason)
+    {
+        CommandResult reloaded = Systemd.Exec("systemctl", "reload", unit);
+        Assert.That(reloaded.ExitCode, Is.Not.EqualTo(0), reloaded.ToString());
+        Assert.That(Systemd.Show(unit, "MainPID"), Is.EqualTo(main));
+        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
+        Assert.That(Systemd.Journal(unit), Does.Contain(reason));
+    }
 
     /// <summary>
     /// Installs and starts the shipped upgrade unit as <paramref name="unit"/> (its runtime directory

@@ -477,9 +477,7 @@ public sealed class ReliabilityTests : DaemonFixture
         // A daemon whose main loop ignores the stop request: the next generation took over, and
         // begins only once the old one has exited, never beside it.
         string[] common = KeepFdDaemon();
-        CommandResult started = _daemon.Exec(common.Append("start").Append("--ignore-stop"), null, "dotnet");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int old = _daemon.ReadPid();
+        int old = StartIgnoringStop(common);
 
         CommandResult restarted = _daemon.Exec(common.Concat(new[] { "restart", "--stop-timeout", "0.5", "--ready-timeout", "2" }), null, "dotnet");
 
@@ -502,9 +500,7 @@ public sealed class ReliabilityTests : DaemonFixture
     public void RestartWithForce_KillsADaemonThatOutlivesItsStopTimeout_ThenTheNewOneBegins()
     {
         string[] common = KeepFdDaemon();
-        CommandResult started = _daemon.Exec(common.Append("start").Append("--ignore-stop"), null, "dotnet");
-        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
-        int old = _daemon.ReadPid();
+        int old = StartIgnoringStop(common);
 
         CommandResult restarted = _daemon.Exec(common.Concat(new[] { "restart", "--stop-timeout", "0.5", "--force" }), null, "dotnet");
 
@@ -514,6 +510,14 @@ public sealed class ReliabilityTests : DaemonFixture
         Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(30)), Is.True);
         Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} had not exited 2.5 s after the handover: killing it (SIGKILL, --force)"));
         Assert.That(_daemon.Exec(common.Append("stop"), null, "dotnet").ExitCode, Is.EqualTo(0));
+    }
+
+    /// <summary>Starts the test assembly's daemon with a main loop that ignores the stop request; its pid.</summary>
+    private int StartIgnoringStop(string[] common)
+    {
+        CommandResult started = _daemon.Exec(common.Append("start").Append("--ignore-stop"), null, "dotnet");
+        Assert.That(started.ExitCode, Is.EqualTo(0), started.ToString());
+        return _daemon.ReadPid();
     }
 
     /// <summary>The test assembly's own daemon (see TestDaemonProgram), with this test's files.</summary>
