@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Daemon.Hosting;
 
@@ -170,6 +172,27 @@ public sealed class HostedExampleTests : DaemonFixture
             Assert.That(firstNewBeat, Is.GreaterThan(newStarting));
             Assert.That(lines.Count(l => l.Contains("heartbeat service starting", StringComparison.Ordinal)), Is.EqualTo(2));
         });
+    }
+
+    [Test]
+    public void ASecondRestart_WhileTheFirstsGenerationWaitsForTheOldOne_HandsOverFromIt_NeverStopsIt()
+    {
+        // A drain of 3 s: the first restart's generation waits that long for the old one to exit.
+        WriteSettings("first", intervalMilliseconds: 100, drainMilliseconds: 3000);
+        int old = _daemon.Start();
+        using Process first = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
+        Assert.That(_daemon.WaitForLog($"waiting for pid {old} to exit"), Is.True, _daemon.Log);
+
+        CommandResult second = _daemon.Run("restart");
+        CommandResult firstResult = _daemon.Finish(first);
+
+        Assert.That(firstResult.ExitCode, Is.EqualTo(0), firstResult.ToString());
+        int middle = int.Parse(firstResult.Output.Split(' ', ';')[2], CultureInfo.InvariantCulture);
+        Assert.That(firstResult.Output, Is.EqualTo($"restarted (pid {middle}; pid {old} handed over and exited)\n"));
+        Assert.That(second.ExitCode, Is.EqualTo(0), second.ToString() + "\n" + _daemon.Log);
+        Assert.That(second.Output, Is.EqualTo($"restarted (pid {_daemon.ReadPid()}; pid {middle} handed over and exited)\n"), "from the first one's generation, once it was ready");
+        Assert.That(_daemon.Log, Does.Not.Contain("stopping (SIGTERM)"), "nobody was stopped by a signal");
+        Assert.That(ExampleDaemon.Eventually(() => _daemon.ProcessesOfThisTest().Count == 1, TimeSpan.FromSeconds(60)), Is.True, "one daemon left");
     }
 
     [Test]

@@ -485,7 +485,7 @@ public sealed class ReliabilityTests : DaemonFixture
         Assert.That(next, Is.Not.EqualTo(old), "the pid file names the generation that took over");
         Assert.That(restarted.Output, Is.Empty, restarted.ToString());
         Assert.That(restarted.AssertOneClearLine(1, _daemon.Log), Is.EqualTo(
-            $"keepfd: restart incomplete: pid {next} took over and waits for pid {old} to exit: not ready within 4.5 s of the handover (see {_daemon.LogFile}); it begins once pid {old} has (kill it, or restart with --force)"));
+            $"keepfd: restart incomplete: pid {next} took over from pid {old} but is not ready: not ready within 4.5 s of the handover (see {_daemon.LogFile}); if pid {old} is still there, it begins once it has exited (kill -KILL {old})"));
         Assert.That(ExampleDaemon.IsAlive(old) && ExampleDaemon.IsAlive(next), Is.True, "neither was killed from the terminal");
         Assert.That(_daemon.Log, Does.Contain($"keepfd[{next}]: warning: pid {old} has not exited 2.5 s after the handover; the main loop still waits for it (restart --force kills it)"));
         Assert.That(_daemon.Log, Does.Not.Contain($"keepfd[{next}]: ready"));

@@ -120,7 +120,7 @@ public sealed class DaemonRuntimeTests
             "run",
             "remove pid file",
         }));
-        Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nPROGRESS waiting for the previous generation to exit\nREADY {Environment.ProcessId}\n"));
+        Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nPROGRESS committed\nPROGRESS waiting for the previous generation to exit\nREADY {Environment.ProcessId}\n"));
     }
 
     [Test]
@@ -133,7 +133,7 @@ public sealed class DaemonRuntimeTests
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Success), _log.ToString());
         Assert.That(_steps, Does.Not.Contain("wait for the running daemon to exit"));
         Assert.That(_steps.IndexOf("activation hook"), Is.EqualTo(_steps.IndexOf("tell the running daemon to stop accepting") + 1));
-        Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nREADY {Environment.ProcessId}\n"));
+        Assert.That(Readiness(), Is.EqualTo($"PROGRESS taking the pid file over\nPROGRESS committed\nREADY {Environment.ProcessId}\n"), "committed: the launcher never kills it from here");
     }
 
     [Test]

@@ -80,6 +80,12 @@ public abstract partial class DaemonBase
     }
 
     /// <summary>
+    /// The longest a restart's next generation may take from its start to ready: its startup, the
+    /// old one's stop and exit, its activation (as the launcher counts it).
+    /// </summary>
+    private TimeSpan TakeOverBound => Options.ReadyTimeout + Options.StopTimeout + StageProtocol.PredecessorExitGrace + Options.ReadyTimeout;
+
+    /// <summary>
     /// While the pid file's holder is a daemon still starting (another start's, or a restart's next
     /// generation taking over), waits for it to be ready or gone, up to <paramref name="timeout"/>;
     /// returns the file's state then. The file says "ready" by naming its holder; an exit wakes
@@ -129,10 +135,10 @@ public abstract partial class DaemonBase
         if (state.Kind == PidFileKind.Starting)
         {
             // Another restart's generation taking over, or a start: hand over from it once it is ready.
-            state = WaitWhileStarting(pidFile, state.Holder, Options.ReadyTimeout + Options.StopTimeout);
+            state = WaitWhileStarting(pidFile, state.Holder, TakeOverBound);
             if (state.Kind == PidFileKind.Starting)
             {
-                return Fail($"restart failed: pid {state.Holder} is still starting after {OptionValues.ShowSeconds(Options.ReadyTimeout + Options.StopTimeout)} s (another start or restart); nothing was changed");
+                return Fail($"restart failed: pid {state.Holder} is still starting after {OptionValues.ShowSeconds(TakeOverBound)} s (another start or restart); nothing was changed");
             }
         }
 
@@ -145,8 +151,14 @@ public abstract partial class DaemonBase
         HandoverProbe probe = _system.Launcher.ProbeHandover(pidFile, running, Options.ReadyTimeout);
         for (int follow = 0; probe.Result != HandoverProbeResult.Answers && follow < 8; follow++)
         {
-            // It may have handed over to another restart's generation meanwhile: ask that one.
+            // It may have handed over to another restart's generation meanwhile: ask that one, once
+            // it is ready (it may wait for the old one to exit first). Never a stop: it is the service.
             PidFileState now = _system.PidFiles.Inspect(pidFile);
+            if (now.Kind == PidFileKind.Starting)
+            {
+                now = WaitWhileStarting(pidFile, now.Holder, TakeOverBound);
+            }
+
             if (!now.NamesItsHolder || now.Holder == running)
             {
                 break;
@@ -162,6 +174,13 @@ public abstract partial class DaemonBase
             { Result: HandoverProbeResult.NoChannel } => $"pid {running} has no control socket to hand its listeners over: stopping it, then starting",
             _ => null,
         };
+        if ((fallback is not null || !probe.Supervised) && InServiceOf(running) is { } unit)
+        {
+            // From the unit's ExecReload=: a stop and start, or a next generation that systemd would
+            // not take for the service's main process, would stop the service with the old one.
+            return Fail($"pid {running} cannot be upgraded in place ({fallback ?? "it runs an older Daemon.NET, or not under 'run' with NOTIFY_SOCKET"}): nothing was changed; use 'systemctl restart {unit}' this time");
+        }
+
         if (fallback is not null)
         {
             _system.Output.WriteLine(fallback);
@@ -190,9 +209,9 @@ public abstract partial class DaemonBase
             LaunchOutcome.Ready => Say(result.AfterPredecessor
                 ? $"restarted (pid {result.Pid}; pid {running} handed over and exited)"
                 : $"restarted (pid {result.Pid}; pid {running} hands over and drains)"),
-            LaunchOutcome.TookOver => Fail($"restart incomplete: pid {result.Pid} took over and waits for pid {running} to exit: {result.Error}; it begins once pid {running} has (kill it, or restart with --force)"),
+            LaunchOutcome.TookOver => Fail($"restart incomplete: pid {result.Pid} took over from pid {running} but is not ready: {result.Error}; if pid {running} is still there, it begins once it has exited (kill -KILL {running})"),
             LaunchOutcome.AlreadyRunning => Fail($"restart failed: pid {result.Pid} holds the pid file"),
-            _ when result.AfterPredecessor => Fail($"restart failed after pid {running} handed over and exited, so nothing runs now: {result.Error}"),
+            _ when result.AfterCommit => Fail($"restart failed after pid {running} had handed over, so nothing runs now: {result.Error}"),
             _ => Fail($"restart failed, {WhatRuns(pidFile, running, probe.Listeners, result.Error)}: {result.Error ?? "the new daemon failed to start"}"),
         };
     }
@@ -217,6 +236,14 @@ public abstract partial class DaemonBase
             ? $"{unit} gives its ExecReload= no NOTIFY_SOCKET, so the next generation could not tell systemd it is ready: set NotifyAccess=all in the unit (docs/ADMIN.md)"
             : null;
     }
+
+    /// <summary>
+    /// The systemd service this command and the daemon <paramref name="running"/> both run in, with
+    /// a NOTIFY_SOCKET (the unit's <c>ExecReload=</c> with <c>NotifyAccess=all</c>); else null.
+    /// </summary>
+    private static string? InServiceOf(int running) =>
+        OperatingSystem.IsLinux() && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"))
+        && Systemd.ServiceUnit.Of() is { } unit && unit == Systemd.ServiceUnit.Of(running) ? unit : null;
 
     /// <summary>What became of the running daemon when its next generation failed: said, not assumed.</summary>
     private string WhatRuns(string pidFile, int running, int listeners, string? error)

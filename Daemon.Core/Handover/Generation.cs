@@ -104,8 +104,9 @@ internal sealed class Generation : IDisposable
     /// it has left us the service. Nothing to do for a generation that took nothing over.
     /// </summary>
     /// <param name="awaitRelease">True to wait until it acted on the commit (see <see cref="IPredecessor.Commit"/>).</param>
+    /// <param name="awaitExit">True when <see cref="AwaitPredecessorExit"/> follows: its handle is kept till then.</param>
     /// <exception cref="DaemonException">It did not agree (it is stopping), or did not answer in time.</exception>
-    public void Commit(bool awaitRelease = false)
+    public void Commit(bool awaitRelease = false, bool awaitExit = true)
     {
         if (_committed || _predecessor is not { } predecessor)
         {
@@ -119,6 +120,11 @@ internal sealed class Generation : IDisposable
 
         // Held until it has exited (AwaitPredecessorExit), by the handle that cannot reach a stranger.
         _committed = true;
+        if (!awaitExit)
+        {
+            predecessor.Dispose();
+            _predecessor = null;
+        }
 
         // A Unix listener this generation did not take is nobody's once the old one lets go.
         _listeners.RemoveUnclaimedSocketFiles();

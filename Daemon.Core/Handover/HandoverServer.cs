@@ -319,11 +319,22 @@ internal sealed class HandoverServer : IDisposable
 
         _closed = true;
         _socket.Dispose();
-        _committed(peer, adopted);
-
-        // Said once the runtime acted on it (under systemd: MAINPID= the next generation), which a
-        // supervised next generation waits for before it tells systemd anything itself.
-        _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Ok);
+        try
+        {
+            _committed(peer, adopted);
+        }
+        catch (Exception e)
+        {
+            // Decided and confirmed: the next generation holds the pid file and serves. What went
+            // wrong here (a callback on the stopping token) must not give the file back to this one.
+            _log.Line(LogSeverity.Error, $"after handing over to pid {peer}: {e}");
+        }
+        finally
+        {
+            // Said once the runtime acted on it (under systemd: MAINPID= the next generation), which
+            // a supervised next generation waits for before it tells systemd anything itself.
+            _ = HandoverProtocol.TrySend(connection, HandoverProtocol.Ok);
+        }
     }
 
     /// <summary>

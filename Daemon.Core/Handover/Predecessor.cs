@@ -57,10 +57,19 @@ internal sealed class Predecessor : IPredecessor
         while (true)
         {
             PidFileState state = pidFiles.Inspect(pidFile);
+            if (state.Kind == PidFileKind.Starting && Environment.TickCount64 < deadline)
+            {
+                // Another restart's generation took over and is not ready yet: ask it once it is.
+                Thread.Sleep(20);
+                continue;
+            }
+
             if (!state.NamesItsHolder)
             {
                 // restart saw it running a moment ago: a stop came first, and wins.
-                throw new DaemonException("the daemon to take over from is no longer running; nothing new was started");
+                throw new DaemonException(state.Kind == PidFileKind.Starting
+                    ? $"pid {state.Holder}, the generation another restart started, was still not ready after {seconds} s; nothing new was started"
+                    : "the daemon to take over from is no longer running; nothing new was started");
             }
 
             int holder = state.Holder;

@@ -23,10 +23,11 @@ internal enum LaunchOutcome
 }
 
 /// <summary>
-/// The result of a launch: its outcome, the pid concerned, the error line on failure, and whether
-/// a restart's new daemon waited for the previous generation to exit before it was ready.
+/// The result of a launch: its outcome, the pid concerned, the error line on failure, whether a
+/// restart's new daemon waited for the previous generation to exit before it was ready, and
+/// whether it had committed the takeover (the previous one stops) when it failed.
 /// </summary>
-internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, string? Error, bool AfterPredecessor = false)
+internal readonly record struct LaunchResult(LaunchOutcome Outcome, int Pid, string? Error, bool AfterPredecessor = false, bool AfterCommit = false)
 {
     public static LaunchResult Fail(string error) => new(LaunchOutcome.Failed, 0, error);
 }

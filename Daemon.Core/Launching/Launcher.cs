@@ -63,6 +63,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
         long deadline = Environment.TickCount64 + (long)request.ReadyTimeout.TotalMilliseconds;
         IProcessHandle? daemon = null;
         int tookOver = 0;
+        bool afterPredecessor = false;
         try
         {
             while (true)
@@ -71,19 +72,22 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                 switch (message?.Kind)
                 {
                     case null:
-                        return LaunchResult.Fail($"the daemon exited before it was ready (see {PathText.Quote(request.LogFile)})") with { AfterPredecessor = tookOver != 0 };
+                        return LaunchResult.Fail($"the daemon exited before it was ready (see {PathText.Quote(request.LogFile)})") with { AfterCommit = tookOver != 0 };
                     case StageProtocol.Pid when daemon is null && TryParsePid(message.Value.Argument, out int pid):
                         daemon = processes.Open(pid);
                         break;
                     case StageProtocol.Ready when TryParsePid(message.Value.Argument, out int pid):
-                        return new LaunchResult(LaunchOutcome.Ready, pid, null, AfterPredecessor: tookOver != 0);
+                        return new LaunchResult(LaunchOutcome.Ready, pid, null, AfterPredecessor: afterPredecessor);
                     case StageProtocol.Progress when message.Value.Argument == StageProtocol.TakingOver:
                         deadline = Math.Max(deadline, Environment.TickCount64 + (long)StageProtocol.TakeOverGrace.TotalMilliseconds);
                         break;
-                    case StageProtocol.Progress when message.Value.Argument == StageProtocol.AwaitingPredecessor:
-                        // Committed: the old generation stops, for up to its stop timeout, and then this one activates.
+                    case StageProtocol.Progress when message.Value.Argument == StageProtocol.Committed:
+                        // The old generation stops, for up to its stop timeout, and then this one activates.
                         tookOver = daemon?.Pid ?? -1;
                         deadline = Environment.TickCount64 + (long)AfterCommit(request).TotalMilliseconds;
+                        break;
+                    case StageProtocol.Progress when message.Value.Argument == StageProtocol.AwaitingPredecessor:
+                        afterPredecessor = true;
                         break;
                     case StageProtocol.Timeout when tookOver != 0:
                         // Never killed from here on: it is the service, and the old one is stopping.
@@ -95,7 +99,7 @@ internal sealed class ReexecLauncher(IProcessTable processes, IPidFileStore pidF
                         // The daemon cleans up after itself; wait for it so that no process is left
                         // when start returns.
                         _ = daemon?.WaitForExit(_exitGrace);
-                        return LaunchResult.Fail(message.Value.Argument) with { AfterPredecessor = tookOver != 0 };
+                        return LaunchResult.Fail(message.Value.Argument) with { AfterCommit = tookOver != 0 };
                     case StageProtocol.Timeout:
                         return GiveUp(reader, daemon, detachStage, request);
                     default:

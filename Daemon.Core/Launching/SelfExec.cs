@@ -105,7 +105,7 @@ internal static class SelfExec
         // systemd gives WATCHDOG_USEC to the main process only: the next one gets the running one's.
         string[] replaced = supervisedWatchdogUsec is null
             ? [StageProtocol.KindVariable, StageProtocol.ReadyFdVariable, Handover.HandoverProtocol.Variable]
-            : [StageProtocol.KindVariable, StageProtocol.ReadyFdVariable, Handover.HandoverProtocol.Variable, "WATCHDOG_USEC", "WATCHDOG_PID"];
+            : [StageProtocol.KindVariable, StageProtocol.ReadyFdVariable, Handover.HandoverProtocol.Variable, "WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID"];
         if (supervisedWatchdogUsec > 0)
         {
             variables.Add($"WATCHDOG_USEC={supervisedWatchdogUsec.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");

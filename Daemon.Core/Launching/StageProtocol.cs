@@ -59,6 +59,12 @@ internal static class StageProtocol
     public const string AwaitingPredecessor = "waiting for the previous generation to exit";
 
     /// <summary>
+    /// "PROGRESS committed": a restart's new daemon has taken over; the old one stops. The launcher
+    /// never kills it from here on, and waits as for <see cref="AwaitingPredecessor"/>.
+    /// </summary>
+    public const string Committed = "committed";
+
+    /// <summary>
     /// What a restart's previous generation gets past its stop timeout to exit, its runtime's last
     /// lines included, before its successor says it is late (or, with <c>--force</c>, kills it).
     /// </summary>

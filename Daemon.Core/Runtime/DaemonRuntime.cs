@@ -35,6 +35,9 @@ internal sealed class DaemonRuntime
 
     /// <summary>True when this process runs in a systemd service (its cgroup says so), not only with a NOTIFY_SOCKET.</summary>
     private readonly bool _inService = Systemd.ServiceUnit.Of() is not null;
+
+    /// <summary>The watchdog interval systemd gave (0: none), read before the watchdog takes the variable away.</summary>
+    private readonly long _watchdogUsec = Watchdog.MicrosecondsOf(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"));
     private string _stopSignal = "a signal";
     private bool _tellCaller;
 
@@ -129,7 +132,21 @@ internal sealed class DaemonRuntime
                 generation.TakeOverPidFile();
             }
 
-            generation.Commit(awaitRelease: _notifier.IsEnabled);
+            generation.Commit(awaitRelease: _notifier.IsEnabled, awaitExit: !_hooks.OverlapOnRestart);
+            if (generation.IsSuccessor)
+            {
+                // From here this generation is the service: the launcher never kills it.
+                TellLauncher(launcher, StageProtocol.Committed);
+            }
+
+            if (!_background)
+            {
+                // Pinging from here: under systemd a restart's next generation is the main process
+                // once committed, through the wait for the old one and its activation. Until ready,
+                // alive is all it can say; then the health check decides.
+                _watchdog = Watchdog.Start(_notifier, () => !_ready || _hooks.IsHealthy(), Log);
+            }
+
             if (generation.IsSuccessor && !_hooks.OverlapOnRestart)
             {
                 AwaitPredecessor(launcher);
@@ -148,7 +165,6 @@ internal sealed class DaemonRuntime
             {
                 // systemd keeps the listeners across a restart: the kernel queues what comes meanwhile.
                 FileDescriptorStore.Keep(Listeners, _notifier, Log);
-                _watchdog = Watchdog.Start(_notifier, _hooks.IsHealthy, Log);
             }
 
             _hooks.Run(_stopping.Token);
@@ -338,8 +354,8 @@ internal sealed class DaemonRuntime
     /// service): "supervised=" and the watchdog interval; null otherwise.
     /// </summary>
     private string? Supervision() =>
-        _notifier.IsEnabled && _inService
-            ? $"{HandoverProtocol.Supervised}{(_watchdog?.Microseconds ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+        _notifier.IsEnabled && !_notifier.IsStartStopDaemons && _inService
+            ? $"{HandoverProtocol.Supervised}{_watchdogUsec.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
             : null;
 
     /// <summary>
@@ -354,9 +370,14 @@ internal sealed class DaemonRuntime
             return;
         }
 
-        Log.Line(_notifier.MainPid(successor)
-            ? $"pid {successor} is the service's main process now (MAINPID=)"
-            : $"cannot tell systemd that pid {successor} is the service's main process now (MAINPID=): it may stop the service when this one exits");
+        if (_notifier.MainPid(successor))
+        {
+            Log.Line($"pid {successor} is the service's main process now (MAINPID=)");
+        }
+        else
+        {
+            Log.Line(LogSeverity.Warning, $"cannot tell systemd that pid {successor} is the service's main process now (MAINPID=): it may stop the service when this one exits");
+        }
     }
 
     private void RequestStop(string signal)

@@ -60,6 +60,16 @@ internal sealed class Watchdog : IDisposable
     }
 
     /// <summary>
+    /// The interval WATCHDOG_USEC gives this process in microseconds; 0 when it is unset, nonsense,
+    /// or meant for another process (WATCHDOG_PID).
+    /// </summary>
+    public static long MicrosecondsOf(string? usec, string? pid) =>
+        usec is not null
+        && long.TryParse(usec, NumberStyles.None, CultureInfo.InvariantCulture, out long microseconds) && microseconds > 0
+        && (pid is null || pid == Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
+            ? microseconds : 0;
+
+    /// <summary>
     /// For testing: starts pinging for the WATCHDOG_USEC and WATCHDOG_PID values the environment
     /// would give to process <paramref name="processId"/>; null when they ask for no pings.
     /// </summary>
