@@ -139,12 +139,12 @@ internal sealed class DaemonRuntime
                 TellLauncher(launcher, StageProtocol.Committed);
             }
 
-            if (!_background)
+            if (!_background && generation.IsSuccessor)
             {
                 // Pinging from here: under systemd a restart's next generation is the main process
                 // once committed, through the wait for the old one and its activation. Until ready,
                 // alive is all it can say; then the health check decides.
-                _watchdog = Watchdog.Start(_notifier, () => !_ready || _hooks.IsHealthy(), Log);
+                StartWatchdog();
             }
 
             if (generation.IsSuccessor && !_hooks.OverlapOnRestart)
@@ -165,6 +165,10 @@ internal sealed class DaemonRuntime
             {
                 // systemd keeps the listeners across a restart: the kernel queues what comes meanwhile.
                 FileDescriptorStore.Keep(Listeners, _notifier, Log);
+                if (_watchdog is null)
+                {
+                    StartWatchdog();
+                }
             }
 
             _hooks.Run(_stopping.Token);
@@ -227,6 +231,9 @@ internal sealed class DaemonRuntime
             _finished = true;
         }
     }
+
+    /// <summary>WATCHDOG=1 while alive and, once ready, healthy (sd_watchdog_enabled(3)).</summary>
+    private void StartWatchdog() => _watchdog = Watchdog.Start(_notifier, () => !_ready || _hooks.IsHealthy(), Log);
 
     /// <summary>A daemon that overrides neither Run nor RunAsync fails here, before it is ready.</summary>
     private void CheckMainLoop()
