@@ -69,6 +69,27 @@ public sealed class DaemonRuntimeTests
     }
 
     [Test]
+    public void AReloadSentTheMomentTheLauncherHearsReady_IsNotIgnored()
+    {
+        // "start && reload": start returns on READY, and the SIGHUP may come before the daemon's
+        // thread has gone one instruction further. Ready must be true before READY is written.
+        var steps = new RecordingSteps(_steps);
+        var daemon = new ReloadWaitingDaemon { Options = { PidFile = "/run/t.pid" } };
+        Task<int> running = Task.Run(() => Execute(daemon, steps: steps));
+
+        using var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(_readEnd, ownsHandle: true), FileAccess.Read);
+        _readEnd = -1;
+        using var reader = new StreamReader(stream);
+        Assert.That(reader.ReadLine(), Is.EqualTo($"READY {Environment.ProcessId}"));
+        steps.Reload!.Invoke();
+
+        Assert.That(running.Wait(TimeSpan.FromSeconds(30)), Is.True, _log.ToString());
+        Assert.That(running.Result, Is.EqualTo(ExitCodes.Success));
+        Assert.That(daemon.Reloaded.IsSet, Is.True, "OnReload ran");
+        Assert.That(_log.ToString(), Does.Not.Contain("not ready yet"));
+    }
+
+    [Test]
     public void Start_FailsBeforeAnyStep_WhenTheSubclassHasNoMainLoop()
     {
         var daemon = new NoMainLoopDaemon();
@@ -314,6 +335,16 @@ public sealed class DaemonRuntimeTests
                 LateWarning.Set();
             }
         }
+    }
+
+    /// <summary>Its main loop ends once a reload reached <c>OnReload</c> (or after 30 s).</summary>
+    private sealed class ReloadWaitingDaemon() : DaemonBase("t", NoSystem())
+    {
+        public ManualResetEventSlim Reloaded { get; } = new();
+
+        protected override void Run(CancellationToken stoppingToken) => Reloaded.Wait(TimeSpan.FromSeconds(30), stoppingToken);
+
+        protected override void OnReload() => Reloaded.Set();
     }
 
     private sealed class NoMainLoopDaemon() : DaemonBase("t", NoSystem());

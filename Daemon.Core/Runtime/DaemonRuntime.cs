@@ -342,15 +342,19 @@ internal sealed class DaemonRuntime
         IPidFile? pidFile = _pidFile.Current;
         pidFile?.Publish(Environment.ProcessId);
 
+        // Ready before the launcher hears it: "start" returns on READY, and a reload that follows at
+        // once (start && reload) must find the daemon ready, not be ignored.
+        _ready = true;
+
         // A launcher that was killed while waiting has told nobody that we run: stop, do not linger.
         // Once a running daemon handed over to us, though, we are the service: go on.
         if (launcher is not null && !launcher.Send(StageProtocol.Ready, ReadinessMessage.Format(Environment.ProcessId)) && !_generation.IsSuccessor)
         {
+            _ready = false;
             throw new DaemonException("the launcher went away before the daemon was ready");
         }
 
         launcher?.Dispose();
-        _ready = true;
         _notifier.Ready();
         Log.Line(pidFile is null ? "ready" : $"ready (pid file {Files.PathText.Quote(pidFile.Path)})");
     }
