@@ -34,6 +34,7 @@ internal sealed class AcceptBackoff
     private readonly DaemonLog _log;
     private readonly Func<int> _open;
     private readonly long _limit;
+    private readonly Func<Socket, int> _measureLowestFree;
     private long _lowestFree;
     private Stopwatch? _since;
     private int _pauses;
@@ -41,11 +42,16 @@ internal sealed class AcceptBackoff
     /// <param name="log">Where the episodes are told.</param>
     /// <param name="open">How many connections are open now.</param>
     /// <param name="descriptorLimit">The soft RLIMIT_NOFILE.</param>
-    public AcceptBackoff(DaemonLog log, Func<int> open, long descriptorLimit)
+    /// <param name="lowestFree">
+    /// For testing: the lowest free descriptor number, or -1 when none is free. Else the number a
+    /// copy of the listener gets (made and closed at once), which every thread of the process moves.
+    /// </param>
+    public AcceptBackoff(DaemonLog log, Func<int> open, long descriptorLimit, Func<Socket, int>? lowestFree = null)
     {
         _log = log;
         _open = open;
         _limit = descriptorLimit;
+        _measureLowestFree = lowestFree ?? LowestFree;
     }
 
     /// <summary>True for an accept that failed for want of descriptors or socket memory.</summary>
@@ -63,16 +69,26 @@ internal sealed class AcceptBackoff
             return true;
         }
 
-        int lowest = Posix.Duplicate((int)listener.Handle);
+        int lowest = _measureLowestFree(listener);
         if (lowest < 0)
         {
             _lowestFree = _limit;
             return false;
         }
 
-        Posix.Close(lowest);
         _lowestFree = lowest;
         return lowest < _limit - Reserve;
+    }
+
+    private static int LowestFree(Socket listener)
+    {
+        int lowest = Posix.Duplicate((int)listener.Handle);
+        if (lowest >= 0)
+        {
+            Posix.Close(lowest);
+        }
+
+        return lowest;
     }
 
     /// <summary>

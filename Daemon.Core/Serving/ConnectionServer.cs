@@ -28,6 +28,7 @@ internal sealed class ConnectionServer
     private readonly TimeSpan _grace;
     private readonly Func<bool> _handedOver;
     private readonly long _descriptorLimit;
+    private readonly Func<int, int>? _lowestFree;
     private readonly ConcurrentDictionary<int, (Socket Client, Task Serving)> _open = new();
     private readonly CancellationTokenSource _deadline = new();
     // Guards _finishing, and keeps the drain's shutdowns of a connection and its close from overlapping.
@@ -41,7 +42,11 @@ internal sealed class ConnectionServer
     /// <param name="grace">From the stop request to the drain deadline.</param>
     /// <param name="handedOver">True when the listener went to the next generation (asked at stop).</param>
     /// <param name="descriptorLimit">The soft RLIMIT_NOFILE, for the back-off (for testing; else read here).</param>
-    public ConnectionServer(Socket listener, Func<Socket, CancellationToken, Task> handler, DaemonLog log, TimeSpan grace, Func<bool> handedOver, long? descriptorLimit = null)
+    /// <param name="lowestFree">
+    /// For testing: the lowest free descriptor number given how many connections are open, in
+    /// place of the process's real one, which any thread of it moves.
+    /// </param>
+    public ConnectionServer(Socket listener, Func<Socket, CancellationToken, Task> handler, DaemonLog log, TimeSpan grace, Func<bool> handedOver, long? descriptorLimit = null, Func<int, int>? lowestFree = null)
     {
         _listener = listener;
         _handler = handler;
@@ -49,6 +54,7 @@ internal sealed class ConnectionServer
         _grace = grace;
         _handedOver = handedOver;
         _descriptorLimit = descriptorLimit ?? Posix.DescriptorLimit();
+        _lowestFree = lowestFree;
     }
 
     /// <summary>Accepts and serves until <paramref name="stopping"/> fires, then drains as the class says.</summary>
@@ -57,7 +63,8 @@ internal sealed class ConnectionServer
         // Off the caller's thread from here: the back-off's pauses may block the thread they run on.
         await Task.Yield();
         await WarmUp.RunAsync(_log).ConfigureAwait(false);
-        var backoff = new AcceptBackoff(_log, () => _open.Count, _descriptorLimit);
+        Func<int, int>? lowestFree = _lowestFree;
+        var backoff = new AcceptBackoff(_log, () => _open.Count, _descriptorLimit, lowestFree is null ? null : _ => lowestFree(_open.Count));
         // Closed (our descriptor only) once accepting ends: nothing new is queued for us while the open ones drain.
         using (_listener)
         {
