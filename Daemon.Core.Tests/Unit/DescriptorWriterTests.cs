@@ -40,8 +40,9 @@ public sealed class DescriptorWriterTests
 
         // The writer meets the full pipe on a thread of its own; the reader drains it only once
         // the writer has been seen holding on, as a slow caller would. The writer's wait for room
-        // is bounded (about a second): the drain follows at once rather than after a fixed pause.
-        var writer = new Thread(() => DescriptorWriter.Create(_write).WriteLine("started (pid 7)")) { IsBackground = true };
+        // is bounded (a second by default; 30 s here, so that a busy machine's late drain is still
+        // in time).
+        var writer = new Thread(() => DescriptorWriter.Create(_write, roomWaitMilliseconds: 30_000).WriteLine("started (pid 7)")) { IsBackground = true };
         writer.Start();
         Assert.That(writer.Join(50), Is.False, "a full pipe holds the writer instead of dropping the line at once");
         Assert.That(Drain(filled), Is.EqualTo(filled));

@@ -100,9 +100,10 @@ internal static unsafe partial class Posix
 
     /// <summary>
     /// Writes all of <paramref name="data"/>, retrying on EINTR and short writes, and waiting up to
-    /// a second for room when the descriptor is non-blocking and full (a caller's O_NONBLOCK pipe).
+    /// <paramref name="roomWaitMilliseconds"/> (a second) for room when the descriptor is
+    /// non-blocking and full (a caller's O_NONBLOCK pipe).
     /// </summary>
-    public static bool WriteAll(int fd, ReadOnlySpan<byte> data, out int errno)
+    public static bool WriteAll(int fd, ReadOnlySpan<byte> data, out int errno, int roomWaitMilliseconds = 1000)
     {
         errno = 0;
         fixed (byte* start = data)
@@ -116,7 +117,7 @@ internal static unsafe partial class Posix
                 {
                     done += (int)n;
                 }
-                else if (errno != Errno.EAGAIN || !WaitFor(fd, POLLOUT, 1000, out _))
+                else if (errno != Errno.EAGAIN || !WaitFor(fd, POLLOUT, roomWaitMilliseconds, out _))
                 {
                     return false;
                 }

@@ -19,10 +19,11 @@ internal static class DescriptorWriter
 
     /// <summary>
     /// A synchronized, auto-flushing writer onto whatever <paramref name="fd"/> is at each write
-    /// (one write(2) per line, EINTR and short writes retried, a failing write dropped).
+    /// (one write(2) per line, EINTR and short writes retried, a failing write dropped, a full
+    /// non-blocking one waited on for <paramref name="roomWaitMilliseconds"/>, then dropped).
     /// </summary>
-    public static TextWriter Create(int fd) =>
-        TextWriter.Synchronized(new StreamWriter(new DescriptorStream(fd), new UTF8Encoding(false), 4096) { AutoFlush = true });
+    public static TextWriter Create(int fd, int roomWaitMilliseconds = 1000) =>
+        TextWriter.Synchronized(new StreamWriter(new DescriptorStream(fd, roomWaitMilliseconds), new UTF8Encoding(false), 4096) { AutoFlush = true });
 
     /// <summary>
     /// A writer onto descriptor 2 as it is at each write, needing no descriptor of its own, unlike
@@ -32,7 +33,7 @@ internal static class DescriptorWriter
     public static TextWriter StandardError => _standardError.Value;
 
     /// <summary>A write-only stream straight onto a descriptor, with no position of its own.</summary>
-    private sealed class DescriptorStream(int fd) : Stream
+    private sealed class DescriptorStream(int fd, int roomWaitMilliseconds) : Stream
     {
         public override bool CanRead => false;
 
@@ -47,7 +48,7 @@ internal static class DescriptorWriter
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         // A full disk or a closed pipe must not take the process down: the text is lost, nothing else.
-        public override void Write(ReadOnlySpan<byte> buffer) => _ = fd >= 0 && Posix.WriteAll(fd, buffer, out _);
+        public override void Write(ReadOnlySpan<byte> buffer) => _ = fd >= 0 && Posix.WriteAll(fd, buffer, out _, roomWaitMilliseconds);
 
         public override void Flush()
         {
