@@ -17,7 +17,7 @@ public sealed record CommandResult(int ExitCode, string Output, string Error)
 public sealed class ExampleDaemon : IDisposable
 {
     private static readonly TimeSpan _commandTimeout = TimeSpan.FromSeconds(60);
-    private static readonly TimeSpan _patience = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan _patience = TimeSpan.FromSeconds(30);
     private readonly object _lock = new();
     private readonly HashSet<int> _pids = new();
     private readonly Dictionary<int, string> _started = new();
@@ -319,7 +319,7 @@ public sealed class ExampleDaemon : IDisposable
     public string Echo(string text)
     {
         using var client = new EchoClient(Port);
-        return client.Echo(text, timeoutMilliseconds: 5000);
+        return client.Echo(text, timeoutMilliseconds: 30_000);
     }
 
     /// <summary>Starts <c>run</c> (foreground) on this port and returns once it logged "ready".</summary>
@@ -341,15 +341,15 @@ public sealed class ExampleDaemon : IDisposable
         while (!line.Contains(": ready", StringComparison.Ordinal));
     }
 
-    /// <summary>True once <paramref name="text"/> is in the log, false after <paramref name="timeout"/> (10 s).</summary>
+    /// <summary>True once <paramref name="text"/> is in the log, false after <paramref name="timeout"/> (30 s).</summary>
     public bool WaitForLog(string text, TimeSpan? timeout = null) =>
         WaitForLog(log => log.Contains(text, StringComparison.Ordinal), timeout);
 
-    /// <summary>True once the log satisfies <paramref name="condition"/>, false after <paramref name="timeout"/> (10 s).</summary>
+    /// <summary>True once the log satisfies <paramref name="condition"/>, false after <paramref name="timeout"/> (30 s).</summary>
     public bool WaitForLog(Func<string, bool> condition, TimeSpan? timeout = null) => Eventually(() => condition(Log), timeout);
 
     /// <summary>
-    /// True once <paramref name="condition"/> holds, false after <paramref name="timeout"/> (10 s);
+    /// True once <paramref name="condition"/> holds, false after <paramref name="timeout"/> (30 s);
     /// it is checked every <paramref name="pollMilliseconds"/>.
     /// </summary>
     public static bool Eventually(Func<bool> condition, TimeSpan? timeout = null, int pollMilliseconds = 20)
@@ -568,11 +568,67 @@ public sealed class ExampleDaemon : IDisposable
     /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>, such as a log line.</summary>
     public static int Count(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 
-    /// <summary>A TCP port on 127.0.0.1 that nothing listens on now.</summary>
+    /// <summary>
+    /// A TCP port that nothing uses now on 127.0.0.1 nor ::1, never given out twice in this run.
+    /// Taken below the kernel's ephemeral range: a port bind(0) gives could be given again to
+    /// another fixture's probe, or to one of the thousands of client connections the load tests
+    /// open, before the daemon it was meant for binds it. A random start keeps two runs on one
+    /// machine apart.
+    /// </summary>
     public static int FreePort()
     {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+        for (int tries = 0; tries < _ports.Count; tries++)
+        {
+            int port = _ports.Next();
+            if (Bindable(IPAddress.Loopback, port) && (!Socket.OSSupportsIPv6 || Bindable(IPAddress.IPv6Loopback, port)))
+            {
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException("no free TCP port below the ephemeral range");
+    }
+
+    private static readonly PortSequence _ports = PortSequence.BelowEphemeralRange();
+
+    private static bool Bindable(IPAddress address, int port)
+    {
+        try
+        {
+            using var probe = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(address, port));
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable)
+        {
+            return e.SocketErrorCode == SocketError.AddressNotAvailable && address.AddressFamily == AddressFamily.InterNetworkV6;
+        }
+    }
+
+    /// <summary>Ports handed out in turn from a random start within [First, First + Count).</summary>
+    private sealed class PortSequence(int first, int count)
+    {
+        private int _next = Random.Shared.Next(count);
+
+        public int Count => count;
+
+        public int Next() => first + (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
+
+        /// <summary>The 10,000 ports below ip_local_port_range's first (32768 by default), from 1024 up.</summary>
+        public static PortSequence BelowEphemeralRange()
+        {
+            int low = 32768;
+            try
+            {
+                string[] range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                low = int.Parse(range[0], CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            {
+            }
+
+            int first = Math.Max(1024, low - 10_000);
+            return new PortSequence(first, Math.Max(1, low - first));
+        }
     }
 }
