@@ -189,9 +189,9 @@ public sealed class ControlChannelTests : DaemonFixture
         Assert.That(Mono.Unix.Native.Syscall.kill(pid, Mono.Unix.Native.Signum.SIGSTOP), Is.EqualTo(0));
         Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(pid) == 'T'), Is.True);
 
-        CommandResult restarted = _daemon.Run("restart", "--ready-timeout", "2");
+        CommandResult restarted = _daemon.Run("restart", "--ready-timeout", "6");
         Assert.That(restarted.ExitCode, Is.EqualTo(0), restarted.ToString());
-        Assert.That(restarted.Output, Does.StartWith($"pid {pid} did not answer on its control socket within 2 s (stopped or hung): stopping it, then starting\nstopped (pid {pid})\nstarted (pid "), restarted.ToString());
+        Assert.That(restarted.Output, Does.StartWith($"pid {pid} did not answer on its control socket within 6 s (stopped or hung): stopping it, then starting\nstopped (pid {pid})\nstarted (pid "), restarted.ToString());
         Assert.That(ExampleDaemon.IsAlive(pid), Is.False);
         Assert.That(_daemon.Echo("new"), Is.EqualTo("new"));
     }
@@ -273,7 +273,7 @@ public sealed class ControlChannelTests : DaemonFixture
     [Test]
     public void OldGenerationStoppedPastTheTimeout_ResumesServing_AndHandsOverToNoDeadPid()
     {
-        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook("--ready-timeout", "3");
+        (int old, Process restart, string fifo) = _daemon.RestartBlockedInItsStartupHook("--ready-timeout", "10");
         using Process launcher = restart;
         Assert.That(Mono.Unix.Native.Syscall.kill(old, Mono.Unix.Native.Signum.SIGSTOP), Is.EqualTo(0));
         Assert.That(ExampleDaemon.Eventually(() => ExampleDaemon.State(old) == 'T'), Is.True);

@@ -26,7 +26,7 @@ public sealed class EchoClient : IDisposable
     public Socket Socket => _client.Client;
 
     /// <summary>Sends <paramref name="text"/> and a newline; the echo, without the newline.</summary>
-    public string Echo(string text, int timeoutMilliseconds = 10_000) => Lines.EchoOn(Stream, text, timeoutMilliseconds);
+    public string Echo(string text, int timeoutMilliseconds = 30_000) => Lines.EchoOn(Stream, text, timeoutMilliseconds);
 
     public void Dispose()
     {

@@ -85,17 +85,18 @@ public sealed class SystemdJournalTests : SystemdSandboxFixture
     [Test]
     public void AStartupHookSlowerThanTimeoutStartSec_IsGivenTime_AndTheUnitBecomesActive()
     {
-        // 8 s against TimeoutStartSec=5: without EXTEND_TIMEOUT_USEC, systemd kills it at 5 s. The
-        // first one, 2 s after the hook began, must come before that, with the program's own start.
+        // 12 s against TimeoutStartSec=8: without EXTEND_TIMEOUT_USEC, systemd kills it at 8 s. The
+        // first one, 2 s after the hook began, must come before that, with the program's own start
+        // (6 s for a JIT runtime to reach its hook, on a busy machine).
         int port = ExampleDaemon.FreePort();
-        string unit = Install("slow", ExampleDaemon.Program, $"run --port {port} --startup-delay 8", "TimeoutStartSec=5");
+        string unit = Install("slow", ExampleDaemon.Program, $"run --port {port} --startup-delay 12", "TimeoutStartSec=8");
         Systemd.Systemctl("start", unit);
 
         Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("active"));
         Assert.That(Systemd.Show(unit, "Result"), Is.EqualTo("success"));
         using (var client = new EchoClient(port))
         {
-            Assert.That(client.Echo("served", timeoutMilliseconds: 5000), Is.EqualTo("served"));
+            Assert.That(client.Echo("served", timeoutMilliseconds: 30000), Is.EqualTo("served"));
         }
 
         Assert.That(Messages(unit, Example), Has.Some.StartsWith("startup: taking more than 2 s; EXTEND_TIMEOUT_USEC of 5 s every 2 s, until the ready timeout (30 s)"));
@@ -105,18 +106,18 @@ public sealed class SystemdJournalTests : SystemdSandboxFixture
     [Test]
     public void AStuckStartupHook_IsExtended_ButNoFurtherThanTheReadyTimeout()
     {
-        // A hook that would take 10 minutes: extended past TimeoutStartSec=4, up to --ready-timeout
-        // (8 s after the hook began), then timed out by systemd. Unbounded, the start would outlast
+        // A hook that would take 10 minutes: extended past TimeoutStartSec=8, up to --ready-timeout
+        // (14 s after the daemon began), then timed out by systemd. Unbounded, the start would outlast
         // the minute Exec waits for systemctl.
-        string unit = Install("stuck", ExampleDaemon.Program, $"run --port {ExampleDaemon.FreePort()} --startup-delay 600 --ready-timeout 8", "TimeoutStartSec=4");
+        string unit = Install("stuck", ExampleDaemon.Program, $"run --port {ExampleDaemon.FreePort()} --startup-delay 600 --ready-timeout 14", "TimeoutStartSec=8");
         var watch = Stopwatch.StartNew();
         CommandResult start = Systemd.Exec("systemctl", "start", unit);
         watch.Stop();
 
         Assert.That(start.ExitCode, Is.Not.Zero, start.ToString());
         Assert.That(Systemd.Show(unit, "Result"), Is.EqualTo("timeout"));
-        Assert.That(watch.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(6)), "extended past TimeoutStartSec=4");
-        Assert.That(Messages(unit, Example), Has.Some.StartsWith("startup: taking more than 2 s; EXTEND_TIMEOUT_USEC of 5 s every 2 s, until the ready timeout (8 s)"));
+        Assert.That(watch.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(10)), "extended past TimeoutStartSec=8");
+        Assert.That(Messages(unit, Example), Has.Some.StartsWith("startup: taking more than 2 s; EXTEND_TIMEOUT_USEC of 5 s every 2 s, until the ready timeout (14 s)"));
     }
 
     [Test]

@@ -83,7 +83,7 @@ public sealed class CommandLineTests
             }
         }
 
-        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "thousands of cases stay cheap");
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)), "thousands of cases stay cheap: no parse that backtracks without end");
     }
 
     private static string RandomText(Random random)
