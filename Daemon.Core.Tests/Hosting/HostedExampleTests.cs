@@ -196,6 +196,31 @@ public sealed class HostedExampleTests : DaemonFixture
     }
 
     [Test]
+    public void Stop_WhileARestartsGenerationWaitsForTheOldOne_StopsBoth_Cleanly_AndTheRestartSaysSo()
+    {
+        // A drain of 3 s: the restart's generation waits that long for the old one to exit.
+        WriteSettings("first", intervalMilliseconds: 100, drainMilliseconds: 3000);
+        int old = _daemon.Start();
+        using Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
+        Assert.That(_daemon.WaitForLog($"waiting for pid {old} to exit"), Is.True, _daemon.Log);
+        int next = _daemon.ReadPid();
+
+        CommandResult stopped = _daemon.Run("stop");
+        CommandResult restarted = _daemon.Finish(restart);
+
+        Assert.That(stopped.ExitCode, Is.EqualTo(0), stopped.ToString() + "\n" + _daemon.Log);
+        Assert.That(stopped.Output, Is.EqualTo($"stopped (pid {next})\n"));
+        Assert.That(restarted.AssertOneClearLine(1, _daemon.Log), Is.EqualTo(
+            $"{Name}: restart failed after pid {old} had handed over, so nothing runs now: stopped by SIGTERM while waiting for the previous generation to exit; the main loop never began"));
+        Assert.That(_daemon.Log, Does.Contain($"{Name}[{next}]: stopped (exit 0)"), "a stop of the service, not a failure: a unit would end inactive");
+        Assert.That(ExampleDaemon.WaitUntilGone(old, TimeSpan.FromSeconds(60)), Is.True, "the old one ends its drain and exits");
+        Assert.That(_daemon.Log, Does.Contain($"{Name}[{old}]: stopped (exit 0)"));
+        Assert.That(ExampleDaemon.Count(_daemon.Log, "heartbeat service starting"), Is.EqualTo(1), "the new services never started");
+        Assert.That(File.Exists(_daemon.PidFile), Is.False);
+        Assert.That(_daemon.Run("status").ExitCode, Is.EqualTo(ExitCodes.NotRunning));
+    }
+
+    [Test]
     public void Restart_WithABrokenAppsettings_FailsInOneLine_AndTheRunningWorkerGoesOn()
     {
         int old = _daemon.Start();

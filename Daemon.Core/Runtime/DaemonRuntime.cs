@@ -147,9 +147,9 @@ internal sealed class DaemonRuntime
                 StartWatchdog();
             }
 
-            if (generation.IsSuccessor && !_hooks.OverlapOnRestart)
+            if (generation.IsSuccessor && !_hooks.OverlapOnRestart && !AwaitPredecessor(launcher))
             {
-                AwaitPredecessor(launcher);
+                return exitCode = ExitCodes.Success;
             }
 
             RunStartupHook(_hooks.ActivateAsync);
@@ -289,18 +289,25 @@ internal sealed class DaemonRuntime
 
     /// <summary>
     /// The previous generation stops once this one committed: its main loop and this one's never
-    /// run at once. A stop request meanwhile ends the wait, as it ends a startup hook.
+    /// run at once. False when a stop request ended the wait: committed, this generation is the
+    /// service, and a stop of the service is a clean exit (0; under systemd the unit ends
+    /// inactive, not failed), though the restart that started it did not finish, and its launcher
+    /// says so.
     /// </summary>
-    private void AwaitPredecessor(ReadinessWriter? launcher)
+    private bool AwaitPredecessor(ReadinessWriter? launcher)
     {
         TellLauncher(launcher, StageProtocol.AwaitingPredecessor);
         try
         {
             _generation.AwaitPredecessorExit(_options.StopTimeout, _options.Force, _stopping.Token);
+            return true;
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            throw new DaemonException($"stopped by {_stopSignal} during startup");
+            string reason = $"stopped by {_stopSignal} while waiting for the previous generation to exit; the main loop never began";
+            Log.Line(reason);
+            _ = launcher?.Send(StageProtocol.Error, reason);
+            return false;
         }
     }
 
