@@ -177,11 +177,8 @@ public sealed class HostedExampleTests : DaemonFixture
     [Test]
     public void ASecondRestart_WhileTheFirstsGenerationWaitsForTheOldOne_HandsOverFromIt_NeverStopsIt()
     {
-        // A drain of 3 s: the first restart's generation waits that long for the old one to exit.
-        WriteSettings("first", intervalMilliseconds: 100, drainMilliseconds: 3000);
-        int old = _daemon.Start();
-        using Process first = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
-        Assert.That(_daemon.WaitForLog($"waiting for pid {old} to exit"), Is.True, _daemon.Log);
+        (int old, Process restart) = RestartWaitingForTheOldOne();
+        using Process first = restart;
 
         CommandResult second = _daemon.Run("restart");
         CommandResult firstResult = _daemon.Finish(first);
@@ -198,11 +195,8 @@ public sealed class HostedExampleTests : DaemonFixture
     [Test]
     public void Stop_WhileARestartsGenerationWaitsForTheOldOne_StopsBoth_Cleanly_AndTheRestartSaysSo()
     {
-        // A drain of 3 s: the restart's generation waits that long for the old one to exit.
-        WriteSettings("first", intervalMilliseconds: 100, drainMilliseconds: 3000);
-        int old = _daemon.Start();
-        using Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
-        Assert.That(_daemon.WaitForLog($"waiting for pid {old} to exit"), Is.True, _daemon.Log);
+        (int old, Process launched) = RestartWaitingForTheOldOne();
+        using Process restart = launched;
         int next = _daemon.ReadPid();
 
         CommandResult stopped = _daemon.Run("stop");
@@ -256,6 +250,19 @@ public sealed class HostedExampleTests : DaemonFixture
         Assert.That(File.Exists(_daemon.PidFile), Is.False, "no pid file left");
         Assert.That(_daemon.ProcessesOfThisTest(), Is.Empty, "no process left");
         Assert.That(_daemon.Log, Does.Contain("stopped (exit 1)"));
+    }
+
+    /// <summary>
+    /// Starts the worker with a drain of 3 s, then a restart (not awaited) whose next generation
+    /// has committed and waits that long for the old one to exit; the old pid and the restart.
+    /// </summary>
+    private (int Old, Process Restart) RestartWaitingForTheOldOne()
+    {
+        WriteSettings("first", intervalMilliseconds: 100, drainMilliseconds: 3000);
+        int old = _daemon.Start();
+        Process restart = _daemon.Launch(new[] { "restart" }.Concat(_daemon.CommonOptions));
+        Assert.That(_daemon.WaitForLog($"waiting for pid {old} to exit"), Is.True, _daemon.Log);
+        return (old, restart);
     }
 
     private void WriteSettings(string message, int intervalMilliseconds, int drainMilliseconds = 0) =>
