@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Daemon.Core.Tests.Hosting;
 
@@ -324,6 +325,46 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
         Assert.That(JournalOf(int.Parse(next, CultureInfo.InvariantCulture)), Does.Contain("watchdog: WATCHDOG=1 every 1000 ms while healthy"), "the old one's interval, passed on");
         Assert.That(JournalOf(int.Parse(first, CultureInfo.InvariantCulture)), Does.Contain($"pid {next} is the service's main process now (MAINPID=)"));
         Assert.That(Systemd.Journal(unit), Does.Not.Contain("not our child"));
+    }
+
+    [Test]
+    public void UpgradeUnit_OfAWorker_StoppedWhileItsNextGenerationWaits_EndsInactive_NotFailed()
+    {
+        // The hosted worker, whose next generation waits for the old one to drain (8 s) before its
+        // services start. 'systemctl stop' meanwhile SIGTERMs the whole service, ExecReload='s
+        // restart included: systemd fails a unit whose control process dies of a signal or exits
+        // non-zero, or whose main process exits non-zero.
+        const string unit = "hosted-upgrade.service";
+        string program = Install(TestEnvironment.CopyProgram(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), _files.Folder));
+        string settings = Path.GetDirectoryName(program)!;
+        CommandResult written = Systemd.Exec("sh", "-c", "printf '%s' \"$1\" > \"$2/appsettings.json\"", "sh",
+            """{ "Heartbeat": { "Message": "beat", "IntervalMilliseconds": 200, "DrainMilliseconds": 8000 } }""", settings);
+        Assert.That(written.ExitCode, Is.EqualTo(0), written.ToString());
+        string options = $"--pid-file /run/hosted-upgrade/daemon.pid --content-root {settings}";
+        Systemd.Install(unit, $"""
+            [Service]
+            Type=notify
+            NotifyAccess=all
+            RuntimeDirectory=hosted-upgrade
+            ExecStart={program} run {options}
+            ExecReload={program} restart {options}
+            TimeoutStopSec=60
+            """);
+        Start(unit);
+        string first = Systemd.Show(unit, "MainPID");
+
+        using Process reload = Systemd.Launch("systemctl", "reload", unit);
+        Assert.That(ExampleDaemon.Eventually(() => Systemd.Journal(unit).Contains($"waiting for pid {first} to exit", StringComparison.Ordinal), TimeSpan.FromSeconds(60)), Is.True, Systemd.Journal(unit));
+        Systemd.Systemctl("stop", unit);
+        CommandResult reloaded = Systemd.Finish(reload);
+
+        Assert.That(reloaded.ExitCode, Is.Not.EqualTo(0), "the reload job was cancelled by the stop");
+        Assert.That(Systemd.Show(unit, "ActiveState"), Is.EqualTo("inactive"), Systemd.Journal(unit));
+        Assert.That(Systemd.Show(unit, "Result"), Is.EqualTo("success"), Systemd.Journal(unit));
+        string journal = Systemd.Journal(unit);
+        Assert.That(journal, Does.Contain("Daemon.Example.Hosted: restart cancelled: the service is stopping (SIGTERM)"));
+        Assert.That(journal, Does.Contain("stopped by SIGTERM while waiting for the previous generation to exit; the main loop never began"));
+        Assert.That(journal, Does.Not.Contain("Control process exited, code=killed"));
     }
 
     /// <summary>The journal's messages from process <paramref name="pid"/> (a pid in the sandbox).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace Daemon.Core.Tests.Integration;
@@ -54,6 +55,12 @@ public sealed class SystemdSandbox : IDisposable
     /// <summary>Runs <paramref name="command"/> inside the sandbox.</summary>
     public CommandResult Exec(params string[] command) =>
         _files.Exec(new[] { "exec", _name }.Concat(command), null, Tool, timeout: _patience);
+
+    /// <summary>Starts <paramref name="command"/> inside the sandbox without waiting; see <see cref="Finish"/>.</summary>
+    public Process Launch(params string[] command) => _files.Launch(new[] { "exec", _name }.Concat(command), null, Tool);
+
+    /// <summary>Waits for what <see cref="Launch"/> started; its exit code and output.</summary>
+    public CommandResult Finish(Process process) => _files.Finish(process, _patience);
 
     /// <summary><c>systemctl ARGS</c> inside, which must succeed.</summary>
     public void Systemctl(params string[] args)

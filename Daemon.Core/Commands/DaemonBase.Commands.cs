@@ -130,6 +130,13 @@ public abstract partial class DaemonBase
     /// </summary>
     private int? RestartByHandover()
     {
+        // With a NOTIFY_SOCKET, this is a unit's ExecReload= control process. A 'systemctl stop'
+        // meanwhile sends it SIGTERM with the rest of the service, and systemd counts a control
+        // process that dies of a signal (or exits non-zero) as the unit's failure: the stop wins,
+        // cleanly (exit 0), whatever step the restart was at.
+        using IDisposable? stopWins = string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"))
+            ? null
+            : _system.ExitCleanlyOnSigterm($"{Name}: restart cancelled: the service is stopping (SIGTERM)");
         string pidFile = PidFilePath;
         PidFileState state = _system.PidFiles.Inspect(pidFile);
         if (state.Kind == PidFileKind.Starting)

@@ -59,6 +59,12 @@ internal sealed class DaemonSystem
     /// <summary>Removes a socket file nobody accepts on; see <see cref="SocketFilesOf"/>.</summary>
     public Func<string, bool> RemoveStaleSocketFile { get; init; } = static _ => false;
 
+    /// <summary>
+    /// Until the result is disposed, SIGTERM writes the line given to stderr and ends this process
+    /// with exit 0 rather than killing it; nothing for a test's system.
+    /// </summary>
+    public Func<string, IDisposable?> ExitCleanlyOnSigterm { get; init; } = static _ => null;
+
     /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
     public static DaemonSystem CreateReal()
     {
@@ -79,8 +85,18 @@ internal sealed class DaemonSystem
             LoadUserDatabase = NativeLibraries.EnsureHelper,
             SocketFilesOf = Handover.SocketFiles.ListenedOnBy,
             RemoveStaleSocketFile = Handover.SocketFiles.RemoveIfStale,
+            ExitCleanlyOnSigterm = ExitOnSigterm,
         };
     }
+
+    private static IDisposable? ExitOnSigterm(string line) => OperatingSystem.IsWindows()
+        ? null
+        : System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            _ = Posix.WriteAll(Posix.StandardError, System.Text.Encoding.UTF8.GetBytes(line + "\n"), out _);
+            Environment.Exit(ExitCodes.Success);
+        });
 
     /// <summary>Makes the copies of 1 and 2 now: the daemon is about to point them at its log.</summary>
     public void KeepCallerStreams()
