@@ -38,7 +38,9 @@ internal sealed class DaemonRuntime
 
     /// <summary>The watchdog interval systemd gave (0: none), read before the watchdog takes the variable away.</summary>
     private readonly long _watchdogUsec = Watchdog.MicrosecondsOf(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), Environment.GetEnvironmentVariable("WATCHDOG_PID"));
-    private string _stopSignal = "a signal";
+    // The signal that asked for the stop, null until one did: set before anything of the stop is
+    // said or done, so that whoever sees "stopping" in the log finds the startup stopped too.
+    private string? _stopSignal;
     private bool _tellCaller;
 
     /// <summary>A daemon run with <paramref name="hooks"/>, in the background or not, with its files resolved once.</summary>
@@ -121,7 +123,7 @@ internal sealed class DaemonRuntime
 
             RunStartupHook(_hooks.StartupAsync);
             Listeners.CloseUnclaimed(Log);
-            if (!_stopping.IsCancellationRequested)
+            if (!StopRequested)
             {
                 generation.Offer(Interop.Posix.GetEffectiveUid(), identity is not null, Supervision);
             }
@@ -326,7 +328,7 @@ internal sealed class DaemonRuntime
             }
         }
 
-        if (_stopping.IsCancellationRequested)
+        if (StopRequested)
         {
             throw new DaemonException($"stopped by {_stopSignal} during startup");
         }
@@ -398,14 +400,16 @@ internal sealed class DaemonRuntime
         }
     }
 
+    /// <summary>True once a stop was asked for, from before it is logged or the token fires.</summary>
+    private bool StopRequested => Volatile.Read(ref _stopSignal) is not null;
+
     private void RequestStop(string signal)
     {
-        if (_finished || _stopping.IsCancellationRequested)
+        if (_finished || Interlocked.CompareExchange(ref _stopSignal, signal, null) is not null)
         {
             return;
         }
 
-        _stopSignal = signal;
         _generation.Refuse($"it is stopping ({signal})");
         Listeners.ShareWithSystemd();
         _watchdog?.Dispose();
@@ -422,7 +426,7 @@ internal sealed class DaemonRuntime
 
     private void Reload()
     {
-        if (_finished || _stopping.IsCancellationRequested)
+        if (_finished || StopRequested)
         {
             // Stopping: the log and the configuration are about to be closed for good.
             return;
