@@ -268,7 +268,8 @@ public sealed class HostedExampleTests : DaemonFixture
     private void WriteSettings(string message, int intervalMilliseconds, int drainMilliseconds = 0) =>
         WriteSettings(Settings, message, intervalMilliseconds, drainMilliseconds);
 
-    private static void WriteSettings(string path, string message, int intervalMilliseconds, int drainMilliseconds = 0) =>
+    /// <summary>Writes the worker's appsettings.json at <paramref name="path"/>.</summary>
+    internal static void WriteSettings(string path, string message, int intervalMilliseconds, int drainMilliseconds = 0) =>
         File.WriteAllText(path, $$"""
             {
               "Heartbeat": {

@@ -335,11 +335,10 @@ public sealed class RealSystemdTests : SystemdSandboxFixture
         // restart included: systemd fails a unit whose control process dies of a signal or exits
         // non-zero, or whose main process exits non-zero.
         const string unit = "hosted-upgrade.service";
-        string program = Install(TestEnvironment.CopyProgram(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), _files.Folder));
+        string copy = TestEnvironment.CopyProgram(Path.Combine(AppContext.BaseDirectory, "Daemon.Example.Hosted"), _files.Folder);
+        HostedExampleTests.WriteSettings(Path.Combine(Path.GetDirectoryName(copy)!, "appsettings.json"), "beat", intervalMilliseconds: 200, drainMilliseconds: 8000);
+        string program = Install(copy);
         string settings = Path.GetDirectoryName(program)!;
-        CommandResult written = Systemd.Exec("sh", "-c", "printf '%s' \"$1\" > \"$2/appsettings.json\"", "sh",
-            """{ "Heartbeat": { "Message": "beat", "IntervalMilliseconds": 200, "DrainMilliseconds": 8000 } }""", settings);
-        Assert.That(written.ExitCode, Is.EqualTo(0), written.ToString());
         string options = $"--pid-file /run/hosted-upgrade/daemon.pid --content-root {settings}";
         Systemd.Install(unit, $"""
             [Service]

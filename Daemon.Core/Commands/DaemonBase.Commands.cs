@@ -136,7 +136,7 @@ public abstract partial class DaemonBase
         // cleanly (exit 0), whatever step the restart was at.
         using IDisposable? stopWins = string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET"))
             ? null
-            : _system.ExitCleanlyOnSigterm($"{Name}: restart cancelled: the service is stopping (SIGTERM)");
+            : _system.ExitCleanlyOnSigterm(() => _system.Error.WriteLine($"{Name}: restart cancelled: the service is stopping (SIGTERM)"));
         string pidFile = PidFilePath;
         PidFileState state = _system.PidFiles.Inspect(pidFile);
         if (state.Kind == PidFileKind.Starting)

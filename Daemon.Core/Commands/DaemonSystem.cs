@@ -60,10 +60,11 @@ internal sealed class DaemonSystem
     public Func<string, bool> RemoveStaleSocketFile { get; init; } = static _ => false;
 
     /// <summary>
-    /// Until the result is disposed, SIGTERM writes the line given to stderr and ends this process
-    /// with exit 0 rather than killing it; nothing for a test's system.
+    /// Until the result is disposed, SIGTERM runs the action given (which says why on
+    /// <see cref="Error"/>) and ends this process with exit 0 rather than killing it; nothing for a
+    /// test's system.
     /// </summary>
-    public Func<string, IDisposable?> ExitCleanlyOnSigterm { get; init; } = static _ => null;
+    public Func<Action, IDisposable?> ExitCleanlyOnSigterm { get; init; } = static _ => null;
 
     /// <summary>The real system: this process's streams, pid files, processes and launcher.</summary>
     public static DaemonSystem CreateReal()
@@ -89,12 +90,12 @@ internal sealed class DaemonSystem
         };
     }
 
-    private static IDisposable? ExitOnSigterm(string line) => OperatingSystem.IsWindows()
+    private static IDisposable? ExitOnSigterm(Action before) => OperatingSystem.IsWindows()
         ? null
         : System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
         {
             context.Cancel = true;
-            _ = Posix.WriteAll(Posix.StandardError, System.Text.Encoding.UTF8.GetBytes(line + "\n"), out _);
+            before();
             Environment.Exit(ExitCodes.Success);
         });
 

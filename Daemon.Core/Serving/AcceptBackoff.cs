@@ -43,15 +43,16 @@ internal sealed class AcceptBackoff
     /// <param name="open">How many connections are open now.</param>
     /// <param name="descriptorLimit">The soft RLIMIT_NOFILE.</param>
     /// <param name="lowestFree">
-    /// For testing: the lowest free descriptor number, or -1 when none is free. Else the number a
-    /// copy of the listener gets (made and closed at once), which every thread of the process moves.
+    /// For testing: the lowest free descriptor number given how many connections are open, in
+    /// place of the number a copy of the listener gets (made and closed at once), which every
+    /// thread of the process moves.
     /// </param>
-    public AcceptBackoff(DaemonLog log, Func<int> open, long descriptorLimit, Func<Socket, int>? lowestFree = null)
+    public AcceptBackoff(DaemonLog log, Func<int> open, long descriptorLimit, Func<int, int>? lowestFree = null)
     {
         _log = log;
         _open = open;
         _limit = descriptorLimit;
-        _measureLowestFree = lowestFree ?? LowestFree;
+        _measureLowestFree = lowestFree is null ? LowestFree : _ => lowestFree(open());
     }
 
     /// <summary>True for an accept that failed for want of descriptors or socket memory.</summary>

@@ -63,8 +63,7 @@ internal sealed class ConnectionServer
         // Off the caller's thread from here: the back-off's pauses may block the thread they run on.
         await Task.Yield();
         await WarmUp.RunAsync(_log).ConfigureAwait(false);
-        Func<int, int>? lowestFree = _lowestFree;
-        var backoff = new AcceptBackoff(_log, () => _open.Count, _descriptorLimit, lowestFree is null ? null : _ => lowestFree(_open.Count));
+        var backoff = new AcceptBackoff(_log, () => _open.Count, _descriptorLimit, _lowestFree);
         // Closed (our descriptor only) once accepting ends: nothing new is queued for us while the open ones drain.
         using (_listener)
         {
